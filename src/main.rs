@@ -1,1 +1,84 @@
-fn main() {}
+//! `wharf`: run WebAssembly (WASI) and Linux containers from OCI images.
+//! This binary only parses flags and prints; the work is in the crates.
+
+mod commands;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wharf_engine::Engine;
+
+#[derive(Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Run WebAssembly (WASI) and Linux containers side by side from the same OCI images"
+)]
+struct Cli {
+    /// Where images, snapshots, compiled code and containers live
+    /// [default: /var/lib/wharf for root, else $XDG_DATA_HOME/wharf]
+    #[arg(long, global = true, env = "WHARF_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Build(commands::build::Args),
+    Run(commands::run::Args),
+    Ps(commands::ps::Args),
+    Logs(commands::logs::Args),
+    Stop(commands::stop::Args),
+    Kill(commands::kill::Args),
+    Rm(commands::rm::Args),
+    Inspect(commands::inspect::Args),
+    Images(commands::images::Args),
+    Rmi(commands::rmi::Args),
+    Tag(commands::tag::Args),
+    Save(commands::save::Args),
+    Load(commands::load::Args),
+    /// Internal: the monitor process of a detached container.
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = cli.root.clone().unwrap_or_else(Engine::default_root);
+    // Docker's convention: a `run` that fails before its container starts exits 125.
+    let error_code = if matches!(cli.command, Command::Run(_)) {
+        125
+    } else {
+        1
+    };
+    let result = Engine::open(&root)
+        .map_err(anyhow::Error::from)
+        .and_then(|engine| match cli.command {
+            Command::Build(a) => commands::build::exec(&engine, a),
+            Command::Run(a) => commands::run::exec(&engine, a),
+            Command::Ps(a) => commands::ps::exec(&engine, a),
+            Command::Logs(a) => commands::logs::exec(&engine, a),
+            Command::Stop(a) => commands::stop::exec(&engine, a),
+            Command::Kill(a) => commands::kill::exec(&engine, a),
+            Command::Rm(a) => commands::rm::exec(&engine, a),
+            Command::Inspect(a) => commands::inspect::exec(&engine, a),
+            Command::Images(a) => commands::images::exec(&engine, a),
+            Command::Rmi(a) => commands::rmi::exec(&engine, a),
+            Command::Tag(a) => commands::tag::exec(&engine, a),
+            Command::Save(a) => commands::save::exec(&engine, a),
+            Command::Load(a) => commands::load::exec(&engine, a),
+            Command::Monitor { id } => Ok(engine.monitor(&id)),
+        });
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(error_code)
+        }
+    }
+}

@@ -1,0 +1,772 @@
+//! Dockerfile parser and variable substitution.
+//!
+//! [`parse`] turns the text into [`Instruction`]s carrying their (first)
+//! line number; arguments stay raw, because variable substitution depends on
+//! the build state (ARG/ENV so far) and happens while building, through
+//! [`substitute`] / [`substitute_words`].
+
+use crate::Error;
+
+/// Exec (`["a","b"]`) or shell (`a b`) form of RUN/CMD/ENTRYPOINT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandForm {
+    Exec(Vec<String>),
+    Shell(String),
+}
+
+/// `--name=value` flags of COPY/ADD.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyFlags {
+    pub chmod: Option<String>,
+    pub chown: Option<String>,
+    pub from: Option<String>,
+}
+
+/// One instruction with its raw (unsubstituted) arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    From {
+        image: String,
+        alias: Option<String>,
+        platform: Option<String>,
+    },
+    /// `ARG NAME[=default] ...`
+    Arg(Vec<(String, Option<String>)>),
+    /// `ENV K=V ...` or legacy `ENV K V`; values raw (quotes still there).
+    Env(Vec<(String, String)>),
+    Label(Vec<(String, String)>),
+    Copy {
+        flags: CopyFlags,
+        sources: Vec<String>,
+        dest: String,
+    },
+    Add {
+        flags: CopyFlags,
+        sources: Vec<String>,
+        dest: String,
+    },
+    Workdir(String),
+    Entrypoint(CommandForm),
+    Cmd(CommandForm),
+    Run(CommandForm),
+    Shell(Vec<String>),
+    User(String),
+    Expose(String),
+    Volume(String),
+    StopSignal(String),
+    Maintainer(String),
+}
+
+/// A parsed instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    /// 1-based line where the instruction starts.
+    pub line: usize,
+    /// The instruction as written (continuations joined), for history and
+    /// progress output.
+    pub original: String,
+    pub command: Command,
+}
+
+impl Instruction {
+    /// The upper-case keyword (`COPY`, `RUN`, ...).
+    pub fn keyword(&self) -> &'static str {
+        match &self.command {
+            Command::From { .. } => "FROM",
+            Command::Arg(_) => "ARG",
+            Command::Env(_) => "ENV",
+            Command::Label(_) => "LABEL",
+            Command::Copy { .. } => "COPY",
+            Command::Add { .. } => "ADD",
+            Command::Workdir(_) => "WORKDIR",
+            Command::Entrypoint(_) => "ENTRYPOINT",
+            Command::Cmd(_) => "CMD",
+            Command::Run(_) => "RUN",
+            Command::Shell(_) => "SHELL",
+            Command::User(_) => "USER",
+            Command::Expose(_) => "EXPOSE",
+            Command::Volume(_) => "VOLUME",
+            Command::StopSignal(_) => "STOPSIGNAL",
+            Command::Maintainer(_) => "MAINTAINER",
+        }
+    }
+}
+
+fn perr(line: usize, message: impl Into<String>) -> Error {
+    Error::Parse {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Parses a Dockerfile. Errors name the line.
+pub fn parse(text: &str) -> Result<Vec<Instruction>, Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut directives_allowed = true;
+    while i < lines.len() {
+        let start = i + 1;
+        let first = lines[i];
+        i += 1;
+        let trimmed = first.trim();
+        if trimmed.is_empty() {
+            directives_allowed = false;
+            continue;
+        }
+        if let Some(body) = trimmed.strip_prefix('#') {
+            // Parser directives (`# syntax=`, `# escape=`) and comments are
+            // ignored; only `\` is supported as the escape character.
+            if directives_allowed {
+                let body = body.trim();
+                if let Some((k, v)) = body.split_once('=') {
+                    if k.trim().eq_ignore_ascii_case("escape") && v.trim() != "\\" {
+                        return Err(perr(
+                            start,
+                            format!(
+                                "parser directive 'escape={}' is not supported; only the default escape character '\\' is",
+                                v.trim()
+                            ),
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+        directives_allowed = false;
+        // Join continuation lines; comment lines inside are dropped.
+        let mut logical = String::new();
+        let mut cur = first.trim_end().to_string();
+        loop {
+            if let Some(stripped) = cur.strip_suffix('\\') {
+                logical.push_str(stripped);
+                // Find the next non-comment line.
+                let mut next = None;
+                while i < lines.len() {
+                    let l = lines[i];
+                    i += 1;
+                    if l.trim_start().starts_with('#') {
+                        continue;
+                    }
+                    next = Some(l);
+                    break;
+                }
+                match next {
+                    Some(l) => {
+                        if l.trim().is_empty() {
+                            // An empty line ends a continuation (Docker warns).
+                            break;
+                        }
+                        cur = l.trim_end().to_string();
+                    }
+                    None => break,
+                }
+            } else {
+                logical.push_str(&cur);
+                break;
+            }
+        }
+        let logical = logical.trim().to_string();
+        if logical.is_empty() {
+            continue;
+        }
+        out.push(parse_instruction(start, &logical)?);
+    }
+    Ok(out)
+}
+
+fn split_keyword(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(p) => (&s[..p], s[p..].trim()),
+        None => (s, ""),
+    }
+}
+
+/// Leading `--name=value` flags.
+type Flags = Vec<(String, String)>;
+
+fn take_flags(line: usize, mut rest: &str) -> Result<(Flags, &str), Error> {
+    let mut flags = Vec::new();
+    while let Some(after) = rest.strip_prefix("--") {
+        let (flag, r) = split_keyword(after);
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_ascii_lowercase(), v.to_string()),
+            None => (flag.to_ascii_lowercase(), String::from("true")),
+        };
+        if name.is_empty() {
+            return Err(perr(line, "empty flag name '--'"));
+        }
+        flags.push((name, value));
+        rest = r;
+    }
+    Ok((flags, rest))
+}
+
+fn parse_json_array(s: &str) -> Option<Vec<String>> {
+    if !s.starts_with('[') {
+        return None;
+    }
+    serde_json::from_str::<Vec<String>>(s).ok()
+}
+
+fn command_form(rest: &str) -> CommandForm {
+    match parse_json_array(rest) {
+        Some(v) => CommandForm::Exec(v),
+        None => CommandForm::Shell(rest.to_string()),
+    }
+}
+
+/// Splits on unquoted whitespace, keeping quotes and escapes in the tokens.
+fn raw_tokens(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    let mut in_token = false;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == '\\' && q == '"' {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => {
+                if c.is_whitespace() {
+                    if in_token {
+                        out.push(std::mem::take(&mut cur));
+                        in_token = false;
+                    }
+                    continue;
+                }
+                in_token = true;
+                cur.push(c);
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                } else if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("unterminated quote".into());
+    }
+    if in_token {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn key_values(
+    line: usize,
+    kw: &str,
+    rest: &str,
+    legacy: bool,
+) -> Result<Vec<(String, String)>, Error> {
+    if rest.is_empty() {
+        return Err(perr(
+            line,
+            format!("{kw} needs at least one key=value pair"),
+        ));
+    }
+    let tokens = raw_tokens(rest).map_err(|e| perr(line, format!("{kw}: {e}")))?;
+    if legacy && !tokens[0].contains('=') {
+        // Legacy `ENV KEY value with spaces`.
+        let (key, value) = split_keyword(rest);
+        if value.is_empty() {
+            return Err(perr(
+                line,
+                format!("{kw} {key} has no value; write {kw} {key}=value"),
+            ));
+        }
+        return Ok(vec![(key.to_string(), value.to_string())]);
+    }
+    tokens
+        .into_iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(perr(
+                line,
+                format!("{kw}: '{t}' is not of the form key=value"),
+            )),
+        })
+        .collect()
+}
+
+fn copy_args(line: usize, kw: &str, rest: &str) -> Result<(CopyFlags, Vec<String>, String), Error> {
+    let (flags, rest) = take_flags(line, rest)?;
+    let mut cf = CopyFlags::default();
+    for (name, value) in flags {
+        match name.as_str() {
+            "chmod" => cf.chmod = Some(value),
+            "chown" => cf.chown = Some(value),
+            "from" => cf.from = Some(value),
+            "link" => {}
+            other => {
+                return Err(perr(
+                    line,
+                    format!(
+                    "{kw} flag --{other} is not supported (supported: --chmod, --chown, --from)"
+                ),
+                ))
+            }
+        }
+    }
+    let mut parts = match parse_json_array(rest) {
+        Some(v) => v,
+        None => raw_tokens(rest).map_err(|e| perr(line, format!("{kw}: {e}")))?,
+    };
+    if parts.len() < 2 {
+        return Err(perr(
+            line,
+            format!(
+                "{kw} needs at least one source and a destination, e.g. {kw} app.wasm /app.wasm"
+            ),
+        ));
+    }
+    let dest = parts.pop().expect("len >= 2");
+    Ok((cf, parts, dest))
+}
+
+fn parse_instruction(line: usize, logical: &str) -> Result<Instruction, Error> {
+    let (kw, rest) = split_keyword(logical);
+    let upper = kw.to_ascii_uppercase();
+    let need = |what: &str| -> Result<(), Error> {
+        if rest.is_empty() {
+            Err(perr(line, format!("{upper} needs {what}")))
+        } else {
+            Ok(())
+        }
+    };
+    let command = match upper.as_str() {
+        "FROM" => {
+            let (flags, rest) = take_flags(line, rest)?;
+            let mut platform = None;
+            for (n, v) in flags {
+                match n.as_str() {
+                    "platform" => platform = Some(v),
+                    other => {
+                        return Err(perr(line, format!("FROM flag --{other} is not supported (only --platform is)")))
+                    }
+                }
+            }
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            match words.as_slice() {
+                [image] => Command::From {
+                    image: image.to_string(),
+                    alias: None,
+                    platform,
+                },
+                [image, as_kw, alias] if as_kw.eq_ignore_ascii_case("as") => Command::From {
+                    image: image.to_string(),
+                    alias: Some(alias.to_ascii_lowercase()),
+                    platform,
+                },
+                _ => {
+                    return Err(perr(
+                        line,
+                        "FROM takes an image and an optional 'AS name', e.g. FROM scratch or FROM alpine AS build",
+                    ))
+                }
+            }
+        }
+        "ARG" => {
+            need("a name, e.g. ARG VERSION=1.0")?;
+            let tokens = raw_tokens(rest).map_err(|e| perr(line, format!("ARG: {e}")))?;
+            Command::Arg(
+                tokens
+                    .into_iter()
+                    .map(|t| match t.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (t, None),
+                    })
+                    .collect(),
+            )
+        }
+        "ENV" => Command::Env(key_values(line, "ENV", rest, true)?),
+        "LABEL" => Command::Label(key_values(line, "LABEL", rest, false)?),
+        "COPY" => {
+            let (flags, sources, dest) = copy_args(line, "COPY", rest)?;
+            Command::Copy { flags, sources, dest }
+        }
+        "ADD" => {
+            let (flags, sources, dest) = copy_args(line, "ADD", rest)?;
+            Command::Add { flags, sources, dest }
+        }
+        "WORKDIR" => {
+            need("a path, e.g. WORKDIR /app")?;
+            Command::Workdir(rest.to_string())
+        }
+        "ENTRYPOINT" => {
+            need("a command, e.g. ENTRYPOINT [\"/app.wasm\"]")?;
+            Command::Entrypoint(command_form(rest))
+        }
+        "CMD" => {
+            need("a command, e.g. CMD [\"--help\"]")?;
+            Command::Cmd(command_form(rest))
+        }
+        "RUN" => {
+            let (_flags, rest) = take_flags(line, rest)?;
+            if rest.is_empty() {
+                return Err(perr(line, "RUN needs a command"));
+            }
+            Command::Run(command_form(rest))
+        }
+        "SHELL" => match parse_json_array(rest) {
+            Some(v) if !v.is_empty() => Command::Shell(v),
+            _ => {
+                return Err(perr(
+                    line,
+                    "SHELL needs a JSON array, e.g. SHELL [\"/bin/bash\", \"-c\"]",
+                ))
+            }
+        },
+        "USER" => {
+            need("a user, e.g. USER 1000:1000")?;
+            Command::User(rest.to_string())
+        }
+        "EXPOSE" => {
+            need("a port, e.g. EXPOSE 8080/tcp")?;
+            Command::Expose(rest.to_string())
+        }
+        "VOLUME" => {
+            need("a path, e.g. VOLUME /data")?;
+            Command::Volume(rest.to_string())
+        }
+        "STOPSIGNAL" => {
+            need("a signal, e.g. STOPSIGNAL SIGTERM")?;
+            Command::StopSignal(rest.to_string())
+        }
+        "MAINTAINER" => Command::Maintainer(rest.to_string()),
+        "HEALTHCHECK" | "ONBUILD" => {
+            return Err(perr(
+                line,
+                format!("{upper} is not supported by wharf build yet; remove it from the Dockerfile"),
+            ))
+        }
+        _ => {
+            return Err(perr(
+                line,
+                format!(
+                    "unknown instruction '{kw}'; expected one of FROM, ARG, ENV, LABEL, COPY, ADD, WORKDIR, ENTRYPOINT, CMD, RUN, SHELL, USER, EXPOSE, VOLUME, STOPSIGNAL"
+                ),
+            ))
+        }
+    };
+    Ok(Instruction {
+        line,
+        original: format!("{upper} {rest}").trim_end().to_string(),
+        command,
+    })
+}
+
+/// Substitutes variables in `word` and removes quotes, like Docker does for
+/// ENV/ARG/COPY/ADD/WORKDIR/USER/LABEL/EXPOSE/FROM arguments: `$V`, `${V}`,
+/// `${V:-default}`, `${V-default}`, `${V:+alt}`, `${V+alt}`; no
+/// substitution inside single quotes; `\$` is a literal `$`.
+pub fn substitute(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let words = process(word, lookup, false)?;
+    Ok(words.into_iter().next().unwrap_or_default())
+}
+
+/// Like [`substitute`], then splits on unquoted whitespace (EXPOSE, VOLUME,
+/// COPY sources).
+pub fn substitute_words(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    process(text, lookup, true)
+}
+
+fn process(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    split: bool,
+) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut i = 0;
+    let mut quote: Option<char> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some('\'') => {
+                if c == '\'' {
+                    quote = None;
+                } else {
+                    cur.push(c);
+                }
+                i += 1;
+            }
+            Some(_) => {
+                // Double quotes.
+                if c == '"' {
+                    quote = None;
+                    i += 1;
+                } else if c == '\\'
+                    && i + 1 < chars.len()
+                    && matches!(chars[i + 1], '"' | '\\' | '$')
+                {
+                    cur.push(chars[i + 1]);
+                    i += 2;
+                } else if c == '$' {
+                    let (value, used) = dollar(&chars[i..], lookup)?;
+                    cur.push_str(&value);
+                    i += used;
+                } else {
+                    cur.push(c);
+                    i += 1;
+                }
+            }
+            None => {
+                if split && c.is_whitespace() {
+                    if in_word {
+                        words.push(std::mem::take(&mut cur));
+                        in_word = false;
+                    }
+                    i += 1;
+                    continue;
+                }
+                in_word = true;
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                    i += 1;
+                } else if c == '\\' && i + 1 < chars.len() {
+                    cur.push(chars[i + 1]);
+                    i += 2;
+                } else if c == '$' {
+                    let (value, used) = dollar(&chars[i..], lookup)?;
+                    i += used;
+                    if split {
+                        // Unquoted substitutions are split like in a shell.
+                        let mut parts = value.split(char::is_whitespace).peekable();
+                        while let Some(p) = parts.next() {
+                            cur.push_str(p);
+                            if parts.peek().is_some() && !cur.is_empty() {
+                                words.push(std::mem::take(&mut cur));
+                            }
+                        }
+                    } else {
+                        cur.push_str(&value);
+                    }
+                } else {
+                    cur.push(c);
+                    i += 1;
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("unterminated quote in {text:?}"));
+    }
+    if in_word || !split {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Expands the `$...` at the start of `s`; returns the value and the number
+/// of characters consumed.
+fn dollar(s: &[char], lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, usize), String> {
+    debug_assert_eq!(s[0], '$');
+    if s.len() == 1 {
+        return Ok(("$".into(), 1));
+    }
+    if s[1] == '{' {
+        let close = s
+            .iter()
+            .position(|&c| c == '}')
+            .ok_or_else(|| "missing '}' in variable substitution".to_string())?;
+        let inner: String = s[2..close].iter().collect();
+        let name_len = inner.chars().take_while(|&c| is_name_char(c)).count();
+        let name = &inner[..name_len];
+        if name.is_empty() {
+            return Err(format!(
+                "bad substitution '${{{inner}}}': missing variable name"
+            ));
+        }
+        let rest = &inner[name_len..];
+        let value = lookup(name);
+        let out = if rest.is_empty() {
+            value.unwrap_or_default()
+        } else if let Some(def) = rest.strip_prefix(":-") {
+            match value {
+                Some(v) if !v.is_empty() => v,
+                _ => substitute(def, lookup)?,
+            }
+        } else if let Some(def) = rest.strip_prefix('-') {
+            match value {
+                Some(v) => v,
+                None => substitute(def, lookup)?,
+            }
+        } else if let Some(alt) = rest.strip_prefix(":+") {
+            match value {
+                Some(v) if !v.is_empty() => substitute(alt, lookup)?,
+                _ => String::new(),
+            }
+        } else if let Some(alt) = rest.strip_prefix('+') {
+            match value {
+                Some(_) => substitute(alt, lookup)?,
+                None => String::new(),
+            }
+        } else {
+            return Err(format!(
+                "unsupported modifier in '${{{inner}}}'; supported: ${{V}}, ${{V:-default}}, ${{V-default}}, ${{V:+alt}}, ${{V+alt}}"
+            ));
+        };
+        return Ok((out, close + 1));
+    }
+    let n = s[1..].iter().take_while(|&&c| is_name_char(c)).count();
+    if n == 0 {
+        return Ok(("$".into(), 1));
+    }
+    let name: String = s[1..1 + n].iter().collect();
+    Ok((lookup(&name).unwrap_or_default(), 1 + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn continuations_comments_and_line_numbers() {
+        let df = "# syntax=docker/dockerfile:1\n\nFROM scratch\n# a comment\nCOPY a \\\n  # inside\n  b \\\n  /dest/\nenv A=1\n";
+        let ins = parse(df).unwrap();
+        assert_eq!(ins.len(), 3);
+        assert_eq!(ins[0].line, 3);
+        assert_eq!(ins[1].line, 5);
+        assert_eq!(
+            ins[1].command,
+            Command::Copy {
+                flags: CopyFlags::default(),
+                sources: vec!["a".into(), "b".into()],
+                dest: "/dest/".into()
+            }
+        );
+        assert_eq!(ins[2].line, 9);
+        assert_eq!(ins[2].keyword(), "ENV");
+    }
+
+    #[test]
+    fn both_env_forms() {
+        let ins = parse("ENV A=1 B=\"two words\" C='x y'\nENV LEGACY some value\n").unwrap();
+        assert_eq!(
+            ins[0].command,
+            Command::Env(vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "\"two words\"".into()),
+                ("C".into(), "'x y'".into())
+            ])
+        );
+        assert_eq!(
+            ins[1].command,
+            Command::Env(vec![("LEGACY".into(), "some value".into())])
+        );
+        let none = |_: &str| None;
+        assert_eq!(substitute("\"two words\"", &none).unwrap(), "two words");
+    }
+
+    #[test]
+    fn exec_and_shell_forms() {
+        let ins = parse("ENTRYPOINT [\"/app.wasm\", \"--x\"]\nCMD echo hi\nRUN [\"a\"]\n").unwrap();
+        assert_eq!(
+            ins[0].command,
+            Command::Entrypoint(CommandForm::Exec(vec!["/app.wasm".into(), "--x".into()]))
+        );
+        assert_eq!(
+            ins[1].command,
+            Command::Cmd(CommandForm::Shell("echo hi".into()))
+        );
+        assert_eq!(
+            ins[2].command,
+            Command::Run(CommandForm::Exec(vec!["a".into()]))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("FROM scratch\n\nFROBNICATE x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("FROBNICATE"), "{e}");
+        let e = parse("FROM scratch\nCOPY onlyone\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = parse("FROM scratch\nSHELL /bin/sh\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("JSON"), "{e}");
+    }
+
+    #[test]
+    fn flags_and_from_alias() {
+        let ins = parse(
+            "from --platform=wasi/wasm scratch AS Build\nCOPY --chmod=0755 --chown=1:2 a b\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ins[0].command,
+            Command::From {
+                image: "scratch".into(),
+                alias: Some("build".into()),
+                platform: Some("wasi/wasm".into())
+            }
+        );
+        match &ins[1].command {
+            Command::Copy { flags, .. } => {
+                assert_eq!(flags.chmod.as_deref(), Some("0755"));
+                assert_eq!(flags.chown.as_deref(), Some("1:2"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn substitution_forms() {
+        let e = env(&[("A", "x"), ("EMPTY", ""), ("SP", "1 2")]);
+        assert_eq!(substitute("$A", &e).unwrap(), "x");
+        assert_eq!(substitute("${A}y", &e).unwrap(), "xy");
+        assert_eq!(substitute("${B:-def}", &e).unwrap(), "def");
+        assert_eq!(substitute("${EMPTY:-def}", &e).unwrap(), "def");
+        assert_eq!(substitute("${EMPTY-def}", &e).unwrap(), "");
+        assert_eq!(substitute("${A:+alt}", &e).unwrap(), "alt");
+        assert_eq!(substitute("${B:+alt}", &e).unwrap(), "");
+        assert_eq!(substitute("${B:-$A}", &e).unwrap(), "x");
+        assert_eq!(substitute("'$A'", &e).unwrap(), "$A");
+        assert_eq!(substitute("\"$A\"", &e).unwrap(), "x");
+        assert_eq!(substitute("\\$A", &e).unwrap(), "$A");
+        assert_eq!(substitute("$UNSET/x", &e).unwrap(), "/x");
+        assert_eq!(substitute("a$", &e).unwrap(), "a$");
+        assert_eq!(
+            substitute_words("80 $SP", &e).unwrap(),
+            vec!["80", "1", "2"]
+        );
+        assert_eq!(substitute_words("\"a b\" c", &e).unwrap(), vec!["a b", "c"]);
+        assert!(substitute("${A", &e).is_err());
+    }
+}

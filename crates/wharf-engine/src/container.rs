@@ -1,0 +1,431 @@
+//! Container records: `containers/<id>/{config.json,state.json,<id>-json.log}`
+//! and the name registry `containers/.names/<name> -> <id>`.
+//!
+//! A name is reserved by creating its symlink, which either succeeds or fails
+//! atomically, so two `wharf run --name x` never both win and no lock or
+//! directory scan is needed on the start path.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{now_rfc3339, random_hex_id, write_atomic};
+use crate::kind::Kind;
+use crate::process;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// What `state.json` holds: everything `ps` and `inspect` show that is not
+/// already in the container's runtime spec (`config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it, and the config digest it resolved to.
+    pub image: String,
+    pub image_id: String,
+    pub kind: Kind,
+    pub status: Status,
+    /// The process that owns the guest: the foreground `wharf run`, or the
+    /// detached container's monitor. 0 when none.
+    pub pid: i32,
+    pub pid_start: u64,
+    pub exit_code: i32,
+    #[serde(default)]
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub oom_killed: bool,
+    pub auto_remove: bool,
+    /// The read-only tree the container runs over, kept alive by gc while the container exists.
+    pub rootfs: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+    pub fn short_id(&self) -> &str {
+        &self.state.id[..12]
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}-json.log", self.state.id))
+    }
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+    pub fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(&self.state).expect("state serializes");
+        write_atomic(&self.dir.join("state.json"), &bytes)
+            .map_err(|e| Error::io(format!("writing state of container {}", self.state.name), e))
+    }
+
+    /// Marks the container running in `pid` (the calling process when it owns the guest).
+    pub fn mark_running(&mut self, pid: i32) -> Result<()> {
+        self.state.status = Status::Running;
+        self.state.pid = pid;
+        self.state.pid_start = process::start_time(pid).unwrap_or(0);
+        self.state.started_at = Some(now_rfc3339());
+        self.save()
+    }
+
+    pub fn mark_exited(&mut self, code: i32, error: &str) -> Result<()> {
+        self.state.status = Status::Exited;
+        self.state.exit_code = code;
+        self.state.error = error.to_string();
+        self.state.pid = 0;
+        self.state.finished_at = Some(now_rfc3339());
+        self.save()
+    }
+
+    /// A running record whose process is gone belongs to a process that was
+    /// killed before it could write its exit (SIGKILL of the monitor, a
+    /// crash): it is reported as exited, like Docker reports a killed shim.
+    fn settle(&mut self) -> Result<()> {
+        if self.state.status == Status::Running
+            && !process::is_same_alive(self.state.pid, self.state.pid_start)
+        {
+            // The owner may have written its exit between our read and the check.
+            if let Ok(fresh) = read_state(&self.dir) {
+                if fresh.status != Status::Running {
+                    self.state = fresh;
+                    return Ok(());
+                }
+            }
+            self.mark_exited(
+                137,
+                "the container's process was killed before it recorded an exit",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn read_state(dir: &Path) -> Result<State> {
+    let path = dir.join("state.json");
+    let bytes = fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Corrupt(format!(
+            "{}: {e}; remove the directory to discard it",
+            path.display()
+        ))
+    })
+}
+
+#[derive(Clone)]
+pub struct Containers {
+    dir: PathBuf,
+}
+
+pub struct NewContainer<'a> {
+    pub name: Option<&'a str>,
+    pub image: &'a str,
+    pub image_id: &'a str,
+    pub kind: Kind,
+    pub auto_remove: bool,
+    pub rootfs: &'a Path,
+}
+
+impl Containers {
+    pub fn new(dir: PathBuf) -> Containers {
+        Containers { dir }
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.dir.join(".names")
+    }
+
+    /// Creates the record and reserves the name; the caller writes config.json.
+    pub fn create(&self, new: &NewContainer) -> Result<Container> {
+        let id = random_hex_id();
+        let names = self.names_dir();
+        fs::create_dir_all(&names)
+            .map_err(|e| Error::io(format!("creating {}", names.display()), e))?;
+        let name = match new.name {
+            Some(name) => {
+                validate_name(name)?;
+                self.reserve_name(name, &id)?;
+                name.to_string()
+            }
+            None => self.reserve_generated_name(&id)?,
+        };
+        let dir = self.dir.join(&id);
+        if let Err(e) = fs::create_dir(&dir) {
+            let _ = fs::remove_file(names.join(&name));
+            return Err(Error::io(format!("creating {}", dir.display()), e));
+        }
+        let c = Container {
+            dir,
+            state: State {
+                id,
+                name,
+                created: now_rfc3339(),
+                image: new.image.to_string(),
+                image_id: new.image_id.to_string(),
+                kind: new.kind,
+                status: Status::Created,
+                pid: 0,
+                pid_start: 0,
+                exit_code: 0,
+                error: String::new(),
+                started_at: None,
+                finished_at: None,
+                oom_killed: false,
+                auto_remove: new.auto_remove,
+                rootfs: new.rootfs.to_path_buf(),
+            },
+        };
+        c.save()?;
+        Ok(c)
+    }
+
+    fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let link = self.names_dir().join(name);
+        match std::os::unix::fs::symlink(id, &link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                // A name whose container directory is gone was left by a crash: reclaim it.
+                if let Ok(owner) = fs::read_link(&link) {
+                    if !self.dir.join(&owner).join("state.json").exists() {
+                        let _ = fs::remove_file(&link);
+                        return self.reserve_name(name, id);
+                    }
+                    let owner = owner.to_string_lossy();
+                    return Err(Error::Conflict(format!(
+                        "the container name \"/{name}\" is already in use by container {}; remove that container (wharf rm {name}) or choose another name",
+                        &owner[..owner.len().min(12)]
+                    )));
+                }
+                Err(Error::io(format!("reserving name {name}"), e))
+            }
+            Err(e) => Err(Error::io(format!("reserving name {name}"), e)),
+        }
+    }
+
+    fn reserve_generated_name(&self, id: &str) -> Result<String> {
+        for attempt in 0..32 {
+            let name = generated_name(id, attempt);
+            match self.reserve_name(&name, id) {
+                Ok(()) => return Ok(name),
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let name = format!("wharf_{}", &id[..12]);
+        self.reserve_name(&name, id)?;
+        Ok(name)
+    }
+
+    /// Finds a container by exact name, full id, or unique id prefix.
+    pub fn find(&self, key: &str) -> Result<Container> {
+        if !key.is_empty() && !key.contains('/') {
+            if let Ok(id) = fs::read_link(self.names_dir().join(key.trim_start_matches('/'))) {
+                if let Ok(c) = self.load(&id.to_string_lossy()) {
+                    return Ok(c);
+                }
+            }
+        }
+        let key_is_hex = !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit());
+        if key_is_hex {
+            if key.len() == 64 {
+                if let Ok(c) = self.load(key) {
+                    return Ok(c);
+                }
+            }
+            let mut found: Vec<String> = self
+                .ids()?
+                .into_iter()
+                .filter(|id| id.starts_with(&key.to_ascii_lowercase()))
+                .collect();
+            match found.len() {
+                1 => return self.load(&found.remove(0)),
+                0 => {}
+                _ => {
+                    return Err(Error::Conflict(format!(
+                        "container id prefix {key} is ambiguous ({} containers match); give more characters",
+                        found.len()
+                    )))
+                }
+            }
+        }
+        Err(Error::NoSuchContainer(key.to_string()))
+    }
+
+    pub fn load(&self, id: &str) -> Result<Container> {
+        let dir = self.dir.join(id);
+        let state = read_state(&dir)?;
+        let mut c = Container { dir, state };
+        c.settle()?;
+        Ok(c)
+    }
+
+    fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("listing {}", self.dir.display()), e)),
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
+    }
+
+    /// All containers, newest first, each with its liveness checked.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out: Vec<Container> = self
+            .ids()?
+            .iter()
+            .filter_map(|id| self.load(id).ok())
+            .collect();
+        out.sort_by(|a, b| b.state.created.cmp(&a.state.created));
+        Ok(out)
+    }
+
+    /// Deletes the record and frees its name.
+    pub fn remove(&self, c: &Container) -> Result<()> {
+        let link = self.names_dir().join(&c.state.name);
+        if fs::read_link(&link)
+            .map(|t| t.to_string_lossy() == c.state.id)
+            .unwrap_or(false)
+        {
+            let _ = fs::remove_file(&link);
+        }
+        match fs::remove_dir_all(&c.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", c.dir.display()), e)),
+        }
+    }
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    // Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid container name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Docker-style "adjective_noun" names, derived from the random id so that
+/// generating one costs nothing.
+fn generated_name(id: &str, attempt: usize) -> String {
+    const ADJ: [&str; 24] = [
+        "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "proud", "quick", "quiet", "sharp", "shiny", "silly", "sleepy", "smart", "sunny",
+        "tender", "vivid", "witty", "zen",
+    ];
+    const NOUN: [&str; 24] = [
+        "anchor", "barge", "beacon", "buoy", "cargo", "crane", "dock", "ferry", "harbor", "hull",
+        "jetty", "keel", "lantern", "mast", "mooring", "pier", "quay", "rudder", "sail",
+        "schooner", "skiff", "tug", "wharf", "yacht",
+    ];
+    let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0) as usize + attempt * 7919;
+    let name = format!(
+        "{}_{}",
+        ADJ[n % ADJ.len()],
+        NOUN[(n / ADJ.len()) % NOUN.len()]
+    );
+    if attempt < 8 {
+        name
+    } else {
+        format!("{name}{}", attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new<'a>(name: Option<&'a str>, rootfs: &'a Path) -> NewContainer<'a> {
+        NewContainer {
+            name,
+            image: "hello:1",
+            image_id: "sha256:00",
+            kind: Kind::Wasm,
+            auto_remove: false,
+            rootfs,
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_freed_on_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("containers"));
+        let a = cs.create(&new(Some("web"), tmp.path())).unwrap();
+        let err = cs.create(&new(Some("web"), tmp.path())).err().unwrap();
+        assert!(err.to_string().contains("already in use"), "{err}");
+        assert_eq!(cs.find("web").unwrap().id(), a.id());
+        assert_eq!(cs.find(&a.id()[..6]).unwrap().id(), a.id());
+        cs.remove(&a).unwrap();
+        assert!(cs.find("web").is_err());
+        cs.create(&new(Some("web"), tmp.path())).unwrap();
+    }
+
+    #[test]
+    fn generated_names_do_not_collide_and_bad_names_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("c"));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            assert!(seen.insert(cs.create(&new(None, tmp.path())).unwrap().state.name));
+        }
+        assert!(cs.create(&new(Some("-bad"), tmp.path())).is_err());
+        assert!(cs.create(&new(Some("a/b"), tmp.path())).is_err());
+    }
+
+    #[test]
+    fn a_running_record_whose_process_died_reads_as_exited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("c"));
+        let mut c = cs.create(&new(Some("x"), tmp.path())).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        c.mark_running(child.id() as i32).unwrap();
+        assert!(cs.find("x").unwrap().is_running());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let c = cs.find("x").unwrap();
+        assert_eq!(c.state.status, Status::Exited);
+        assert_eq!(c.state.exit_code, 137);
+    }
+}

@@ -1,0 +1,285 @@
+//! Image operations that need more than the content store: an image becomes
+//! visible (tagged) only after its layers unpacked cleanly and, for Wasm, its
+//! module compiled into the code cache. On failure the store is left as it
+//! was: the blobs written so far are unreachable and collected at once.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use serde_json::{json, Value};
+use wharf_image::{media, Descriptor, Image, ImageIndex, ImageManifest, Reference, StoreLock};
+
+use crate::kind::image_kind;
+use crate::{Engine, Error, Result};
+
+pub use wharf_build::BuildOptions;
+pub use wharf_image::ImageSummary;
+
+/// What `wharf build` made.
+pub struct BuiltImage {
+    pub id: String,
+    pub manifest_digest: String,
+    pub tags: Vec<String>,
+}
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+impl Engine {
+    pub fn build(
+        &self,
+        opts: &BuildOptions,
+        tags: &[String],
+        out: &mut dyn Write,
+    ) -> Result<BuiltImage> {
+        let refs = parse_refs(tags)?;
+        let lock = self.store.lock()?;
+        self.transaction(&lock, || {
+            let built = wharf_build::build(&self.store, opts, None, out)?;
+            for image in self.images_at(&built.manifest)? {
+                self.prepare_and_precompile(&image)?;
+            }
+            if refs.is_empty() {
+                self.add_untagged(&lock, &built.manifest)?;
+            }
+            for r in &refs {
+                self.store.tag(&lock, r, &built.manifest)?;
+            }
+            Ok(BuiltImage {
+                id: built.config_digest.clone(),
+                manifest_digest: built.manifest.digest().to_string(),
+                tags: refs.iter().map(|r| r.familiar()).collect(),
+            })
+        })
+    }
+
+    /// Loads an OCI archive or docker-archive; returns what to tell the user
+    /// per image ("name:tag", or the digest of an unnamed one).
+    pub fn load(&self, input: impl Read) -> Result<Vec<String>> {
+        let lock = self.store.lock()?;
+        self.transaction(&lock, || {
+            let staged = wharf_image::archive::load(&self.store, &lock, input)?;
+            if staged.is_empty() {
+                return Err(Error::InvalidArgument("the archive holds no images".into()));
+            }
+            for s in &staged {
+                for image in self.images_at(&s.target)? {
+                    self.prepare_and_precompile(&image)?;
+                }
+            }
+            let mut loaded = Vec::new();
+            for s in &staged {
+                match &s.reference {
+                    Some(r) => {
+                        self.store.tag(&lock, r, &s.target)?;
+                        loaded.push(r.familiar());
+                    }
+                    None => {
+                        self.add_untagged(&lock, &s.target)?;
+                        loaded.push(s.target.digest().to_string());
+                    }
+                }
+            }
+            Ok(loaded)
+        })
+    }
+
+    /// Runs `f` holding the lock; if it fails, whatever it wrote is collected.
+    fn transaction<T>(&self, lock: &StoreLock, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = f();
+        if result.is_err() {
+            let _ = self.collect_garbage(lock);
+        }
+        result
+    }
+
+    fn add_untagged(&self, lock: &StoreLock, target: &Descriptor) -> Result<()> {
+        self.store.update_index(lock, |index: &mut ImageIndex| {
+            let mut manifests = index.manifests().clone();
+            if !manifests.iter().any(|d| d.digest() == target.digest()) {
+                manifests.push(target.clone());
+                index.set_manifests(manifests);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The runnable images a descriptor stands for: itself, or the platform
+    /// manifests of an index (attestation entries skipped).
+    fn images_at(&self, desc: &Descriptor) -> Result<Vec<Image>> {
+        let mt = desc.media_type().to_string();
+        let bytes = self.store.read_blob(desc.digest().as_ref())?;
+        if media::is_index(&mt) {
+            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Corrupt(format!(
+                    "image index {} is not valid JSON: {e}",
+                    desc.digest()
+                ))
+            })?;
+            let mut out = Vec::new();
+            for m in index.manifests() {
+                let unknown = m
+                    .platform()
+                    .as_ref()
+                    .is_some_and(|p| p.os().to_string() == "unknown");
+                if !unknown {
+                    out.extend(self.images_at(m)?);
+                }
+            }
+            return Ok(out);
+        }
+        let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Corrupt(format!("manifest {} is not valid JSON: {e}", desc.digest()))
+        })?;
+        let config_desc = manifest.config();
+        let config_media_type = config_desc.media_type().to_string();
+        let config_bytes = self.store.read_blob(config_desc.digest().as_ref())?;
+        let config = if config_media_type == media::WASM_CONFIG {
+            None
+        } else {
+            Some(serde_json::from_slice(&config_bytes).map_err(|e| {
+                Error::Corrupt(format!(
+                    "image config {} is not a valid image configuration: {e}",
+                    config_desc.digest()
+                ))
+            })?)
+        };
+        Ok(vec![Image {
+            names: Vec::new(),
+            manifest_descriptor: desc.clone(),
+            manifest,
+            config_media_type,
+            config_bytes,
+            config,
+            platform_fallback: false,
+        }])
+    }
+
+    /// The entry a name points at in index.json (an index for a
+    /// multi-platform tag), with the name to record it under.
+    fn top_level(&self, name: &str) -> Result<(Reference, Descriptor)> {
+        if let Ok(r) = name.parse::<Reference>() {
+            let familiar = r.familiar();
+            if let Some(d) =
+                self.store.index()?.manifests().iter().find(|d| {
+                    d.annotations().as_ref().and_then(|a| a.get(REF_NAME)) == Some(&familiar)
+                })
+            {
+                return Ok((r, d.clone()));
+            }
+        }
+        let image = self.store.resolve(name, None)?;
+        let reference = image
+            .names
+            .first()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "image {name} has no name to save it under; tag it first (wharf tag)"
+                ))
+            })?;
+        Ok((reference, image.manifest_descriptor))
+    }
+
+    pub fn save(&self, names: &[String], out: impl Write) -> Result<()> {
+        let images = names
+            .iter()
+            .map(|n| self.top_level(n))
+            .collect::<Result<Vec<_>>>()?;
+        wharf_image::archive::save(&self.store, &images, out)?;
+        Ok(())
+    }
+
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let (_, desc) = self.top_level(source)?;
+        let target: Reference = target.parse()?;
+        let lock = self.store.lock()?;
+        self.store.tag(&lock, &target, &desc)?;
+        Ok(())
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageSummary>> {
+        Ok(self.store.list()?)
+    }
+
+    /// `wharf rmi`: refuses images that containers use unless `force`, then
+    /// frees the blobs and snapshots no image or container needs.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<String>> {
+        let image = self.store.resolve(name, None)?;
+        let users: Vec<String> = self
+            .containers
+            .list()?
+            .into_iter()
+            .filter(|c| c.state.image_id == image.id())
+            .map(|c| c.state.name)
+            .collect();
+        if !users.is_empty() && !force {
+            return Err(Error::Conflict(format!(
+                "cannot remove image {name}: it is used by container(s) {}; remove them first or use rmi -f",
+                users.join(", ")
+            )));
+        }
+        let lock = self.store.lock()?;
+        let removed = self.store.remove(&lock, name)?;
+        self.collect_garbage(&lock)?;
+        Ok(removed)
+    }
+
+    /// Deletes blobs unreachable from index.json and snapshots that neither
+    /// a remaining image nor an existing container uses.
+    fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
+        let mut freed = self.store.gc(lock)?;
+        let mut keep: HashSet<String> = HashSet::new();
+        for entry in self.store.index()?.manifests() {
+            for image in self.images_at(entry).unwrap_or_default() {
+                if let Some(config) = &image.config {
+                    keep.extend(wharf_snapshot::Snapshots::chain_ids(
+                        config.rootfs().diff_ids(),
+                    ));
+                }
+            }
+        }
+        for c in self.containers.list()? {
+            if let Some(name) = c.state.rootfs.file_name() {
+                keep.insert(format!("sha256:{}", name.to_string_lossy()));
+            }
+        }
+        freed += self.snapshots.remove_except(&keep)?;
+        Ok(freed)
+    }
+
+    pub fn inspect_image(&self, name: &str) -> Result<Value> {
+        let image = self.store.resolve(name, None)?;
+        let platform = image.platform();
+        let config: Value = serde_json::from_slice(&image.config_bytes).unwrap_or(Value::Null);
+        let size: u64 = image
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.size())
+            .sum::<u64>()
+            + image.manifest.config().size();
+        Ok(json!({
+            "Id": image.id(),
+            "RepoTags": image.names,
+            "Digest": image.manifest_descriptor.digest().to_string(),
+            "MediaType": image.manifest_descriptor.media_type().to_string(),
+            "Created": config.get("created"),
+            "Architecture": platform.as_ref().map(|p| p.architecture.clone()),
+            "Os": platform.as_ref().map(|p| p.os.clone()),
+            "Kind": image_kind(&image).as_str(),
+            "Config": config.get("config"),
+            "RootFS": config.get("rootfs"),
+            "Layers": image.manifest.layers().iter().map(|l| json!({
+                "Digest": l.digest().to_string(), "MediaType": l.media_type().to_string(), "Size": l.size()
+            })).collect::<Vec<_>>(),
+            "Size": size,
+        }))
+    }
+}
+
+fn parse_refs(tags: &[String]) -> Result<Vec<Reference>> {
+    tags.iter()
+        .map(|t| t.parse::<Reference>().map_err(Error::from))
+        .collect()
+}

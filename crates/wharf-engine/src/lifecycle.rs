@@ -1,0 +1,236 @@
+//! The lifecycle after start, the same for both kinds: ps, logs, stop, kill,
+//! rm, inspect. Every command reads the container's files afresh, so they
+//! work across CLI invocations with no daemon.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::container::Container;
+use crate::{logs, process, signals, Engine, Error, Result, Status};
+
+/// One row of `wharf ps`.
+pub struct ContainerSummary {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub command: String,
+    pub created: String,
+    pub status: String,
+    pub state: &'static str,
+    pub kind: &'static str,
+}
+
+impl Engine {
+    pub fn container(&self, key: &str) -> Result<Container> {
+        self.containers.find(key)
+    }
+
+    pub fn ps(&self, all: bool) -> Result<Vec<ContainerSummary>> {
+        let mut rows = Vec::new();
+        for c in self.containers.list()? {
+            if !all && !c.is_running() {
+                continue;
+            }
+            let args = self.container_args(&c);
+            rows.push(ContainerSummary {
+                id: c.state.id.clone(),
+                name: c.state.name.clone(),
+                image: c.state.image.clone(),
+                command: args.join(" "),
+                created: c.state.created.clone(),
+                status: status_text(&c),
+                state: c.state.status.as_str(),
+                kind: c.state.kind.as_str(),
+            });
+        }
+        Ok(rows)
+    }
+
+    fn container_args(&self, c: &Container) -> Vec<String> {
+        oci_spec::runtime::Spec::load(c.config_path())
+            .ok()
+            .and_then(|s| s.process().as_ref().and_then(|p| p.args().clone()))
+            .unwrap_or_default()
+    }
+
+    /// Sends `sig` to the process owning the container's guest.
+    pub fn kill(&self, key: &str, sig: &str) -> Result<()> {
+        let sig = signals::parse_signal(sig)?;
+        let c = self.containers.find(key)?;
+        self.signal(&c, sig)?;
+        if sig == Signal::SIGKILL {
+            // The owner cannot record a SIGKILL; wait for it to go and record it here.
+            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+            self.containers.load(c.id())?;
+        }
+        Ok(())
+    }
+
+    fn signal(&self, c: &Container, sig: Signal) -> Result<()> {
+        if !c.is_running() {
+            return Err(Error::Conflict(format!(
+                "cannot kill container {}: the container is not running",
+                c.state.name
+            )));
+        }
+        match signal::kill(Pid::from_raw(c.state.pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::io(
+                format!("signalling container {}", c.state.name),
+                e.into(),
+            )),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout` (Docker's stop). Stopping a
+    /// container that is not running is not an error.
+    pub fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if !c.is_running() {
+            return Ok(());
+        }
+        self.signal(&c, Signal::SIGTERM)?;
+        if !process::wait_gone(c.state.pid, c.state.pid_start, timeout) {
+            self.signal(&c, Signal::SIGKILL)?;
+            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+        }
+        self.containers.load(c.id())?;
+        Ok(())
+    }
+
+    pub fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let mut c = self.containers.find(key)?;
+        if c.is_running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container {}: it is running; stop it first (wharf stop {}) or use rm -f",
+                    c.state.name, c.state.name
+                )));
+            }
+            self.signal(&c, Signal::SIGKILL)?;
+            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+            c = self.containers.load(c.id())?;
+        }
+        self.containers.remove(&c)
+    }
+
+    pub fn logs(
+        &self,
+        key: &str,
+        follow: bool,
+        timestamps: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<()> {
+        let c = self.containers.find(key)?;
+        let id = c.state.id.clone();
+        logs::print(&c.log_path(), follow, timestamps, out, err, || {
+            self.containers
+                .load(&id)
+                .map(|c| c.is_running())
+                .unwrap_or(false)
+        })
+    }
+
+    pub fn inspect_container(&self, c: &Container) -> Value {
+        let spec = oci_spec::runtime::Spec::load(c.config_path()).ok();
+        let process = spec.as_ref().and_then(|s| s.process().clone());
+        let args = process
+            .as_ref()
+            .and_then(|p| p.args().clone())
+            .unwrap_or_default();
+        let env = process
+            .as_ref()
+            .and_then(|p| p.env().clone())
+            .unwrap_or_default();
+        let cwd = process
+            .as_ref()
+            .map(|p| p.cwd().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mounts: Vec<Value> = spec
+            .as_ref()
+            .and_then(|s| s.mounts().clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                let ro = m.options().as_ref().is_some_and(|o| o.iter().any(|o| o == "ro"));
+                json!({"Type": "bind", "Source": m.source(), "Destination": m.destination(), "RW": !ro})
+            })
+            .collect();
+        let memory = spec
+            .as_ref()
+            .and_then(crate::spec::memory_limit)
+            .unwrap_or(0);
+        let s = &c.state;
+        json!({
+            "Id": s.id,
+            "Name": format!("/{}", s.name),
+            "Created": s.created,
+            "Path": args.first().cloned().unwrap_or_default(),
+            "Args": args.iter().skip(1).collect::<Vec<_>>(),
+            "State": {
+                "Status": s.status.as_str(),
+                "Running": s.status == Status::Running,
+                "Pid": s.pid,
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "OOMKilled": s.oom_killed,
+            },
+            "Image": s.image_id,
+            "ImageName": s.image,
+            "Kind": s.kind.as_str(),
+            "LogPath": c.log_path(),
+            "Config": {
+                "Hostname": &s.id[..12],
+                "Env": env,
+                "Cmd": args,
+                "Entrypoint": Value::Null,
+                "WorkingDir": cwd,
+                "Image": s.image,
+            },
+            "HostConfig": {"Memory": memory, "AutoRemove": s.auto_remove},
+            "Mounts": mounts,
+            "Rootfs": s.rootfs,
+        })
+    }
+}
+
+/// Docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created".
+fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", since(c.state.started_at.as_deref())),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            since(c.state.finished_at.as_deref())
+        ),
+    }
+}
+
+/// "5 seconds", "3 minutes", "About an hour"... from an RFC 3339 time to now.
+pub fn since(time: Option<&str>) -> String {
+    let Some(t) = time.and_then(|t| humantime::parse_rfc3339_weak(t).ok()) else {
+        return "a while".to_string();
+    };
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .unwrap_or_default()
+        .as_secs();
+    match secs {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".to_string(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".to_string(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}

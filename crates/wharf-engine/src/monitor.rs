@@ -1,0 +1,96 @@
+//! The per-container monitor of detached containers (Wharf's conmon): a
+//! small process in its own session that owns the guest, writes its output
+//! to the json-file log and records its exit, so the container outlives the
+//! `wharf run -d` that started it and every later command can see it.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::container::Container;
+use crate::{logs, signals, Engine, Error, Result};
+
+/// The hidden subcommand the `wharf` binary routes to [`Engine::monitor`].
+pub const MONITOR_COMMAND: &str = "__monitor";
+const READY_ENV: &str = "WHARF_MONITOR_READY_FD";
+
+/// Starts the monitor and waits until the guest is about to run (or failed to).
+pub fn spawn(engine: &Engine, container: &Container) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding the wharf executable", e))?;
+    let (mut read, write) =
+        std::io::pipe().map_err(|e| Error::io("creating the monitor's ready pipe", e))?;
+    let write_fd = write.as_raw_fd();
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(engine.root())
+        .arg(MONITOR_COMMAND)
+        .arg(container.id())
+        .env(READY_ENV, write_fd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Own session: the terminal's Ctrl-C and hang-ups are not the container's.
+            libc::setsid();
+            // Keep the ready pipe's write end across exec.
+            let flags = libc::fcntl(write_fd, libc::F_GETFD);
+            libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::io("starting the container monitor", e))?;
+    drop(write);
+    let mut answer = String::new();
+    let _ = read.read_to_string(&mut answer);
+    // The monitor is not our child to wait for: it outlives us, and init reaps it.
+    drop(child);
+    match answer.trim() {
+        "ok" => Ok(()),
+        "" => Err(Error::Unsupported(format!(
+            "the monitor of container {} died before the guest started; see `wharf inspect {}`",
+            container.state.name, container.state.name
+        ))),
+        msg => Err(Error::Unsupported(
+            msg.trim_start_matches("error: ").to_string(),
+        )),
+    }
+}
+
+impl Engine {
+    /// Entry point of the monitor process. Returns its exit code.
+    pub fn monitor(&self, id: &str) -> i32 {
+        let ready = std::env::var(READY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .map(logs::fd_file);
+        let Some(mut ready) = ready else {
+            eprintln!("wharf: {MONITOR_COMMAND} is internal to `wharf run -d`");
+            return 2;
+        };
+        let started = (|| -> Result<(Container, oci_spec::runtime::Spec, wharf_wasm::Runtime)> {
+            let container = self.containers.load(id)?;
+            let spec = oci_spec::runtime::Spec::load(container.config_path()).map_err(|e| {
+                Error::Corrupt(format!("container {id} has an unreadable config.json: {e}"))
+            })?;
+            let runtime = self.wasm_runtime()?;
+            signals::forward(self.on_signal(&runtime, &container))?;
+            Ok((container, spec, runtime))
+        })();
+        let (container, spec, runtime) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(ready, "error: {e}");
+                return 1;
+            }
+        };
+        // supervise reports to `ready` and closes it once the guest starts.
+        self.supervise(container, &spec, &runtime, true, Some(ready))
+            .unwrap_or(125)
+    }
+}

@@ -1,0 +1,195 @@
+//! Turning a stored image into what a container runs over: its rootfs
+//! snapshot, and for Wasm images the module file. Build, load and the first
+//! run all come through here, so a bad layer or module is refused before an
+//! image becomes visible, and compiled code is ready before the first start.
+
+use std::path::{Component, Path, PathBuf};
+
+use wharf_image::Image;
+use wharf_snapshot::LayerSource;
+
+use crate::kind::{image_module, ModuleSource};
+use crate::{Engine, Error, Kind, Result};
+
+pub struct Prepared {
+    pub kind: Kind,
+    pub rootfs: PathBuf,
+    module: Option<ModuleSource>,
+}
+
+impl Prepared {
+    /// The module's host path and, when known without reading it, its digest.
+    /// `args0` is the container's first argument; `workdir` resolves a relative one.
+    pub fn module_path(
+        &self,
+        engine: &Engine,
+        args0: Option<&str>,
+        workdir: &str,
+    ) -> Result<(PathBuf, Option<String>)> {
+        match &self.module {
+            Some(ModuleSource::Layer { digest }) => {
+                Ok((engine.store.blob_path(digest)?, Some(digest.clone())))
+            }
+            Some(ModuleSource::InRootfs) => {
+                let arg = args0.ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "this Wasm image names no module: it has no ENTRYPOINT or CMD; give the module's path as the command, e.g. `wharf run IMAGE /app.wasm`".into(),
+                    )
+                })?;
+                let in_image = if arg.starts_with('/') {
+                    arg.to_string()
+                } else {
+                    format!("{}/{arg}", workdir.trim_end_matches('/'))
+                };
+                let path = resolve_in_root(&self.rootfs, &in_image).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "the Wasm module {in_image} (args[0]) does not exist in the image; check the image's ENTRYPOINT/CMD or the command you gave"
+                    ))
+                })?;
+                if !path.is_file() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the Wasm module {in_image} in the image is not a regular file"
+                    )));
+                }
+                Ok((path, None))
+            }
+            None => Err(Error::Unsupported("not a Wasm image".into())),
+        }
+    }
+}
+
+impl Engine {
+    /// Unpacks the image's tar layers (once per chain id) and finds its kind.
+    pub(crate) fn prepare(&self, image: &Image) -> Result<Prepared> {
+        let module = image_module(image);
+        let kind = if module.is_some() {
+            Kind::Wasm
+        } else {
+            Kind::Linux
+        };
+        let diff_ids: Vec<String> = image
+            .config
+            .as_ref()
+            .map(|c| c.rootfs().diff_ids().clone())
+            .unwrap_or_default();
+        let tar_layers: Vec<_> = image
+            .manifest
+            .layers()
+            .iter()
+            .filter(|l| wharf_image::media::is_tar_layer(l.media_type().as_ref()))
+            .collect();
+        if tar_layers.len() != diff_ids.len() && !tar_layers.is_empty() {
+            return Err(Error::Corrupt(format!(
+                "image {} has {} tar layers but its config lists {} diff_ids; the image is malformed",
+                image.id(),
+                tar_layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(tar_layers.len());
+        for (layer, diff_id) in tar_layers.iter().zip(diff_ids) {
+            layers.push(LayerSource {
+                blob: self.store.blob_path(layer.digest().as_ref())?,
+                media_type: layer.media_type().to_string(),
+                diff_id,
+            });
+        }
+        let rootfs = self.snapshots.prepare(&layers)?;
+        Ok(Prepared {
+            kind,
+            rootfs,
+            module,
+        })
+    }
+
+    /// Build and load call this: unpack, check that a Wasm image's module is
+    /// valid, and compile it into the code cache so the first run is warm.
+    pub(crate) fn prepare_and_precompile(&self, image: &Image) -> Result<Prepared> {
+        let prepared = self.prepare(image)?;
+        if prepared.kind == Kind::Wasm {
+            let args = crate::spec::image_args(image, None, &[]);
+            let workdir = crate::spec::image_workdir(image);
+            if !args.is_empty() || matches!(prepared.module, Some(ModuleSource::Layer { .. })) {
+                let (path, digest) =
+                    prepared.module_path(self, args.first().map(String::as_str), &workdir)?;
+                self.wasm_runtime()?
+                    .prepare_file(&path, digest.as_deref())?;
+            }
+        }
+        Ok(prepared)
+    }
+}
+
+/// Resolves `path` inside `root` the way the container will see it: `root`
+/// is `/`, symlinks (absolute ones too) are followed within it, and `..`
+/// never climbs above it. None when a component does not exist.
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut stack: Vec<std::ffi::OsString> = Vec::new();
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            stack.pop();
+            continue;
+        }
+        let host = stack
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&part);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(n) => pending.push(n.to_os_string()),
+                    Component::ParentDir => pending.push("..".into()),
+                    _ => {}
+                }
+            }
+        } else {
+            stack.push(part);
+        }
+    }
+    Some(stack.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("opt/app")).unwrap();
+        std::fs::write(root.join("opt/app/app.wasm"), b"x").unwrap();
+        std::os::unix::fs::symlink("/opt/app/app.wasm", root.join("app.wasm")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", root.join("opt/escape")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, "/app.wasm").unwrap(),
+            root.join("opt/app/app.wasm")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/../../opt/app/app.wasm").unwrap(),
+            root.join("opt/app/app.wasm")
+        );
+        // `../../../../etc` from /opt climbs to the root and no further.
+        assert_eq!(resolve_in_root(root, "/opt/escape"), None);
+        assert_eq!(resolve_in_root(root, "/missing"), None);
+    }
+}

@@ -1,0 +1,342 @@
+//! Image + `wharf run` flags → the container's OCI runtime spec. Both kinds
+//! of container are described this way; the executors read only the spec.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder,
+};
+use wharf_image::Image;
+
+use crate::{Error, Kind, Result};
+
+/// Annotation naming the module's host path, so the executor need not find it again.
+pub const MODULE_ANNOTATION: &str = "dev.wharf.module";
+/// Annotation with the module digest when known without reading the module.
+pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
+/// The bundle annotation containerd users set for Wasm; Wharf sets it too.
+pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
+
+/// Docker's rule: `--entrypoint` replaces the image's ENTRYPOINT and drops its
+/// CMD; trailing arguments replace CMD.
+pub fn image_args(image: &Image, entrypoint: Option<&str>, args: &[String]) -> Vec<String> {
+    let config = image.config.as_ref().and_then(|c| c.config().as_ref());
+    let (entry, cmd): (Vec<String>, Vec<String>) = match entrypoint {
+        Some("") => (Vec::new(), args.to_vec()),
+        Some(e) => (vec![e.to_string()], args.to_vec()),
+        None => {
+            let entry = config
+                .and_then(|c| c.entrypoint().clone())
+                .unwrap_or_default();
+            let cmd = if args.is_empty() {
+                config.and_then(|c| c.cmd().clone()).unwrap_or_default()
+            } else {
+                args.to_vec()
+            };
+            (entry, cmd)
+        }
+    };
+    entry.into_iter().chain(cmd).collect()
+}
+
+pub fn image_workdir(image: &Image) -> String {
+    image
+        .config
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.working_dir().clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+pub fn image_env(image: &Image) -> Vec<String> {
+    image
+        .config
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default()
+}
+
+/// Image ENV, then `-e` flags: `K=V` sets, bare `K` copies K from the host
+/// when the host has it (Docker's behaviour). Later values win, order kept.
+pub fn merge_env(image_env: Vec<String>, flags: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let mut set = |kv: String| {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        if let Some(existing) = out
+            .iter_mut()
+            .find(|e| e.split('=').next() == Some(key.as_str()))
+        {
+            *existing = kv;
+        } else {
+            out.push(kv);
+        }
+    };
+    for kv in image_env {
+        set(kv);
+    }
+    for flag in flags {
+        match flag.split_once('=') {
+            Some(("", _)) => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid environment variable \"{flag}\": the name is empty"
+                )))
+            }
+            Some(_) => set(flag.clone()),
+            None if flag.is_empty() => {
+                return Err(Error::InvalidArgument("invalid empty -e value".into()))
+            }
+            None => {
+                if let Ok(v) = std::env::var(flag) {
+                    set(format!("{flag}={v}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// `-v HOST:GUEST[:ro|rw]`. HOST must be an existing directory or file given
+/// as an absolute or `./`-relative path (named volumes are not supported).
+pub fn parse_volume(flag: &str) -> Result<Volume> {
+    let parts: Vec<&str> = flag.split(':').collect();
+    let (host, guest, mode) = match parts.as_slice() {
+        [h, g] => (*h, *g, "rw"),
+        [h, g, m] => (*h, *g, *m),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid volume \"{flag}\": expected HOST:CONTAINER[:ro]"
+            )))
+        }
+    };
+    let read_only = match mode {
+        "ro" => true,
+        "rw" | "" => false,
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid volume mode \"{other}\" in \"{flag}\": use ro or rw"
+            )))
+        }
+    };
+    if !(host.starts_with('/') || host.starts_with('.')) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid volume \"{flag}\": named volumes are not supported; give a host path starting with / or ./"
+        )));
+    }
+    if !guest.starts_with('/') {
+        return Err(Error::InvalidArgument(format!(
+            "invalid volume \"{flag}\": the container path \"{guest}\" must be absolute"
+        )));
+    }
+    let host = std::fs::canonicalize(host).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "invalid volume \"{flag}\": host path {host} cannot be used: {e}; create it first"
+        ))
+    })?;
+    Ok(Volume {
+        host,
+        guest: normalize_guest_path(guest),
+        read_only,
+    })
+}
+
+fn normalize_guest_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `--memory`: bytes, or a number with b/k/m/g (Docker's units, powers of 1024).
+pub fn parse_memory(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = &t[i..];
+            let mult = match unit {
+                "b" => 1,
+                "k" | "kb" | "kib" => 1 << 10,
+                "m" | "mb" | "mib" => 1 << 20,
+                "g" | "gb" | "gib" => 1 << 30,
+                _ => 0,
+            };
+            (&t[..i], mult)
+        }
+        None => (t.as_str(), 1),
+    };
+    let n: f64 = num.parse().unwrap_or(-1.0);
+    if mult == 0 || n <= 0.0 || !n.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "invalid memory value \"{s}\": use a size like 64m, 512k or 1g"
+        )));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+pub struct SpecInput<'a> {
+    pub kind: Kind,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub rootfs: &'a Path,
+    pub volumes: &'a [Volume],
+    pub memory: Option<u64>,
+    pub hostname: String,
+    pub module: Option<(PathBuf, Option<String>)>,
+    pub terminal: bool,
+}
+
+pub fn build(input: SpecInput) -> Result<Spec> {
+    let process = ProcessBuilder::default()
+        .args(input.args)
+        .env(input.env)
+        .cwd(input.cwd)
+        .terminal(input.terminal)
+        .build()
+        .map_err(spec_err)?;
+    let root = RootBuilder::default()
+        .path(input.rootfs)
+        .readonly(true)
+        .build()
+        .map_err(spec_err)?;
+    let mut mounts = Vec::new();
+    for v in input.volumes {
+        let mode = if v.read_only { "ro" } else { "rw" };
+        mounts.push(
+            MountBuilder::default()
+                .destination(&v.guest)
+                .typ("bind")
+                .source(&v.host)
+                .options(vec!["rbind".to_string(), mode.to_string()])
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
+    let mut annotations = HashMap::new();
+    if input.kind == Kind::Wasm {
+        annotations.insert(HANDLER_ANNOTATION.to_string(), "wasm".to_string());
+    }
+    if let Some((path, digest)) = input.module {
+        annotations.insert(
+            MODULE_ANNOTATION.to_string(),
+            path.to_string_lossy().into_owned(),
+        );
+        if let Some(d) = digest {
+            annotations.insert(MODULE_DIGEST_ANNOTATION.to_string(), d);
+        }
+    }
+    let mut linux = LinuxBuilder::default();
+    if let Some(limit) = input.memory {
+        let memory = LinuxMemoryBuilder::default()
+            .limit(limit as i64)
+            .build()
+            .map_err(spec_err)?;
+        linux = linux.resources(
+            LinuxResourcesBuilder::default()
+                .memory(memory)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
+    SpecBuilder::default()
+        .version("1.2.0")
+        .process(process)
+        .root(root)
+        .hostname(input.hostname)
+        .mounts(mounts)
+        .annotations(annotations)
+        .linux(linux.build().map_err(spec_err)?)
+        .build()
+        .map_err(spec_err)
+}
+
+fn spec_err(e: oci_spec::OciSpecError) -> Error {
+    Error::InvalidArgument(format!(
+        "cannot describe the container as an OCI runtime spec: {e}"
+    ))
+}
+
+/// The memory limit a spec asks for, if any.
+pub fn memory_limit(spec: &Spec) -> Option<u64> {
+    spec.linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .memory()
+        .as_ref()?
+        .limit()
+        .filter(|l| *l > 0)
+        .map(|l| l as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_memory("1048576").unwrap(), 1 << 20);
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("-5m").is_err());
+        assert!(parse_memory("5q").is_err());
+    }
+
+    #[test]
+    fn env_merges_like_docker() {
+        std::env::set_var("WHARF_TEST_HOSTVAR", "from-host");
+        let env = merge_env(
+            vec!["PATH=/bin".into(), "A=1".into()],
+            &[
+                "A=2".into(),
+                "B=x=y".into(),
+                "WHARF_TEST_HOSTVAR".into(),
+                "WHARF_TEST_UNSET_VAR".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            env,
+            vec!["PATH=/bin", "A=2", "B=x=y", "WHARF_TEST_HOSTVAR=from-host"]
+        );
+        assert!(merge_env(vec![], &["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn volumes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().to_str().unwrap();
+        let v = parse_volume(&format!("{p}:/data/../data/:ro")).unwrap();
+        assert_eq!(v.guest, "/data");
+        assert!(v.read_only);
+        assert!(parse_volume("named:/data")
+            .unwrap_err()
+            .to_string()
+            .contains("named volumes"));
+        assert!(parse_volume(&format!("{p}/missing:/data"))
+            .unwrap_err()
+            .to_string()
+            .contains("create it first"));
+        assert!(parse_volume(&format!("{p}:data")).is_err());
+        assert!(parse_volume(&format!("{p}:/d:rx")).is_err());
+    }
+}

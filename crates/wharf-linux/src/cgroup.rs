@@ -1,0 +1,87 @@
+//! Host cgroup facts and OOM accounting.
+
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{get_cgroup_setup, CgroupSetup};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// The host's cgroup layout: `"v1"`, `"hybrid"` (v1 controllers plus an empty
+/// cgroup2 mount at /sys/fs/cgroup/unified; the v1 hierarchies are used) or
+/// `"v2"`. `"unknown"` when /sys/fs/cgroup is missing or unrecognised.
+pub fn cgroup_layout() -> &'static str {
+    match get_cgroup_setup() {
+        Ok(CgroupSetup::Legacy) => "v1",
+        Ok(CgroupSetup::Hybrid) => "hybrid",
+        Ok(CgroupSetup::Unified) => "v2",
+        Err(_) => "unknown",
+    }
+}
+
+fn is_v2() -> bool {
+    matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified))
+}
+
+/// Can a memory+swap limit be set (v1 needs swap accounting)?
+pub(crate) fn swap_limit_supported() -> bool {
+    if is_v2() {
+        return true;
+    }
+    memory_mount()
+        .map(|m| m.join("memory.memsw.limit_in_bytes").exists())
+        .unwrap_or(false)
+}
+
+fn memory_mount() -> Option<PathBuf> {
+    libcgroups::v1::util::get_subsystem_mount_point(&libcgroups::v1::ControllerType::Memory).ok()
+}
+
+fn relative(cgroup_path: &Path) -> PathBuf {
+    cgroup_path
+        .strip_prefix("/")
+        .unwrap_or(cgroup_path)
+        .to_path_buf()
+}
+
+/// Directories the container's cgroup occupies on this host.
+pub(crate) fn cgroup_dirs(cgroup_path: &Path) -> Vec<PathBuf> {
+    let rel = relative(cgroup_path);
+    if is_v2() {
+        return vec![Path::new(ROOT).join(rel)];
+    }
+    libcgroups::v1::util::list_subsystem_mount_points()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.join(&rel))
+        .collect()
+}
+
+fn counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(key)).then(|| it.next()?.parse().ok())?
+    })
+}
+
+/// Did the OOM killer kill something in this cgroup?
+pub(crate) fn oom_killed(cgroup_path: &Path) -> bool {
+    let rel = relative(cgroup_path);
+    if is_v2() {
+        let events = Path::new(ROOT).join(rel).join("memory.events");
+        return std::fs::read_to_string(events)
+            .ok()
+            .and_then(|t| counter(&t, "oom_kill"))
+            .is_some_and(|n| n > 0);
+    }
+    let Some(dir) = memory_mount().map(|m| m.join(rel)) else {
+        return false;
+    };
+    match std::fs::read_to_string(dir.join("memory.oom_control")) {
+        // Kernels >= 4.13 count kills; older ones only report under_oom.
+        Ok(t) => match counter(&t, "oom_kill") {
+            Some(n) => n > 0,
+            None => counter(&t, "under_oom").is_some_and(|n| n > 0),
+        },
+        Err(_) => false,
+    }
+}

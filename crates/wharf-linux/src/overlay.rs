@@ -1,0 +1,153 @@
+//! Overlay rootfs over a read-only flattened snapshot.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::{Error, Result};
+
+fn is_mount_point(path: &Path) -> bool {
+    let Ok(canon) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = canon.to_string_lossy().into_owned();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .map(unescape_mountinfo)
+            .is_some_and(|m| m == want)
+    })
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Some(n) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+            {
+                out.push(n);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Docker's "init layer": the mount points the runtime needs (/proc, /sys,
+/// /dev and the /etc files it bind-mounts) exist below the upper dir, so
+/// creating them never leaves traces in the container's changes.
+fn init_layer(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
+    let init = container_dir.join("init");
+    for d in ["proc", "sys", "dev", "etc"] {
+        let p = init.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| Error::io("creating", &p, e))?;
+    }
+    // Only shadow /etc entries when the image's /etc is a real directory.
+    let etc_is_dir = std::fs::symlink_metadata(lower.join("etc"))
+        .map(|m| m.is_dir())
+        .unwrap_or(true);
+    if !etc_is_dir {
+        let _ = std::fs::remove_dir(init.join("etc"));
+    } else {
+        for f in ["hosts", "hostname", "resolv.conf"] {
+            let p = init.join("etc").join(f);
+            if !p.exists() {
+                std::fs::write(&p, b"").map_err(|e| Error::io("creating", &p, e))?;
+            }
+        }
+    }
+    std::fs::canonicalize(&init).map_err(|e| Error::io("opening", &init, e))
+}
+
+/// Mounts an overlay with `lower` (read-only) as lowerdir and
+/// `container_dir/{upper,work}` as upper and work dirs on
+/// `container_dir/merged`, which it returns. Between the two sits
+/// `container_dir/init` with the runtime's mount points (Docker's init layer),
+/// so the upper dir only holds the process's own changes. Mounting twice is a
+/// no-op.
+pub fn mount_overlay(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
+    let upper = container_dir.join("upper");
+    let work = container_dir.join("work");
+    let merged = container_dir.join("merged");
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io("creating", d, e))?;
+    }
+    if is_mount_point(&merged) {
+        return Ok(merged);
+    }
+    let lower = std::fs::canonicalize(lower)
+        .map_err(|e| Error::io("opening overlay lower directory", lower, e))?;
+    let init = init_layer(&lower, container_dir)?;
+    let (upper, work) = (
+        std::fs::canonicalize(&upper).map_err(|e| Error::io("opening", &upper, e))?,
+        std::fs::canonicalize(&work).map_err(|e| Error::io("opening", &work, e))?,
+    );
+    for p in [&init, &lower, &upper, &work] {
+        let s = p.to_string_lossy();
+        if s.contains(',') || s.contains(':') {
+            return Err(Error::invalid(
+                "overlay directory",
+                s.into_owned(),
+                "overlayfs cannot take paths containing ',' or ':'; move the data directory",
+            ));
+        }
+    }
+    let data = format!(
+        "lowerdir={}:{},upperdir={},workdir={}",
+        init.display(),
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| Error::Mount {
+        action: "mounting overlay on",
+        path: merged.clone(),
+        source: e.into(),
+        hint: " (needs root and overlayfs; the upper dir must not be on overlayfs itself)",
+    })?;
+    Ok(merged)
+}
+
+/// Unmounts `container_dir/merged` (lazily, so a still-busy mount goes away
+/// once released). Succeeds when nothing is mounted. The upper dir is kept
+/// for [`crate::layer_from_upper`].
+pub fn unmount_overlay(container_dir: &Path) -> Result<()> {
+    let merged = container_dir.join("merged");
+    while is_mount_point(&merged) {
+        match umount2(&merged, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            Err(e) => {
+                return Err(Error::Mount {
+                    action: "unmounting",
+                    path: merged,
+                    source: e.into(),
+                    hint: "",
+                })
+            }
+        }
+    }
+    // The work dir holds root-only leftovers overlayfs needs no more.
+    let work = container_dir.join("work");
+    if work.exists() && !is_mount_point(&merged) {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! Fills a runtime spec with Docker's defaults.
+
+use std::path::Path;
+use std::sync::Once;
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Map, Value};
+
+use crate::{caps, cgroup, seccomp, user, Error, LinuxOptions, Network, Result, Seccomp};
+
+const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's RLIMIT_NOFILE for containers.
+const NOFILE: u64 = 1_048_576;
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
+    json!({ "destination": dest, "type": typ, "source": source, "options": options })
+}
+
+/// Docker's default mounts.
+fn default_mounts() -> Vec<Value> {
+    vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["ro", "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+    ]
+}
+
+/// `/run` or `/run:size=64m,mode=1777` -> a tmpfs mount.
+fn tmpfs_mount(arg: &str) -> Result<Value> {
+    let (dest, opts) = match arg.split_once(':') {
+        Some((d, o)) => (d, o),
+        None => (arg, ""),
+    };
+    if !dest.starts_with('/') || dest == "/" {
+        return Err(Error::invalid(
+            "--tmpfs",
+            arg,
+            "expected an absolute path other than /, optionally followed by :options (e.g. /run:size=64m,mode=1777)",
+        ));
+    }
+    let user: Vec<&str> = opts
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
+    let mut options: Vec<&str> = Vec::new();
+    for (default, opposite) in [("noexec", "exec"), ("nosuid", "suid"), ("nodev", "dev")] {
+        if !user.contains(&opposite) {
+            options.push(default);
+        }
+    }
+    options.extend(user.iter().filter(|o| !["exec", "suid", "dev"].contains(o)));
+    Ok(mount(dest, "tmpfs", "tmpfs", &options))
+}
+
+fn bind(dest: &str, source: &Path) -> Value {
+    json!({
+        "destination": dest,
+        "type": "bind",
+        "source": source.to_string_lossy(),
+        "options": ["rbind", "rprivate"],
+    })
+}
+
+fn write_file(path: &Path, content: &str) -> Result<()> {
+    std::fs::write(path, content).map_err(|e| Error::io("writing", path, e))
+}
+
+/// RLIMIT_NOFILE clamped to what this process may set without CAP_SYS_RESOURCE.
+fn nofile_limit() -> u64 {
+    static WARN: Once = Once::new();
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| hard)
+        .unwrap_or(NOFILE);
+    if hard < NOFILE {
+        WARN.call_once(|| {
+            eprintln!(
+                "wharf: RLIMIT_NOFILE for containers lowered from {NOFILE} to {hard} (this process's hard limit; raising it needs CAP_SYS_RESOURCE)"
+            );
+        });
+        hard
+    } else {
+        NOFILE
+    }
+}
+
+fn obj(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    v.as_object_mut().expect("object")
+}
+
+/// Fills `spec` (whose process args/env/cwd the caller already set) with
+/// Docker's defaults and `opts`; writes /etc/hosts, /etc/hostname and
+/// /etc/resolv.conf into `container_dir` and bind-mounts them.
+pub fn apply_defaults(
+    spec: &mut Spec,
+    id: &str,
+    rootfs: &Path,
+    container_dir: &Path,
+    opts: &LinuxOptions,
+) -> Result<()> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c))
+        || id == "."
+        || id == ".."
+    {
+        return Err(Error::invalid(
+            "container id",
+            id,
+            "use letters, digits, '_', '+', '-' and '.' only",
+        ));
+    }
+    let mut v = serde_json::to_value(&*spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let root = obj(&mut v);
+
+    // Process.
+    let process = obj(root.entry("process").or_insert(Value::Null));
+    match process.get("args") {
+        Some(Value::Array(a)) if !a.is_empty() => {}
+        _ => {
+            return Err(Error::Spec(
+                "process.args is empty: set the command to run before calling apply_defaults"
+                    .into(),
+            ))
+        }
+    }
+    if !matches!(process.get("cwd"), Some(Value::String(s)) if s.starts_with('/')) {
+        process.insert("cwd".into(), json!("/"));
+    }
+    let caps = caps::tweak(&opts.cap_add, &opts.cap_drop)?;
+    let resolved = user::resolve_user(rootfs, opts.user.as_deref())?;
+    process.insert(
+        "capabilities".into(),
+        json!({ "bounding": caps, "effective": caps, "permitted": caps }),
+    );
+    // libcontainer 0.7 loads seccomp *after* dropping capabilities whenever
+    // noNewPrivileges is present, even when false, and that load then fails
+    // without no_new_privs: leave the field out unless it is true.
+    if opts.no_new_privileges {
+        process.insert("noNewPrivileges".into(), json!(true));
+    } else {
+        process.remove("noNewPrivileges");
+    }
+    process.insert("terminal".into(), json!(opts.tty));
+    process.insert(
+        "rlimits".into(),
+        json!([{ "type": "RLIMIT_NOFILE", "hard": nofile_limit(), "soft": nofile_limit() }]),
+    );
+    let mut user = json!({ "uid": resolved.uid, "gid": resolved.gid });
+    if !resolved.additional_gids.is_empty() {
+        user["additionalGids"] = json!(resolved.additional_gids);
+    }
+    process.insert("user".into(), user);
+    let mut envs: Vec<String> = process
+        .get("env")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
+    if !envs.iter().any(|e| e.starts_with("PATH=")) {
+        envs.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !envs.iter().any(|e| e.starts_with("HOME=")) {
+        envs.push(format!("HOME={}", resolved.home));
+    }
+    if !envs.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        envs.push(format!("HOSTNAME={}", hostname(id, opts)));
+    }
+    if opts.tty && !envs.iter().any(|e| e.starts_with("TERM=")) {
+        envs.push("TERM=xterm".into());
+    }
+    process.insert("env".into(), json!(envs));
+
+    // Root and hostname.
+    root.insert(
+        "root".into(),
+        json!({ "path": rootfs.to_string_lossy(), "readonly": opts.read_only }),
+    );
+    root.insert("hostname".into(), json!(hostname(id, opts)));
+
+    // /etc files.
+    std::fs::create_dir_all(container_dir)
+        .map_err(|e| Error::io("creating container directory", container_dir, e))?;
+    let hosts = container_dir.join("hosts");
+    let host_hosts = std::fs::read_to_string("/etc/hosts").ok();
+    match (opts.network, host_hosts) {
+        (Network::Host, Some(h)) => write_file(&hosts, &h)?,
+        _ => write_file(
+            &hosts,
+            &format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
+                hostname(id, opts)
+            ),
+        )?,
+    }
+    let hostname_file = container_dir.join("hostname");
+    write_file(&hostname_file, &format!("{}\n", hostname(id, opts)))?;
+    let resolv = container_dir.join("resolv.conf");
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    write_file(&resolv, &host_resolv)?;
+
+    // Mounts: Docker's, then --tmpfs, then the /etc files; the caller's own
+    // mounts (volumes) win over any of these at the same destination.
+    let caller_mounts: Vec<Value> = root
+        .get("mounts")
+        .and_then(|m| m.as_array().cloned())
+        .unwrap_or_default();
+    let defaults = default_mounts();
+    let default_dests: Vec<Value> = defaults.iter().map(|m| m["destination"].clone()).collect();
+    let caller_mounts: Vec<Value> = caller_mounts
+        .into_iter()
+        .filter(|m| !default_dests.contains(&m["destination"]))
+        .collect();
+    let mut mounts = defaults;
+    for t in &opts.tmpfs {
+        mounts.push(tmpfs_mount(t)?);
+    }
+    mounts.push(bind("/etc/hosts", &hosts));
+    mounts.push(bind("/etc/hostname", &hostname_file));
+    mounts.push(bind("/etc/resolv.conf", &resolv));
+    let caller_dests: Vec<Value> = caller_mounts
+        .iter()
+        .map(|m| m["destination"].clone())
+        .collect();
+    mounts.retain(|m| !caller_dests.contains(&m["destination"]));
+    mounts.extend(caller_mounts);
+    root.insert("mounts".into(), Value::Array(mounts));
+
+    // Linux.
+    let linux = obj(root.entry("linux").or_insert(Value::Null));
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "mount"}),
+        json!({"type": "uts"}),
+        json!({"type": "ipc"}),
+    ];
+    if opts.network == Network::None {
+        namespaces.push(json!({"type": "network"}));
+    }
+    namespaces.push(json!({"type": "cgroup"}));
+    linux.insert("namespaces".into(), json!(namespaces));
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    linux.insert("maskedPaths".into(), json!(MASKED_PATHS));
+    linux.insert("readonlyPaths".into(), json!(READONLY_PATHS));
+    linux.insert("cgroupsPath".into(), json!(format!("/wharf/{id}")));
+    match &opts.seccomp {
+        Seccomp::Unconfined => {
+            linux.remove("seccomp");
+        }
+        Seccomp::Default => {
+            let s = seccomp::docker_default(&caps)?;
+            linux.insert(
+                "seccomp".into(),
+                serde_json::to_value(s).map_err(|e| Error::Spec(e.to_string()))?,
+            );
+        }
+        Seccomp::File(path) => {
+            let s = seccomp::from_file(path, &caps)?;
+            linux.insert(
+                "seccomp".into(),
+                serde_json::to_value(s).map_err(|e| Error::Spec(e.to_string()))?,
+            );
+        }
+    }
+    let mut resources = json!({});
+    if let Some(m) = opts.memory {
+        if m < 6 * 1024 * 1024 {
+            return Err(Error::invalid(
+                "memory limit",
+                m.to_string(),
+                "the minimum is 6 MiB (6291456 bytes)",
+            ));
+        }
+        let mut mem = json!({ "limit": m });
+        if cgroup::swap_limit_supported() {
+            mem["swap"] = json!(m);
+        }
+        resources["memory"] = mem;
+    }
+    if let Some(c) = opts.cpus {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(Error::invalid(
+                "cpus",
+                c.to_string(),
+                "expected a positive number like 0.5 or 2",
+            ));
+        }
+        let period: u64 = 100_000;
+        let quota = (c * period as f64).round() as i64;
+        resources["cpu"] = json!({ "quota": quota.max(1000), "period": period });
+    }
+    if let Some(p) = opts.pids_limit {
+        resources["pids"] = json!({ "limit": if p <= 0 { -1 } else { p } });
+    }
+    resources["devices"] = json!([{ "allow": false, "access": "rwm" }]);
+    linux.insert("resources".into(), resources);
+
+    *spec = serde_json::from_value(v).map_err(|e| Error::Spec(format!("internal: {e}")))?;
+    Ok(())
+}
+
+fn hostname(id: &str, opts: &LinuxOptions) -> String {
+    if opts.hostname.is_empty() {
+        id.chars().take(12).collect()
+    } else {
+        opts.hostname.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmpfs_parsing() {
+        let m = tmpfs_mount("/run:size=64m,mode=1777").unwrap();
+        assert_eq!(m["destination"], "/run");
+        let o: Vec<String> = serde_json::from_value(m["options"].clone()).unwrap();
+        assert_eq!(o, ["noexec", "nosuid", "nodev", "size=64m", "mode=1777"]);
+        let m = tmpfs_mount("/x:exec").unwrap();
+        let o: Vec<String> = serde_json::from_value(m["options"].clone()).unwrap();
+        assert_eq!(o, ["nosuid", "nodev"]);
+        assert!(tmpfs_mount("run").is_err());
+    }
+}

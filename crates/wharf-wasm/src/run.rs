@@ -1,0 +1,378 @@
+//! Building the WASI context from a [`Guest`] grant list and running it.
+
+use std::fs::File;
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::OnceLock;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Linker, ResourceLimiter, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::cli::{InputFile, OutputFile};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::{BinaryKind, Compiled, Error, Guest, Outcome, Program, Result, Runtime};
+
+/// Linkers are built once per runtime, on first use of each kind.
+#[derive(Default)]
+pub(crate) struct Linkers {
+    p1: OnceLock<Linker<P1Host>>,
+    p2: OnceLock<wasmtime::component::Linker<P2Host>>,
+}
+
+/// Store data for a WASI p1 core module.
+struct P1Host {
+    wasi: WasiP1Ctx,
+    limits: Limits,
+}
+
+/// Store data for a WASI p2 component.
+struct P2Host {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: Limits,
+}
+
+impl WasiView for P2Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Memory limit over all linear memories of the store. Refusing a grow
+/// makes `memory.grow` return -1; the refusal is remembered so a later trap
+/// is reported as a memory-limit kill.
+struct Limits {
+    limit: Option<u64>,
+    total: u64,
+    /// (current, desired) of the last allowed grow, undone if it then fails.
+    last: (u64, u64),
+    refused: bool,
+}
+
+impl Limits {
+    fn new(limit: Option<u64>) -> Limits {
+        Limits {
+            limit,
+            total: 0,
+            last: (0, 0),
+            refused: false,
+        }
+    }
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let (current, desired) = (current as u64, desired as u64);
+        let Some(limit) = self.limit else {
+            return Ok(true);
+        };
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.total = total;
+        self.last = (current, desired);
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        let (current, desired) = self.last;
+        self.total = self.total.saturating_sub(desired).saturating_add(current);
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Duplicates `fd` (close-on-exec) so the guest's stream owns its own
+/// descriptor; writes go straight to the same open file, unbuffered.
+fn dup_fd(fd: RawFd) -> Option<File> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on any fd number is memory-safe; a
+    // non-negative result is a fresh descriptor we own.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: `new` is a just-created, open descriptor owned by nobody else.
+    (new >= 0).then(|| unsafe { File::from_raw_fd(new) })
+}
+
+fn wasi_builder(guest: &Guest, p1: bool) -> Result<WasiCtxBuilder> {
+    let mut b = WasiCtxBuilder::new();
+    // File operations run inline on this thread (no tokio blocking pool).
+    b.allow_blocking_current_thread(true);
+    // Deny the network explicitly, whatever the defaults are.
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+
+    b.args(&guest.args);
+    b.envs(&guest.env);
+    if let Some(cwd) = &guest.cwd {
+        if p1 {
+            if !guest.env.iter().any(|(k, _)| k == "PWD") {
+                b.env("PWD", cwd);
+            }
+        } else {
+            b.initial_cwd(cwd);
+        }
+    }
+
+    if guest.stdin {
+        if let Some(f) = dup_fd(0) {
+            b.stdin(InputFile::new(f));
+        }
+    }
+    match dup_fd(1) {
+        Some(f) => b.stdout(OutputFile::new(f)),
+        None => b.stdout(std::io::empty()),
+    };
+    match dup_fd(2) {
+        Some(f) => b.stderr(OutputFile::new(f)),
+        None => b.stderr(std::io::empty()),
+    };
+
+    if let Some(root) = &guest.root {
+        b.preopened_dir(root, "/", FsPerms::ReadOnly)
+            .map_err(|e| Error::Preopen {
+                host: root.clone(),
+                guest: "/".into(),
+                source: to_io(e),
+            })?;
+    }
+    for m in &guest.mounts {
+        if !m.guest.starts_with('/') || m.guest.split('/').any(|c| c == "..") {
+            return Err(Error::MountPath(m.guest.clone()));
+        }
+        let perms = if m.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        b.preopened_dir(&m.host, &m.guest, perms)
+            .map_err(|e| Error::Preopen {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                source: to_io(e),
+            })?;
+    }
+    Ok(b)
+}
+
+fn to_io(e: wasmtime::Error) -> std::io::Error {
+    match e.downcast::<std::io::Error>() {
+        Ok(io) => io,
+        Err(e) => std::io::Error::other(format!("{e:#}")),
+    }
+}
+
+pub(crate) fn run(rt: &Runtime, program: &Program, guest: &Guest) -> Result<Outcome> {
+    match &program.compiled {
+        Compiled::Module(module) => run_module(rt, module, guest),
+        Compiled::Component(component) => run_component(rt, component, guest),
+    }
+}
+
+/// Arms the store for interruption; `Some` if an interrupt already fired.
+fn arm<T>(rt: &Runtime, store: &mut Store<T>) -> Option<Outcome> {
+    // One epoch increment traps the guest. The deadline is set before the
+    // flag is read, so an interrupt racing with this either bumps the epoch
+    // past the deadline or is seen here.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    rt.interrupt
+        .signal()
+        .map(|signal| Outcome::Interrupted { signal })
+}
+
+fn run_module(rt: &Runtime, module: &wasmtime::Module, guest: &Guest) -> Result<Outcome> {
+    let linker = match rt.linkers.p1.get() {
+        Some(l) => l,
+        None => {
+            let mut l = Linker::new(&rt.engine);
+            wasmtime_wasi::p1::add_to_linker_sync(&mut l, |h: &mut P1Host| &mut h.wasi)
+                .map_err(|e| Error::Engine(format!("cannot provide WASI preview 1: {e:#}")))?;
+            let _ = rt.linkers.p1.set(l);
+            rt.linkers.p1.get().expect("just set")
+        }
+    };
+    let wasi = wasi_builder(guest, true)?.build_p1();
+    let mut store = Store::new(
+        &rt.engine,
+        P1Host {
+            wasi,
+            limits: Limits::new(guest.memory_limit),
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    if let Some(outcome) = arm(rt, &mut store) {
+        return Ok(outcome);
+    }
+    let instance = match linker.instantiate(&mut store, module) {
+        Ok(i) => i,
+        Err(e) => {
+            let limits = &store.data().limits;
+            return instantiate_failure(rt, e, limits, BinaryKind::Module);
+        }
+    };
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(|_| Error::NoStart)?;
+    let result = start.call(&mut store, ());
+    Ok(finish(rt, result, &store.data().limits))
+}
+
+fn run_component(
+    rt: &Runtime,
+    component: &wasmtime::component::Component,
+    guest: &Guest,
+) -> Result<Outcome> {
+    let linker = match rt.linkers.p2.get() {
+        Some(l) => l,
+        None => {
+            let mut l = wasmtime::component::Linker::new(&rt.engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut l)
+                .map_err(|e| Error::Engine(format!("cannot provide WASI preview 2: {e:#}")))?;
+            let _ = rt.linkers.p2.set(l);
+            rt.linkers.p2.get().expect("just set")
+        }
+    };
+    let ctx = wasi_builder(guest, false)?.build();
+    let mut store = Store::new(
+        &rt.engine,
+        P2Host {
+            ctx,
+            table: ResourceTable::new(),
+            limits: Limits::new(guest.memory_limit),
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    if let Some(outcome) = arm(rt, &mut store) {
+        return Ok(outcome);
+    }
+    let command = match Command::instantiate(&mut store, component, linker) {
+        Ok(c) => c,
+        Err(e) => {
+            let limits = &store.data().limits;
+            return instantiate_failure(rt, e, limits, BinaryKind::Component);
+        }
+    };
+    let result = command.wasi_cli_run().call_run(&mut store);
+    let result = match result {
+        Ok(Ok(())) => Ok(()),
+        // `run` returned `err`: the command failed without an explicit code.
+        Ok(Err(())) => return Ok(Outcome::Exited(1)),
+        Err(e) => Err(e),
+    };
+    Ok(finish(rt, result, &store.data().limits))
+}
+
+/// Instantiation errors: a trap in a start function or a memory refusal is
+/// an outcome; anything else (missing import, ...) is an error.
+fn instantiate_failure(
+    rt: &Runtime,
+    e: wasmtime::Error,
+    limits: &Limits,
+    kind: BinaryKind,
+) -> Result<Outcome> {
+    if limits.refused || e.is::<Trap>() || e.is::<I32Exit>() {
+        return Ok(finish(rt, Err(e), limits));
+    }
+    Err(Error::Instantiate {
+        kind,
+        message: format!("{e:#}"),
+    })
+}
+
+fn finish(rt: &Runtime, result: wasmtime::Result<()>, limits: &Limits) -> Outcome {
+    let e = match result {
+        Ok(()) => return Outcome::Exited(0),
+        Err(e) => e,
+    };
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        if let Some(signal) = rt.interrupt.signal() {
+            return Outcome::Interrupted { signal };
+        }
+    }
+    let message = trap_message(&e);
+    match (limits.refused, limits.limit) {
+        (true, Some(limit)) => Outcome::MemoryLimit {
+            limit,
+            message: format!(
+                "guest exceeded its memory limit of {} (--memory): {message}",
+                human_bytes(limit)
+            ),
+        },
+        _ => Outcome::Trapped { message },
+    }
+}
+
+/// At most this many backtrace lines in a trap message (a stack overflow has
+/// thousands of identical frames).
+const MAX_BACKTRACE_LINES: usize = 24;
+
+fn trap_message(e: &wasmtime::Error) -> String {
+    let mut msg = match e.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    if let Some(bt) = e.downcast_ref::<WasmBacktrace>() {
+        let text = bt.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in lines.iter().take(MAX_BACKTRACE_LINES) {
+            msg.push('\n');
+            msg.push_str(line);
+        }
+        if lines.len() > MAX_BACKTRACE_LINES {
+            msg.push_str(&format!(
+                "\n    ... {} more lines",
+                lines.len() - MAX_BACKTRACE_LINES
+            ));
+        }
+    }
+    msg
+}
+
+fn human_bytes(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    const GIB: u64 = 1024 * MIB;
+    match n {
+        n if n >= GIB && n % GIB == 0 => format!("{} GiB", n / GIB),
+        n if n >= MIB && n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n >= KIB && n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(64 << 20), "64 MiB");
+        assert_eq!(human_bytes(128 << 10), "128 KiB");
+        assert_eq!(human_bytes(1 << 30), "1 GiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+    }
+}

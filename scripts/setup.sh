@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Prepares a Debian machine for Wharf's tests and demo. Idempotent and quiet:
+# prints nothing unless something fails.
+#   - apt packages the tests use (installed only when missing)
+#   - the Rust targets the example guests build for
+#   - the example guests (examples/), built in release for each target and
+#     copied next to their Dockerfiles
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Runs a command silently; on failure shows its output and stops.
+quiet() {
+    if ! "$@" >"$log" 2>&1; then
+        echo "setup.sh: failed: $*" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+# --- apt packages --------------------------------------------------------
+# package -> a file it installs (to tell whether it is present)
+declare -A want=(
+    [skopeo]=/usr/bin/skopeo
+    [umoci]=/usr/bin/umoci
+    [busybox-static]=/bin/busybox
+    [hyperfine]=/usr/bin/hyperfine
+    [jq]=/usr/bin/jq
+    [time]=/usr/bin/time
+)
+missing=()
+for pkg in "${!want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    if ! command -v apt-get >/dev/null; then
+        echo "setup.sh: missing packages (${missing[*]}) and no apt-get: install them by hand" >&2
+        exit 1
+    fi
+    SUDO=()
+    if ((EUID != 0)); then SUDO=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    quiet "${SUDO[@]}" apt-get update -qq
+    quiet "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- Rust targets ----------------------------------------------------------
+targets=(wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl)
+installed=$(rustup target list --installed)
+for t in "${targets[@]}"; do
+    if ! grep -qx "$t" <<<"$installed"; then
+        quiet rustup target add "$t"
+    fi
+done
+
+# --- example guests ------------------------------------------------------------
+for t in "${targets[@]}"; do
+    quiet cargo build --release --manifest-path examples/Cargo.toml --target "$t"
+done
+out=examples/target
+# Copies only when the content changed, so timestamps (and the tests' build
+# contexts) stay put on re-runs.
+put() {
+    if ! cmp -s "$1" "$2"; then
+        cp "$1" "$2.tmp.$$"
+        mv -f "$2.tmp.$$" "$2"
+    fi
+}
+for ex in hello cpu; do
+    put "$out/wasm32-wasip1/release/$ex.wasm" "examples/$ex/$ex.wasm"
+    put "$out/wasm32-wasip2/release/$ex.wasm" "examples/$ex/$ex-p2.wasm"
+    put "$out/x86_64-unknown-linux-musl/release/$ex" "examples/$ex/$ex"
+done

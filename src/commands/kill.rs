@@ -1,0 +1,16 @@
+use anyhow::Result;
+use wharf_engine::Engine;
+
+/// Send a signal to containers (default SIGKILL)
+#[derive(clap::Args)]
+pub struct Args {
+    /// Signal name or number
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    super::each(&a.containers, |c| engine.kill(c, &a.signal))
+}

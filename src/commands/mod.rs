@@ -1,0 +1,32 @@
+//! One file per `wharf` command: each parses its flags, calls the engine and
+//! prints, returning the process exit code.
+
+pub mod build;
+pub mod images;
+pub mod inspect;
+pub mod kill;
+pub mod load;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod rmi;
+pub mod run;
+pub mod save;
+pub mod stop;
+pub mod tag;
+
+/// Applies `f` to each named container, printing the name on success and the
+/// error otherwise, like Docker; non-zero when any failed.
+fn each(names: &[String], f: impl Fn(&str) -> wharf_engine::Result<()>) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

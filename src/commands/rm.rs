@@ -1,0 +1,16 @@
+use anyhow::Result;
+use wharf_engine::Engine;
+
+/// Remove containers
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kill a running container before removing it
+    #[arg(short = 'f', long)]
+    force: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    super::each(&a.containers, |c| engine.remove(c, a.force))
+}

@@ -1,0 +1,26 @@
+use anyhow::Result;
+use wharf_engine::Engine;
+
+/// Remove images
+#[derive(clap::Args)]
+pub struct Args {
+    /// Remove even if containers use the image
+    #[arg(short = 'f', long)]
+    force: bool,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    let mut code = 0;
+    for name in &a.images {
+        match engine.remove_image(name, a.force) {
+            Ok(removed) => removed.iter().for_each(|r| println!("Untagged: {r}")),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

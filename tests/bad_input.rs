@@ -1,0 +1,380 @@
+//! Hostile and broken input: every case fails with a clear error, a non-zero
+//! exit, and leaves the store exactly as it was.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use tar::EntryType;
+
+/// A store holding one good image, and its `images --format json` listing.
+fn store_with_baseline() -> (Wharf, String) {
+    let w = Wharf::new();
+    let a = w.scratch_file("baseline.tar", &layout(&good_image("base:1")).archive());
+    w.load(&a);
+    let before = w.images_json();
+    assert!(
+        before.contains("base"),
+        "baseline image not listed: {before}"
+    );
+    (w, before)
+}
+
+/// A good image that shares no layer or config with the baseline (the store
+/// deduplicates blobs, so a "missing" blob the store already has is not
+/// missing).
+fn distinct_image(ref_name: &str) -> OciImage {
+    let marker = format!("distinct {ref_name} {}\n", std::process::id());
+    let layer = hostile_layer(&[("distinct.txt", EntryType::Regular, None, marker.as_bytes())]);
+    wasm_image(layer, MT_LAYER_TAR, ref_name)
+}
+
+/// Loads `archive` (bytes), which must fail with an `Error: ` message and
+/// leave the store unchanged. Returns lowercased stderr.
+fn load_must_fail(archive: &[u8], what: &str) -> String {
+    let (w, before) = store_with_baseline();
+    let a = w.scratch_file("bad.tar", archive);
+    let out = w.cmd(&["load", "-i", a.to_str().unwrap()]);
+    assert_error(&out, what);
+    assert_eq!(out.status.code(), Some(1), "{what}\n{}", describe(&out));
+    assert!(
+        !stdout(&out).contains("Loaded image"),
+        "{what}: claimed to load\n{}",
+        describe(&out)
+    );
+    assert_eq!(w.images_json(), before, "{what}: the store changed");
+    // The baseline still works.
+    assert_eq!(
+        w.ok(&["run", "--rm", "base:1"]),
+        format!("{WASM_GREETING}\n")
+    );
+    stderr(&out).to_lowercase()
+}
+
+#[test]
+fn baseline_archive_is_good() {
+    // The control for every test below: the same builder, unmodified, loads.
+    let (w, _) = store_with_baseline();
+    let a = w.scratch_file("ok.tar", &layout(&good_image("ok:1")).archive());
+    assert!(w.load(&a).contains("Loaded image: ok:1"));
+    let layer = hostile_layer(&[("extra.txt", EntryType::Regular, None, b"fine\n")]);
+    let a = w.scratch_file(
+        "ok2.tar",
+        &layout(&wasm_image(layer, MT_LAYER_TAR, "ok:2")).archive(),
+    );
+    w.load(&a);
+    assert_eq!(
+        w.ok(&["run", "--rm", "ok:2", "cat", "/extra.txt"]),
+        "fine\n"
+    );
+}
+
+#[test]
+fn garbage_file() {
+    let junk: Vec<u8> = (0..10_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    load_must_fail(&junk, "load of garbage");
+}
+
+#[test]
+fn empty_file() {
+    load_must_fail(b"", "load of an empty file");
+}
+
+#[test]
+fn missing_file() {
+    let (w, before) = store_with_baseline();
+    let out = w.fails(&["load", "-i", "/nonexistent/archive.tar"]);
+    assert!(
+        stderr(&out).contains("/nonexistent/archive.tar"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(w.images_json(), before);
+}
+
+#[test]
+fn truncated_archive() {
+    let full = layout(&distinct_image("trunc:1")).archive();
+    // Cut inside the (large) layer blob.
+    let cut = &full[..full.len() / 2];
+    load_must_fail(cut, "load of a truncated archive");
+}
+
+#[test]
+fn digest_mismatch_in_blob() {
+    let mut l = layout(&distinct_image("tamper:1"));
+    let key = Layout::blob_path(&l.layer_digests[0]);
+    let blob = l.files.get_mut(&key).unwrap();
+    let mid = blob.len() / 2;
+    blob[mid] ^= 0x55;
+    let err = load_must_fail(&l.archive(), "load with a tampered layer blob");
+    assert!(
+        err.contains("digest"),
+        "error should mention the digest: {err}"
+    );
+}
+
+#[test]
+fn digest_mismatch_in_config() {
+    let mut l = layout(&distinct_image("tamper:2"));
+    let key = Layout::blob_path(&l.config_digest);
+    let cfg = l.files.get_mut(&key).unwrap();
+    // Still valid JSON, different bytes.
+    let s = String::from_utf8(cfg.clone())
+        .unwrap()
+        .replace("wasip1", "wasip2");
+    *cfg = s.into_bytes();
+    let err = load_must_fail(&l.archive(), "load with a tampered config blob");
+    assert!(
+        err.contains("digest"),
+        "error should mention the digest: {err}"
+    );
+}
+
+#[test]
+fn manifest_points_at_missing_blob() {
+    let mut l = layout(&distinct_image("missing:1"));
+    let hex = l.layer_digests[0].clone();
+    l.files.remove(&Layout::blob_path(&hex));
+    let err = load_must_fail(&l.archive(), "load with a missing layer blob");
+    assert!(
+        err.contains(&hex[..12]) || err.contains("missing") || err.contains("not found"),
+        "error should name the missing blob: {err}"
+    );
+}
+
+#[test]
+fn index_points_at_missing_manifest() {
+    let mut l = layout(&distinct_image("missing:2"));
+    let hex = l.manifest_digest.clone();
+    l.files.remove(&Layout::blob_path(&hex));
+    let err = load_must_fail(&l.archive(), "load with a missing manifest");
+    assert!(
+        err.contains(&hex[..12]) || err.contains("missing") || err.contains("not found"),
+        "error should name the missing manifest: {err}"
+    );
+}
+
+#[test]
+fn archive_without_index() {
+    let mut l = layout(&distinct_image("noindex:1"));
+    l.files.remove("index.json");
+    load_must_fail(&l.archive(), "load without index.json");
+}
+
+#[test]
+fn unknown_layer_media_type() {
+    let mut img = distinct_image("mt:1");
+    img.layers[0].0 = "application/vnd.example.unknown".to_string();
+    let err = load_must_fail(
+        &layout(&img).archive(),
+        "load with an unknown layer media type",
+    );
+    assert!(
+        err.contains("application/vnd.example.unknown") || err.contains("media type"),
+        "error should mention the media type: {err}"
+    );
+}
+
+#[test]
+fn diff_id_mismatch() {
+    // Layer blob is intact, but the config's diff_id is for other content.
+    let mut img = distinct_image("diffid:1");
+    img.config = wasm_config(&[b"not the layer"]);
+    let err = load_must_fail(&layout(&img).archive(), "load with a wrong diff_id");
+    assert!(
+        err.contains("diff") || err.contains("digest"),
+        "error should mention the diff_id: {err}"
+    );
+}
+
+/// A layer with the hello files plus `extra` hostile entries must be refused
+/// (with the entry named in the message), and nothing may appear outside.
+fn hostile(extra: &[(&str, EntryType, Option<&str>, &[u8])], marker: &str, what: &str) {
+    let layer = hostile_layer(extra);
+    let img = wasm_image(layer, MT_LAYER_TAR, "evil:1");
+    let err = load_must_fail(&layout(&img).archive(), what);
+    assert!(
+        err.contains(marker),
+        "{what}: the error should name the entry `{marker}`: {err}"
+    );
+}
+
+#[test]
+fn layer_with_absolute_path() {
+    let target = format!("/tmp/wharf-e2e-abs-evil-{}", std::process::id());
+    hostile(
+        &[(&target, EntryType::Regular, None, b"pwned\n")],
+        "abs-evil",
+        "layer with an absolute path",
+    );
+    assert!(!Path::new(&target).exists(), "wrote {target} on the host");
+}
+
+#[test]
+fn layer_with_dotdot_path() {
+    let name = format!(
+        "../../../../../../../../tmp/wharf-e2e-dotdot-evil-{}",
+        std::process::id()
+    );
+    hostile(
+        &[(&name, EntryType::Regular, None, b"pwned\n")],
+        "dotdot-evil",
+        "layer with a .. path",
+    );
+    let target = format!("/tmp/wharf-e2e-dotdot-evil-{}", std::process::id());
+    assert!(!Path::new(&target).exists(), "wrote {target} on the host");
+}
+
+#[test]
+fn layer_with_escaping_symlink() {
+    let outside = tempfile::tempdir().unwrap();
+    let out_str = outside.path().to_str().unwrap().to_string();
+    hostile(
+        &[
+            ("sym-evil", EntryType::Symlink, Some(&out_str), b""),
+            ("sym-evil/pwned", EntryType::Regular, None, b"pwned\n"),
+        ],
+        "sym-evil",
+        "layer writing through an escaping symlink",
+    );
+    assert!(
+        !outside.path().join("pwned").exists(),
+        "a layer wrote through a symlink to the host"
+    );
+}
+
+#[test]
+fn layer_with_relative_escaping_symlink() {
+    let outside = tempfile::tempdir().unwrap();
+    let rel = format!("../../../../../../../../../..{}", outside.path().display());
+    hostile(
+        &[
+            ("rsym-evil", EntryType::Symlink, Some(&rel), b""),
+            ("rsym-evil/pwned", EntryType::Regular, None, b"pwned\n"),
+        ],
+        "rsym-evil",
+        "layer writing through a relative escaping symlink",
+    );
+    assert!(!outside.path().join("pwned").exists());
+}
+
+#[test]
+fn layer_with_hardlink_to_outside() {
+    hostile(
+        &[(
+            "hard-evil",
+            EntryType::Link,
+            Some("../../../../../../../../etc/passwd"),
+            b"",
+        )],
+        "hard-evil",
+        "layer with a hardlink to outside",
+    );
+}
+
+#[test]
+fn layer_with_absolute_hardlink() {
+    hostile(
+        &[("ahard-evil", EntryType::Link, Some("/etc/passwd"), b"")],
+        "ahard-evil",
+        "layer with a hardlink to /etc/passwd",
+    );
+}
+
+#[test]
+fn layer_with_device_node() {
+    hostile(
+        &[("dev-evil", EntryType::Char, None, b"")],
+        "dev-evil",
+        "layer with a device node",
+    );
+}
+
+#[test]
+fn invalid_wasm_module_in_image() {
+    let w = Wharf::new();
+    let ctx = w.context_with_hello(
+        "FROM scratch\nCOPY garbage.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n",
+    );
+    std::fs::write(
+        ctx.join("garbage.wasm"),
+        b"\0asm\x01\0\0\0this is not a module",
+    )
+    .unwrap();
+    let before = w.images_json();
+    let out = w.cmd(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "bad:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let mentions_invalid = |s: &str| {
+        let s = s.to_lowercase();
+        s.contains("invalid") || s.contains("not a valid") || s.contains("failed to parse")
+    };
+    if out.status.success() {
+        // Accepted at build time: running it must fail before the start.
+        let run = w.cmd(&["run", "--rm", "bad:1"]);
+        assert_error(&run, "run of an image with an invalid module");
+        assert_eq!(run.status.code(), Some(125), "{}", describe(&run));
+        assert!(mentions_invalid(&stderr(&run)), "{}", describe(&run));
+    } else {
+        assert_error(&out, "build of an image with an invalid module");
+        assert!(mentions_invalid(&stderr(&out)), "{}", describe(&out));
+        assert_eq!(w.images_json(), before);
+    }
+}
+
+#[test]
+fn entrypoint_not_in_image() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm /hello.wasm\nENTRYPOINT [\"/nope.wasm\"]\n";
+    let out = w.build_text(df, &["--platform", "wasi/wasm", "-t", "noent:1"]);
+    if out.status.success() {
+        let run = w.cmd(&["run", "--rm", "noent:1"]);
+        assert_error(&run, "run with a missing entrypoint");
+        assert_eq!(run.status.code(), Some(125), "{}", describe(&run));
+        assert!(stderr(&run).contains("/nope.wasm"), "{}", describe(&run));
+    } else {
+        assert!(stderr(&out).contains("/nope.wasm"), "{}", describe(&out));
+    }
+}
+
+#[test]
+fn unknown_image_name() {
+    let w = Wharf::new();
+    let out = w.cmd(&["run", "nosuch"]);
+    assert_error(&out, "run nosuch");
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    let err = stderr(&out).to_lowercase();
+    assert!(
+        err.contains("not found") || err.contains("no such"),
+        "{}",
+        describe(&out)
+    );
+    assert!(w.ps_all().is_empty(), "no container is left behind");
+}
+
+#[test]
+fn bad_flags_exit_125_for_run() {
+    let w = Wharf::new();
+    w.build_hello();
+    for args in [
+        &["run", "--memory", "lots", "hello:1"][..],
+        &["run", "-e", "=novar", "hello:1"],
+    ] {
+        let out = w.cmd(args);
+        assert_error(&out, &args.join(" "));
+        assert_eq!(out.status.code(), Some(125), "{args:?}\n{}", describe(&out));
+        assert!(
+            !stdout(&out).contains("Hello"),
+            "the guest must not start: {args:?}"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! `wharf build`: output, tags, determinism, Dockerfile instructions, and the
+//! rules for Wasm builds (exec-form ENTRYPOINT, no RUN).
+
+mod common;
+
+use common::*;
+
+fn platform_wasm() -> [&'static str; 2] {
+    ["--platform", "wasi/wasm"]
+}
+
+#[test]
+fn build_prints_steps_and_result() {
+    let w = Wharf::new();
+    let out = w.build_hello();
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    // examples/hello/Dockerfile has 4 instructions.
+    assert_eq!(steps.len(), 4, "{out}");
+    assert!(steps[0].starts_with("Step 1/4 : FROM scratch"), "{out}");
+    assert!(steps[3].starts_with("Step 4/4 : ENTRYPOINT"), "{out}");
+    let built = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no `Successfully built` line:\n{out}"));
+    assert!(is_hex(built.trim(), 12), "{built:?}");
+    assert!(out.contains("Successfully tagged hello:1"), "{out}");
+    let id = w.images()[0]["ID"].as_str().unwrap().to_string();
+    assert!(
+        id.trim_start_matches("sha256:").starts_with(built.trim()),
+        "{id} vs {built}"
+    );
+}
+
+#[test]
+fn build_with_several_tags() {
+    let w = Wharf::new();
+    let ctx = hello_context();
+    let out = w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "multi:a",
+        "-t",
+        "multi:b",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.contains("Successfully tagged multi:a"), "{out}");
+    assert!(out.contains("Successfully tagged multi:b"), "{out}");
+    let imgs = w.images();
+    assert_eq!(imgs.len(), 2);
+    assert_eq!(imgs[0]["ID"], imgs[1]["ID"]);
+}
+
+#[test]
+fn build_is_reproducible() {
+    let a = Wharf::new();
+    let b = Wharf::new();
+    a.build_hello();
+    b.build_hello();
+    let da = a.images()[0]["Digest"].clone();
+    let db = b.images()[0]["Digest"].clone();
+    assert_eq!(da, db, "same inputs must give the same image digest");
+    // Again in the same store, under another tag.
+    a.build_hello_as("hello:again");
+    let imgs = a.images();
+    assert!(imgs.iter().all(|i| i["Digest"] == da), "{imgs:?}");
+}
+
+#[test]
+fn different_input_gives_different_digest() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm /hello.wasm\nENTRYPOINT [\"/hello.wasm\"]\n";
+    let o1 = w.build_text(df, &["--platform", "wasi/wasm", "-t", "d:1"]);
+    assert!(o1.status.success(), "{}", describe(&o1));
+    let df2 = format!("{df}ENV X=1\n");
+    let o2 = w.build_text(&df2, &["--platform", "wasi/wasm", "-t", "d:2"]);
+    assert!(o2.status.success(), "{}", describe(&o2));
+    let imgs = w.images();
+    assert_eq!(imgs.len(), 2);
+    assert_ne!(imgs[0]["Digest"], imgs[1]["Digest"]);
+}
+
+#[test]
+fn quiet_build_prints_only_the_id() {
+    let w = Wharf::new();
+    let ctx = hello_context();
+    let out = w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "q:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let ls: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(ls.len(), 1, "{out}");
+    assert!(!out.contains("Step"), "{out}");
+    let id = w.images()[0]["ID"].as_str().unwrap().to_string();
+    let short = |s: &str| s.trim().trim_start_matches("sha256:").to_string();
+    assert!(
+        short(&id).starts_with(&short(ls[0])) || short(ls[0]).starts_with(&short(&id)),
+        "{out} vs {id}"
+    );
+}
+
+#[test]
+fn dockerfile_flag_selects_file() {
+    let w = Wharf::new();
+    let ctx = w.context_with_hello("FROM scratch\nthis is not a valid instruction\n");
+    std::fs::write(
+        ctx.join("Alt.dockerfile"),
+        "FROM scratch\nCOPY hello.wasm /alt.wasm\nENTRYPOINT [\"/alt.wasm\"]\n",
+    )
+    .unwrap();
+    let alt = ctx.join("Alt.dockerfile");
+    w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-f",
+        alt.to_str().unwrap(),
+        "-t",
+        "alt:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let out = w.ok(&["run", "--rm", "alt:1", "args"]);
+    assert_eq!(lines(&out), ["/alt.wasm", "args"]);
+}
+
+#[test]
+fn build_args_substitute() {
+    let w = Wharf::new();
+    let df = "FROM scratch\n\
+              ARG COLOR=red\n\
+              ARG DEST=/hello.wasm\n\
+              ENV COLOR=${COLOR}\n\
+              COPY hello.wasm $DEST\n\
+              ENTRYPOINT [\"/hello.wasm\"]\n";
+    let out = w.build_text(df, &["--platform", "wasi/wasm", "-t", "args:default"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let env = lines(&w.ok(&["run", "--rm", "args:default", "env"]));
+    assert!(env.contains(&"COLOR=red".to_string()), "{env:?}");
+
+    let out = w.build_text(
+        df,
+        &[
+            "--platform",
+            "wasi/wasm",
+            "--build-arg",
+            "COLOR=green",
+            "-t",
+            "args:green",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let env = lines(&w.ok(&["run", "--rm", "args:green", "env"]));
+    assert!(env.contains(&"COLOR=green".to_string()), "{env:?}");
+    // ARG values are not part of the runtime env unless ENV says so.
+    assert!(!env.iter().any(|l| l.starts_with("DEST=")), "{env:?}");
+}
+
+#[test]
+fn copy_into_directories_and_labels() {
+    let w = Wharf::new();
+    let df = "FROM scratch\n\
+              LABEL org.example.purpose=\"e2e test\"\n\
+              COPY hello.wasm greeting.txt /opt/app/\n\
+              ENTRYPOINT [\"/opt/app/hello.wasm\"]\n";
+    let out = w.build_text(df, &["--platform", "wasi/wasm", "-t", "dirs:1"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let ls = lines(&w.ok(&["run", "--rm", "dirs:1", "ls", "/opt/app"]));
+    assert_eq!(ls, ["greeting.txt", "hello.wasm"]);
+    let i = w.inspect("dirs:1").to_string();
+    assert!(i.contains("org.example.purpose"), "{i}");
+}
+
+#[test]
+fn shell_form_entrypoint_is_rejected_for_wasm() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm /hello.wasm\nENTRYPOINT /hello.wasm\n";
+    let out = w.build_text(df, &platform_wasm_tagged("sh:1"));
+    assert_error(&out, "build with shell-form ENTRYPOINT");
+    assert!(stderr(&out).contains("exec form"), "{}", describe(&out));
+    assert!(
+        w.images().is_empty(),
+        "a failed build must not tag anything"
+    );
+}
+
+#[test]
+fn shell_form_cmd_is_rejected_for_wasm() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm /hello.wasm\nCMD /hello.wasm echo\n";
+    let out = w.build_text(df, &platform_wasm_tagged("sh:2"));
+    assert_error(&out, "build with shell-form CMD");
+    assert!(stderr(&out).contains("exec form"), "{}", describe(&out));
+}
+
+#[test]
+fn run_instruction_is_rejected_for_wasm() {
+    let w = Wharf::new();
+    let df =
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nRUN echo hi\nENTRYPOINT [\"/hello.wasm\"]\n";
+    let out = w.build_text(df, &platform_wasm_tagged("run:1"));
+    assert_error(&out, "build with RUN");
+    assert!(stderr(&out).contains("RUN"), "{}", describe(&out));
+    assert!(w.images().is_empty());
+}
+
+#[test]
+fn copy_of_missing_file_fails() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY nosuch.wasm /x.wasm\nENTRYPOINT [\"/x.wasm\"]\n";
+    let out = w.build_text(df, &platform_wasm_tagged("miss:1"));
+    assert_error(&out, "build COPY of a missing file");
+    assert!(stderr(&out).contains("nosuch.wasm"), "{}", describe(&out));
+    assert!(w.images().is_empty());
+}
+
+#[test]
+fn copy_cannot_escape_context() {
+    let w = Wharf::new();
+    let ctx = w.context_with_hello(
+        "FROM scratch\nCOPY ../outside.txt /o.txt\nCOPY hello.wasm /hello.wasm\nENTRYPOINT [\"/hello.wasm\"]\n",
+    );
+    std::fs::write(ctx.parent().unwrap().join("outside.txt"), "TOP SECRET\n").unwrap();
+    let out = w.cmd(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "esc:1",
+        ctx.to_str().unwrap(),
+    ]);
+    if out.status.success() {
+        // Docker resolves `..` inside the context: then the file is not found.
+        panic!("COPY ../outside.txt succeeded\n{}", describe(&out));
+    }
+    assert_error(&out, "build COPY ../outside.txt");
+}
+
+#[test]
+fn missing_context_or_dockerfile_fails() {
+    let w = Wharf::new();
+    let out = w.fails(&["build", "-t", "x:1", "/nonexistent/context"]);
+    assert_eq!(out.status.code(), Some(1));
+    let empty = w.scratch("empty");
+    let out = w.fails(&["build", "-t", "x:1", empty.to_str().unwrap()]);
+    assert!(stderr(&out).contains("Dockerfile"), "{}", describe(&out));
+}
+
+fn platform_wasm_tagged(tag: &str) -> Vec<&str> {
+    let mut v = platform_wasm().to_vec();
+    v.push("-t");
+    v.push(tag);
+    v
+}
