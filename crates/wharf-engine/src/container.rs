@@ -60,6 +60,11 @@ pub struct State {
     pub auto_remove: bool,
     /// The read-only tree the container runs over, kept alive by gc while the container exists.
     pub rootfs: PathBuf,
+    /// How the argv in config.json came about, for `inspect`.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +159,8 @@ pub struct NewContainer<'a> {
     pub kind: Kind,
     pub auto_remove: bool,
     pub rootfs: &'a Path,
+    pub entrypoint: &'a [String],
+    pub cmd: &'a [String],
 }
 
 impl Containers {
@@ -203,6 +210,8 @@ impl Containers {
                 oom_killed: false,
                 auto_remove: new.auto_remove,
                 rootfs: new.rootfs.to_path_buf(),
+                entrypoint: new.entrypoint.to_vec(),
+                cmd: new.cmd.to_vec(),
             },
         };
         c.save()?;
@@ -382,6 +391,8 @@ mod tests {
             kind: Kind::Wasm,
             auto_remove: false,
             rootfs,
+            entrypoint: &[],
+            cmd: &[],
         }
     }
 

@@ -189,8 +189,8 @@ impl Engine {
             "Config": {
                 "Hostname": &s.id[..12],
                 "Env": env,
-                "Cmd": args,
-                "Entrypoint": Value::Null,
+                "Cmd": s.cmd,
+                "Entrypoint": if s.entrypoint.is_empty() { Value::Null } else { json!(s.entrypoint) },
                 "WorkingDir": cwd,
                 "Image": s.image,
             },

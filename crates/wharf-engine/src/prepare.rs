@@ -18,6 +18,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Whether the module is a layer of its own (CNCF artifacts, runwasi,
+    /// Spin) rather than a file named by args[0].
+    pub fn module_is_layer(&self) -> bool {
+        matches!(self.module, Some(ModuleSource::Layer { .. }))
+    }
+
     /// The module's host path and, when known without reading it, its digest.
     /// `args0` is the container's first argument; `workdir` resolves a relative one.
     pub fn module_path(
@@ -107,9 +113,10 @@ impl Engine {
     pub(crate) fn prepare_and_precompile(&self, image: &Image) -> Result<Prepared> {
         let prepared = self.prepare(image)?;
         if prepared.kind == Kind::Wasm {
-            let args = crate::spec::image_args(image, None, &[]);
+            let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+            let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
             let workdir = crate::spec::image_workdir(image);
-            if !args.is_empty() || matches!(prepared.module, Some(ModuleSource::Layer { .. })) {
+            if !args.is_empty() || prepared.module_is_layer() {
                 let (path, digest) =
                     prepared.module_path(self, args.first().map(String::as_str), &workdir)?;
                 self.wasm_runtime()?

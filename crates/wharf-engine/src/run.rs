@@ -77,7 +77,14 @@ impl Engine {
                 opts.image
             )));
         }
-        let args = spec::image_args(&image, opts.entrypoint.as_deref(), &opts.args);
+        let (mut entrypoint, cmd) =
+            spec::image_command(&image, opts.entrypoint.as_deref(), &opts.args);
+        if entrypoint.is_empty() && prepared.module_is_layer() {
+            // The module is the layer itself and the image names no program:
+            // argv[0] names the image, as wasmtime's argv[0] names the file.
+            entrypoint.push(opts.image.clone());
+        }
+        let args: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
         if args.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "no command: {} has no ENTRYPOINT or CMD; give one after the image name",
@@ -98,6 +105,8 @@ impl Engine {
             kind: prepared.kind,
             auto_remove: opts.rm,
             rootfs: &prepared.rootfs,
+            entrypoint: &entrypoint,
+            cmd: &cmd,
         })?;
         let spec = spec::build(SpecInput {
             kind: prepared.kind,

@@ -20,8 +20,13 @@ pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 
 /// Docker's rule: `--entrypoint` replaces the image's ENTRYPOINT and drops its
-/// CMD; trailing arguments replace CMD.
-pub fn image_args(image: &Image, entrypoint: Option<&str>, args: &[String]) -> Vec<String> {
+/// CMD; trailing arguments replace CMD. Returns (entrypoint, cmd); the
+/// container's argv is the two joined.
+pub fn image_command(
+    image: &Image,
+    entrypoint: Option<&str>,
+    args: &[String],
+) -> (Vec<String>, Vec<String>) {
     let config = image.config.as_ref().and_then(|c| c.config().as_ref());
     let (entry, cmd): (Vec<String>, Vec<String>) = match entrypoint {
         Some("") => (Vec::new(), args.to_vec()),
@@ -38,7 +43,7 @@ pub fn image_args(image: &Image, entrypoint: Option<&str>, args: &[String]) -> V
             (entry, cmd)
         }
     };
-    entry.into_iter().chain(cmd).collect()
+    (entry, cmd)
 }
 
 pub fn image_workdir(image: &Image) -> String {

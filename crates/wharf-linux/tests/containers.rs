@@ -69,13 +69,26 @@ struct Env {
     tmp: tempfile::TempDir,
     state: PathBuf,
     rootfs: PathBuf,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
+/// libcontainer changes the process-wide working directory while it creates
+/// a container (to keep socket paths short), so two creates in one process
+/// race. Wharf starts each container from its own process; these tests share
+/// one, so they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn env() -> Env {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let rootfs = make_rootfs(tmp.path());
     let state = tmp.path().join("state");
-    Env { tmp, state, rootfs }
+    Env {
+        tmp,
+        state,
+        rootfs,
+        _serial: serial,
+    }
 }
 
 fn spec_for(
