@@ -28,6 +28,16 @@ declare -A want=(
     [hyperfine]=/usr/bin/hyperfine
     [jq]=/usr/bin/jq
     [time]=/usr/bin/time
+    # libcontainer links libseccomp (wharf-linux)
+    [libseccomp-dev]=/usr/include/seccomp.h
+    [pkg-config]=/usr/bin/pkg-config
+    # peers the tests drive: containerd (ctr), a registry, other OCI runtimes
+    [containerd]=/usr/bin/containerd
+    [docker-registry]=/usr/bin/docker-registry
+    [crun]=/usr/bin/crun
+    [runc]=/usr/sbin/runc
+    [iproute2]=/usr/sbin/ip
+    [curl]=/usr/bin/curl
 )
 missing=()
 for pkg in "${!want[@]}"; do

@@ -29,6 +29,7 @@ struct Cli {
 enum Command {
     Build(commands::build::Args),
     Run(commands::run::Args),
+    Exec(commands::exec::Args),
     Ps(commands::ps::Args),
     Logs(commands::logs::Args),
     Stop(commands::stop::Args),
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = cli.root.clone().unwrap_or_else(Engine::default_root);
     // Docker's convention: a `run` that fails before its container starts exits 125.
-    let error_code = if matches!(cli.command, Command::Run(_)) {
+    let error_code = if matches!(cli.command, Command::Run(_) | Command::Exec(_)) {
         125
     } else {
         1
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         .and_then(|engine| match cli.command {
             Command::Build(a) => commands::build::exec(&engine, a),
             Command::Run(a) => commands::run::exec(&engine, a),
+            Command::Exec(a) => commands::exec::exec(&engine, a),
             Command::Ps(a) => commands::ps::exec(&engine, a),
             Command::Logs(a) => commands::logs::exec(&engine, a),
             Command::Stop(a) => commands::stop::exec(&engine, a),

@@ -2,6 +2,7 @@
 //! prints, returning the process exit code.
 
 pub mod build;
+pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod kill;

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use wharf_engine::{Engine, RunOptions, RunResult};
+use wharf_engine::{Engine, LinuxFlags, RunOptions, RunResult};
 
 /// Run a command in a new container
 #[derive(clap::Args)]
@@ -37,12 +37,50 @@ pub struct Args {
     /// Platform to pick from a multi-platform image (e.g. wasi/wasm, linux/amd64)
     #[arg(long)]
     platform: Option<String>,
+    /// Read environment variables from a file (K=V lines)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<std::path::PathBuf>,
+    /// Linux: user to run as (name, uid, uid:gid, name:group)
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Linux: add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Linux: drop a capability (e.g. NET_RAW, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Linux: no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json
+    #[arg(long = "security-opt", value_name = "OPT")]
+    security_opt: Vec<String>,
+    /// Linux: mount the root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Linux: CPU quota in CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Linux: maximum number of processes (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Linux: network mode: none (default; loopback only) or host. Bridge networking is not available yet.
+    #[arg(long, value_name = "MODE")]
+    network: Option<String>,
+    /// Linux: mount a tmpfs (e.g. /run or /run:size=64m)
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    tmpfs: Vec<String>,
+    /// Linux: the container's hostname [default: the short container id]
+    #[arg(long)]
+    hostname: Option<String>,
     /// The image, then the command and its arguments
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG]")]
     image_and_args: Vec<String>,
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    let mut env = Vec::new();
+    for file in &a.env_file {
+        env.extend(wharf_engine::spec::read_env_file(file)?);
+    }
+    env.extend(a.env);
     let mut words = a.image_and_args.into_iter();
     let opts = RunOptions {
         image: words.next().unwrap_or_default(),
@@ -52,12 +90,24 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         detach: a.detach,
         interactive: a.interactive,
         tty: a.tty,
-        env: a.env,
+        env,
         volumes: a.volumes,
         workdir: a.workdir,
         entrypoint: a.entrypoint,
         memory: a.memory,
         platform: a.platform,
+        linux: LinuxFlags {
+            cap_add: a.cap_add,
+            cap_drop: a.cap_drop,
+            security_opt: a.security_opt,
+            read_only: a.read_only,
+            cpus: a.cpus,
+            pids_limit: a.pids_limit,
+            network: a.network,
+            tmpfs: a.tmpfs,
+            user: a.user,
+            hostname: a.hostname,
+        },
     };
     match engine.run(&opts)? {
         RunResult::Exited(code) => Ok(code),

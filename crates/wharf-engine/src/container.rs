@@ -60,6 +60,12 @@ pub struct State {
     pub auto_remove: bool,
     /// The read-only tree the container runs over, kept alive by gc while the container exists.
     pub rootfs: PathBuf,
+    /// A Linux container's init process (0 for Wasm guests, which run
+    /// inside `pid`), with its start time against pid reuse.
+    #[serde(default)]
+    pub init_pid: i32,
+    #[serde(default)]
+    pub init_start: u64,
     /// How the argv in config.json came about, for `inspect`.
     #[serde(default)]
     pub entrypoint: Vec<String>,
@@ -86,6 +92,13 @@ impl Container {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(format!("{}-json.log", self.state.id))
     }
+    /// A Linux container's init outlives a killed monitor: the container
+    /// still runs, unattended, until it is stopped or removed.
+    pub fn init_alive(&self) -> bool {
+        self.state.init_pid > 0
+            && process::is_same_alive(self.state.init_pid, self.state.init_start)
+    }
+
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
     }
@@ -109,6 +122,7 @@ impl Container {
         self.state.exit_code = code;
         self.state.error = error.to_string();
         self.state.pid = 0;
+        self.state.init_pid = 0;
         self.state.finished_at = Some(now_rfc3339());
         self.save()
     }
@@ -119,6 +133,7 @@ impl Container {
     fn settle(&mut self) -> Result<()> {
         if self.state.status == Status::Running
             && !process::is_same_alive(self.state.pid, self.state.pid_start)
+            && !self.init_alive()
         {
             // The owner may have written its exit between our read and the check.
             if let Ok(fresh) = read_state(&self.dir) {
@@ -210,6 +225,8 @@ impl Containers {
                 oom_killed: false,
                 auto_remove: new.auto_remove,
                 rootfs: new.rootfs.to_path_buf(),
+                init_pid: 0,
+                init_start: 0,
                 entrypoint: new.entrypoint.to_vec(),
                 cmd: new.cmd.to_vec(),
             },

@@ -34,7 +34,8 @@ impl Engine {
         let refs = parse_refs(tags)?;
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
-            let built = wharf_build::build(&self.store, opts, None, out)?;
+            let mut runner = crate::build_run::LinuxRunStep { engine: self };
+            let built = wharf_build::build(&self.store, opts, Some(&mut runner), out)?;
             for image in self.images_at(&built.manifest)? {
                 self.prepare_and_precompile(&image)?;
             }
@@ -84,7 +85,11 @@ impl Engine {
     }
 
     /// Runs `f` holding the lock; if it fails, whatever it wrote is collected.
-    fn transaction<T>(&self, lock: &StoreLock, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn transaction<T>(
+        &self,
+        lock: &StoreLock,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let result = f();
         if result.is_err() {
             let _ = self.collect_garbage(lock);
@@ -92,7 +97,7 @@ impl Engine {
         result
     }
 
-    fn add_untagged(&self, lock: &StoreLock, target: &Descriptor) -> Result<()> {
+    pub(crate) fn add_untagged(&self, lock: &StoreLock, target: &Descriptor) -> Result<()> {
         self.store.update_index(lock, |index: &mut ImageIndex| {
             let mut manifests = index.manifests().clone();
             if !manifests.iter().any(|d| d.digest() == target.digest()) {
@@ -106,7 +111,7 @@ impl Engine {
 
     /// The runnable images a descriptor stands for: itself, or the platform
     /// manifests of an index (attestation entries skipped).
-    fn images_at(&self, desc: &Descriptor) -> Result<Vec<Image>> {
+    pub(crate) fn images_at(&self, desc: &Descriptor) -> Result<Vec<Image>> {
         let mt = desc.media_type().to_string();
         let bytes = self.store.read_blob(desc.digest().as_ref())?;
         if media::is_index(&mt) {
@@ -157,7 +162,7 @@ impl Engine {
 
     /// The entry a name points at in index.json (an index for a
     /// multi-platform tag), with the name to record it under.
-    fn top_level(&self, name: &str) -> Result<(Reference, Descriptor)> {
+    pub(crate) fn top_level(&self, name: &str) -> Result<(Reference, Descriptor)> {
         if let Ok(r) = name.parse::<Reference>() {
             let familiar = r.familiar();
             if let Some(d) =

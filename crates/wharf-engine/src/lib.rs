@@ -4,11 +4,14 @@
 //! knows both kinds of container: whether a container runs under the `wasm`
 //! or the `linux` executor is decided in [`kind`], and nowhere else.
 
+mod build_run;
 mod container;
+mod exec;
 mod fsutil;
 pub mod images;
 pub mod kind;
 pub mod lifecycle;
+pub mod linux_exec;
 mod logs;
 mod monitor;
 mod prepare;
@@ -16,12 +19,15 @@ mod process;
 pub mod run;
 mod signals;
 pub mod spec;
-mod wasm_exec;
+mod tty;
+pub mod wasm_exec;
 
 use std::path::{Path, PathBuf};
 
 pub use container::{Container, Status};
+pub use exec::ExecOptions;
 pub use kind::Kind;
+pub use linux_exec::LinuxFlags;
 pub use run::{RunOptions, RunResult};
 pub use wharf_image::{Platform, Reference, Store};
 
@@ -41,6 +47,8 @@ pub enum Error {
     Wasm(#[from] wharf_wasm::Error),
     #[error(transparent)]
     Build(#[from] wharf_build::Error),
+    #[error(transparent)]
+    Linux(#[from] wharf_linux::Error),
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("{0}")]

@@ -57,14 +57,16 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Sends `sig` to the process owning the container's guest.
+    /// Sends `sig` to the container: a Linux container's init, or the
+    /// process owning a Wasm guest (which turns it into an interruption).
     pub fn kill(&self, key: &str, sig: &str) -> Result<()> {
         let sig = signals::parse_signal(sig)?;
         let c = self.containers.find(key)?;
         self.signal(&c, sig)?;
         if sig == Signal::SIGKILL {
-            // The owner cannot record a SIGKILL; wait for it to go and record it here.
-            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+            // Wait until the exit is recorded (by the owner, or by the next read if the owner died).
+            let (pid, start) = waited_on(&c);
+            process::wait_gone(pid, start, Duration::from_secs(5));
             self.containers.load(c.id())?;
         }
         Ok(())
@@ -77,7 +79,12 @@ impl Engine {
                 c.state.name
             )));
         }
-        match signal::kill(Pid::from_raw(c.state.pid), sig) {
+        let pid = if c.init_alive() {
+            c.state.init_pid
+        } else {
+            c.state.pid
+        };
+        match signal::kill(Pid::from_raw(pid), sig) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(e) => Err(Error::io(
                 format!("signalling container {}", c.state.name),
@@ -94,9 +101,10 @@ impl Engine {
             return Ok(());
         }
         self.signal(&c, Signal::SIGTERM)?;
-        if !process::wait_gone(c.state.pid, c.state.pid_start, timeout) {
-            self.signal(&c, Signal::SIGKILL)?;
-            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+        let (pid, start) = waited_on(&c);
+        if !process::wait_gone(pid, start, timeout) {
+            let _ = self.signal(&c, Signal::SIGKILL);
+            process::wait_gone(pid, start, Duration::from_secs(5));
         }
         self.containers.load(c.id())?;
         Ok(())
@@ -112,10 +120,12 @@ impl Engine {
                 )));
             }
             self.signal(&c, Signal::SIGKILL)?;
-            process::wait_gone(c.state.pid, c.state.pid_start, Duration::from_secs(5));
+            let (pid, start) = waited_on(&c);
+            process::wait_gone(pid, start, Duration::from_secs(5));
             c = self.containers.load(c.id())?;
         }
-        self.containers.remove(&c)
+        self.discard(&c);
+        Ok(())
     }
 
     pub fn logs(
@@ -198,6 +208,17 @@ impl Engine {
             "Mounts": mounts,
             "Rootfs": s.rootfs,
         })
+    }
+}
+
+/// The process whose end means the container's exit has been recorded: its
+/// owner (foreground `wharf run` or monitor), or a Linux init that outlived
+/// a killed monitor.
+fn waited_on(c: &Container) -> (i32, u64) {
+    if process::is_same_alive(c.state.pid, c.state.pid_start) || !c.init_alive() {
+        (c.state.pid, c.state.pid_start)
+    } else {
+        (c.state.init_pid, c.state.init_start)
     }
 }
 

@@ -1,21 +1,22 @@
 //! The per-container monitor of detached containers (Wharf's conmon): a
-//! small process in its own session that owns the guest, writes its output
-//! to the json-file log and records its exit, so the container outlives the
-//! `wharf run -d` that started it and every later command can see it.
+//! small process in its own session that owns the container, writes its
+//! output to the json-file log and records its exit, so the container
+//! outlives the `wharf run -d` that started it and every later command can
+//! see it.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::container::Container;
-use crate::{logs, signals, Engine, Error, Result};
+use crate::{logs, Engine, Error, Result};
 
 /// The hidden subcommand the `wharf` binary routes to [`Engine::monitor`].
 pub const MONITOR_COMMAND: &str = "__monitor";
 const READY_ENV: &str = "WHARF_MONITOR_READY_FD";
 
-/// Starts the monitor and waits until the guest is about to run (or failed to).
+/// Starts the monitor and waits until the container is about to run (or failed to).
 pub fn spawn(engine: &Engine, container: &Container) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the wharf executable", e))?;
     let (mut read, write) =
@@ -52,7 +53,7 @@ pub fn spawn(engine: &Engine, container: &Container) -> Result<()> {
     match answer.trim() {
         "ok" => Ok(()),
         "" => Err(Error::Unsupported(format!(
-            "the monitor of container {} died before the guest started; see `wharf inspect {}`",
+            "the monitor of container {} died before the container started; see `wharf inspect {}`",
             container.state.name, container.state.name
         ))),
         msg => Err(Error::Unsupported(
@@ -72,25 +73,21 @@ impl Engine {
             eprintln!("wharf: {MONITOR_COMMAND} is internal to `wharf run -d`");
             return 2;
         };
-        let started = (|| -> Result<(Container, oci_spec::runtime::Spec, wharf_wasm::Runtime)> {
-            let container = self.containers.load(id)?;
+        let loaded = self.containers.load(id).and_then(|container| {
             let spec = oci_spec::runtime::Spec::load(container.config_path()).map_err(|e| {
                 Error::Corrupt(format!("container {id} has an unreadable config.json: {e}"))
             })?;
-            let runtime = self.wasm_runtime()?;
-            signals::forward(self.on_signal(&runtime, &container))?;
-            Ok((container, spec, runtime))
-        })();
-        let (container, spec, runtime) = match started {
-            Ok(s) => s,
+            Ok((container, spec))
+        });
+        match loaded {
+            // supervise reports to `ready` and closes it once the container runs.
+            Ok((container, spec)) => self
+                .supervise(container, &spec, true, false, Some(ready))
+                .unwrap_or(125),
             Err(e) => {
-                use std::io::Write;
                 let _ = writeln!(ready, "error: {e}");
-                return 1;
+                1
             }
-        };
-        // supervise reports to `ready` and closes it once the guest starts.
-        self.supervise(container, &spec, &runtime, true, Some(ready))
-            .unwrap_or(125)
+        }
     }
 }

@@ -1,9 +1,19 @@
-//! Signals for the process that owns a guest (foreground `wharf run` or a
-//! detached container's monitor): `stop`, `kill` and Ctrl-C arrive here and
-//! become an epoch interruption, so even a guest spinning in compiled code
-//! stops at once and the process can still record how it ended.
+//! Signals for the process that owns a container (foreground `wharf run` or
+//! a detached container's monitor): `stop`, `kill` and Ctrl-C arrive here.
+//! For Wasm they become an epoch interruption, which stops even a guest
+//! spinning in compiled code; for Linux they are passed to the container's
+//! init.
+//!
+//! Real handlers that write the signal number to a pipe, rather than blocking
+//! the signals and waiting for them: a blocked mask is inherited through
+//! fork and exec, so a Linux container started by this process would never
+//! see its SIGTERM. Handled signals revert to their defaults on exec.
 
-use nix::sys::signal::{SigSet, Signal};
+use std::io::Read;
+use std::os::fd::IntoRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 const FORWARDED: [Signal; 6] = [
     Signal::SIGINT,
@@ -14,25 +24,43 @@ const FORWARDED: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
-/// Blocks the forwarded signals in the calling thread and hands them to
-/// `on_signal` on a dedicated thread. Call it before spawning any other
-/// thread: threads inherit the mask, so only the waiting thread sees them.
-pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
-    let mut set = SigSet::empty();
-    for s in FORWARDED {
-        set.add(s);
+/// Write end of the pipe the handler writes to (-1 before `forward`).
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal_handler(sig: libc::c_int) {
+    let fd = PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
     }
-    set.thread_block().map_err(|e| {
-        crate::Error::io(
-            "blocking signals",
-            std::io::Error::from_raw_os_error(e as i32),
-        )
-    })?;
+}
+
+/// Hands the forwarded signals to `on_signal` on a dedicated thread.
+pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
+    let (mut read, write) =
+        std::io::pipe().map_err(|e| crate::Error::io("creating the signal pipe", e))?;
+    PIPE.store(write.into_raw_fd(), Ordering::Relaxed);
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal_handler),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in FORWARDED {
+        // SAFETY: the handler only calls write(2).
+        unsafe { signal::sigaction(s, &action) }.map_err(|e| {
+            crate::Error::io(
+                "installing signal handlers",
+                std::io::Error::from_raw_os_error(e as i32),
+            )
+        })?;
+    }
     std::thread::Builder::new()
         .name("wharf-signals".into())
-        .spawn(move || loop {
-            if let Ok(sig) = set.wait() {
-                on_signal(sig as i32);
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            while read.read_exact(&mut byte).is_ok() {
+                on_signal(byte[0] as i32);
             }
         })
         .map_err(|e| crate::Error::io("starting the signal thread", e))?;

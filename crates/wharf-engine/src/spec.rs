@@ -56,6 +56,15 @@ pub fn image_workdir(image: &Image) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
+pub fn image_user(image: &Image) -> Option<String> {
+    image
+        .config
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.user().clone())
+        .filter(|u| !u.is_empty())
+}
+
 pub fn image_env(image: &Image) -> Vec<String> {
     image
         .config
@@ -102,6 +111,20 @@ pub fn merge_env(image_env: Vec<String>, flags: &[String]) -> Result<Vec<String>
         }
     }
     Ok(out)
+}
+
+/// `--env-file`: `K=V` lines (or bare `K`, copied from the host); blank
+/// lines and `#` comments are skipped, as Docker does.
+pub fn read_env_file(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::InvalidArgument(format!("cannot read the env file {}: {e}", path.display()))
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -112,3 +112,58 @@ pub fn describe(outcome: &Outcome) -> Option<String> {
         Outcome::MemoryLimit { message, .. } => Some(format!("wharf: {message}")),
     }
 }
+
+/// For a runtime bundle (`wharf-runtime`): `None` unless the bundle is Wasm by
+/// [`crate::kind::bundle_kind`] (args\[0\] is resolved inside the spec's root,
+/// which must be an absolute host path). For a Wasm bundle the guest is
+/// loaded now, on the host, with `cache_dir` as the compiled-code cache, so
+/// a container init cloned afterwards inherits the code; it is described as
+/// it will run INSIDE the container after pivot_root: the container's `/` is
+/// the guest's root and the spec's bind-mounted directories are preopened at
+/// their destinations.
+pub fn load_for_bundle(spec: &Spec, cache_dir: PathBuf) -> Result<Option<(Runtime, Loaded)>> {
+    let process = spec.process().as_ref();
+    let arg0 = process
+        .and_then(|p| p.args().as_ref())
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    let root = spec.root().as_ref().map(|r| r.path().clone());
+    let in_root = if arg0.starts_with('/') {
+        arg0.clone()
+    } else {
+        let cwd = process.map(|p| p.cwd().clone()).unwrap_or_default();
+        format!("{}/{arg0}", cwd.display())
+    };
+    let header = root
+        .as_deref()
+        .filter(|_| !arg0.is_empty())
+        .and_then(|root| resolve_in_root(root, &in_root))
+        .and_then(|path| {
+            use std::io::Read;
+            let mut head = Vec::with_capacity(8);
+            std::fs::File::open(path)
+                .and_then(|f| f.take(8).read_to_end(&mut head))
+                .ok()
+                .map(|_| head)
+        });
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    if crate::kind::bundle_kind(&annotations, header.as_deref(), &arg0) != crate::Kind::Wasm {
+        return Ok(None);
+    }
+    let runtime = Runtime::new(cache_dir)?;
+    let mut loaded = load(&runtime, spec)?;
+    loaded.guest.root = Some(PathBuf::from("/"));
+    let host_dirs: std::collections::HashSet<String> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| m.source().as_ref().is_some_and(|s| s.is_dir()))
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect();
+    loaded.guest.mounts.retain(|m| host_dirs.contains(&m.guest));
+    for m in &mut loaded.guest.mounts {
+        m.host = PathBuf::from(&m.guest);
+    }
+    Ok(Some((runtime, loaded)))
+}
