@@ -242,10 +242,7 @@ impl Engine {
         if let Some(c) = capture {
             c.finish();
         }
-        container.mark_exited(code, &error)?;
-        if container.state.auto_remove {
-            self.containers.remove(&container)?;
-        }
+        self.record_exit(container, code, &error)?;
         result.map(|_| code)
     }
 
@@ -321,11 +318,18 @@ impl Engine {
         linux_exec::cleanup(&self.root, &container.dir, container.id());
         let exit = exit?;
         container.state.oom_killed = exit.oom_killed;
-        container.mark_exited(exit.code, if exit.oom_killed { "OOM killed" } else { "" })?;
-        if container.state.auto_remove {
-            self.containers.remove(&container)?;
-        }
+        self.record_exit(container, exit.code, if exit.oom_killed { "OOM killed" } else { "" })?;
         Ok(exit.code)
+    }
+
+    /// Records how a container ended, or removes it (`--rm`): a record about
+    /// to be deleted is not written first.
+    fn record_exit(&self, mut container: Container, code: i32, error: &str) -> Result<()> {
+        if container.state.auto_remove {
+            self.containers.remove(&container)
+        } else {
+            container.mark_exited(code, error)
+        }
     }
 
     /// Records a container whose executor failed before it ran, tells the
