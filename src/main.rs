@@ -43,6 +43,11 @@ enum Command {
     Tag(commands::tag::Args),
     Save(commands::save::Args),
     Load(commands::load::Args),
+    Pull(commands::pull::Args),
+    Push(commands::push::Args),
+    Login(commands::login::Args),
+    Logout(commands::logout::Args),
+    Manifest(commands::manifest::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -76,6 +81,11 @@ fn main() -> ExitCode {
             Command::Tag(a) => commands::tag::exec(&engine, a),
             Command::Save(a) => commands::save::exec(&engine, a),
             Command::Load(a) => commands::load::exec(&engine, a),
+            Command::Pull(a) => commands::pull::exec(&engine, a),
+            Command::Push(a) => commands::push::exec(&engine, a),
+            Command::Login(a) => commands::login::exec(&engine, a),
+            Command::Logout(a) => commands::logout::exec(&engine, a),
+            Command::Manifest(a) => commands::manifest::exec(&engine, a),
             Command::Monitor { id } => Ok(engine.monitor(&id)),
         });
     match result {

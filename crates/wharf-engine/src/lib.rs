@@ -16,6 +16,7 @@ mod logs;
 mod monitor;
 mod prepare;
 mod process;
+pub mod registry;
 pub mod run;
 mod signals;
 pub mod spec;

@@ -71,7 +71,14 @@ impl Engine {
         }
         let linux_options = opts.linux.options(memory, opts.tty, "")?;
 
-        let image = self.store.resolve(&opts.image, platform.as_ref())?;
+        let image = match self.store.resolve(&opts.image, platform.as_ref()) {
+            // Like Docker, a missing image that names a registry is pulled first.
+            Err(wharf_image::Error::ImageNotFound(_)) if crate::registry::names_registry(&opts.image) => {
+                self.pull_for_run(&opts.image, platform.as_ref())?;
+                self.store.resolve(&opts.image, platform.as_ref())?
+            }
+            other => other?,
+        };
         if image.platform_fallback {
             eprintln!(
                 "wharf: {} has no variant for this host's platform; running its Wasm variant",

@@ -1,0 +1,487 @@
+//! Pulling: manifests and blobs from a registry into the store. Blobs stream
+//! through the store's `BlobWriter`, so they are hashed on the way and only
+//! renamed into place when they match their digest. Nothing here tags.
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
+use wharf_image::{media, Platform, Reference, Store};
+
+use crate::{manifest_media_type, Client, Error, Result, PARALLEL_BLOBS};
+
+/// What to fetch when a tag names a multi-platform index.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// The variant wanted; `None`: the host's, else a Wasm one.
+    pub platform: Option<Platform>,
+    /// Fetch every variant and keep the index itself.
+    pub all_platforms: bool,
+}
+
+/// What a pull wrote: the manifest or index to tag.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub target: Descriptor,
+    /// Digest of what the registry's tag points at (an index, or `target`).
+    pub remote_digest: String,
+    /// Set when the index had no variant for the host and a Wasm one was
+    /// taken instead: the platform picked.
+    pub fallback: Option<String>,
+}
+
+const ACCEPT: [&str; 4] = [
+    media::OCI_MANIFEST,
+    media::OCI_INDEX,
+    media::DOCKER_MANIFEST,
+    media::DOCKER_MANIFEST_LIST,
+];
+const MAX_DEPTH: usize = 4;
+const MAX_MANIFEST: usize = 4 << 20;
+
+fn is_attestation(d: &Descriptor) -> bool {
+    d.annotations()
+        .as_ref()
+        .and_then(|a| a.get("vnd.docker.reference.type"))
+        .is_some_and(|v| v == "attestation-manifest")
+        || d.platform().as_ref().is_some_and(|p| {
+            p.os().to_string() == "unknown" && p.architecture().to_string() == "unknown"
+        })
+}
+
+fn desc_platform(d: &Descriptor) -> Option<Platform> {
+    d.platform().as_ref().map(|p| {
+        Platform::new(
+            &p.os().to_string(),
+            &p.architecture().to_string(),
+            p.variant().as_deref(),
+        )
+    })
+}
+
+fn platform_matches(d: &Descriptor, want: &Platform) -> bool {
+    match desc_platform(d) {
+        Some(p) => want.matches(&p.os, &p.architecture, p.variant.as_deref()),
+        None => false,
+    }
+}
+
+/// Picks the index entry for `want`, else the host's, else a Wasm one.
+fn choose(
+    index: &ImageIndex,
+    want: Option<&Platform>,
+    shown: &str,
+) -> Result<(Descriptor, Option<String>)> {
+    let candidates: Vec<&Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|d| !is_attestation(d))
+        .collect();
+    let available = || {
+        let list: Vec<String> = candidates
+            .iter()
+            .filter_map(|d| desc_platform(d).map(|p| p.to_string()))
+            .collect();
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(", ")
+        }
+    };
+    if let Some(want) = want {
+        return candidates
+            .iter()
+            .find(|d| platform_matches(d, want))
+            .map(|d| ((*d).clone(), None))
+            .ok_or_else(|| Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!(
+                    "no variant for platform {want} (available: {}); pick one of those with --platform",
+                    available()
+                ),
+            });
+    }
+    let host = Platform::host();
+    if let Some(d) = candidates.iter().find(|d| platform_matches(d, &host)) {
+        return Ok(((*d).clone(), None));
+    }
+    if let Some(d) = candidates
+        .iter()
+        .find(|d| desc_platform(d).is_some_and(|p| p.is_wasm()))
+    {
+        let p = desc_platform(d).map(|p| p.to_string()).unwrap_or_default();
+        return Ok(((*d).clone(), Some(p)));
+    }
+    Err(Error::Invalid {
+        reference: shown.to_string(),
+        detail: format!(
+            "no variant for this host's platform {host} and no Wasm variant (available: {}); pick one with --platform",
+            available()
+        ),
+    })
+}
+
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<Descriptor> {
+    let digest: oci_spec::image::Digest = digest.parse().map_err(|_| Error::Invalid {
+        reference: digest.to_string(),
+        detail: "the registry sent an invalid digest".into(),
+    })?;
+    Ok(Descriptor::new(MediaType::from(media_type), size, digest))
+}
+
+impl Client {
+    /// Fetches `r` (its tag or digest) into `store`: manifests, config and
+    /// layers, verified. Returns what to tag.
+    pub fn pull(&self, store: &Store, r: &Reference, opts: &PullOptions) -> Result<Pulled> {
+        let shown = r.familiar();
+        let pin = r
+            .digest
+            .clone()
+            .or_else(|| r.tag.clone())
+            .unwrap_or_else(|| "latest".to_string());
+        self.rt.block_on(async {
+            let (bytes, digest, mt) = self.fetch_manifest(r, &pin, &shown).await?;
+            if media::is_index(&mt) {
+                let index: ImageIndex =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+                        reference: shown.clone(),
+                        detail: format!("the image index {digest} is not valid: {e}"),
+                    })?;
+                if opts.all_platforms && opts.platform.is_none() {
+                    for child in index.manifests().iter().filter(|d| !is_attestation(d)) {
+                        self.pull_child(store, r, child, &shown, None, 1).await?;
+                    }
+                    let (d, size) = store.put_blob(&bytes).map_err(|e| Error::Store {
+                        reference: shown.clone(),
+                        what: format!("storing image index {digest}"),
+                        source: Box::new(e),
+                    })?;
+                    return Ok(Pulled {
+                        target: descriptor(&mt, &d, size)?,
+                        remote_digest: digest,
+                        fallback: None,
+                    });
+                }
+                let (child, fallback) = choose(&index, opts.platform.as_ref(), &shown)?;
+                let target = self
+                    .pull_child(store, r, &child, &shown, opts.platform.as_ref(), 1)
+                    .await?;
+                return Ok(Pulled {
+                    target,
+                    remote_digest: digest,
+                    fallback,
+                });
+            }
+            let target = self
+                .store_manifest(store, r, &bytes, &digest, &mt, &shown)
+                .await?;
+            if let Some(want) = &opts.platform {
+                self.check_platform(store, &target, want, &shown)?;
+            }
+            Ok(Pulled {
+                target,
+                remote_digest: digest,
+                fallback: None,
+            })
+        })
+    }
+
+    /// Fetches an index entry (a manifest, or a nested index resolved for
+    /// `want`) by digest.
+    async fn pull_child(
+        &self,
+        store: &Store,
+        r: &Reference,
+        child: &Descriptor,
+        shown: &str,
+        want: Option<&Platform>,
+        depth: usize,
+    ) -> Result<Descriptor> {
+        let digest = child.digest().to_string();
+        let (bytes, got, mt) = Box::pin(self.fetch_manifest(r, &digest, shown)).await?;
+        if got != digest {
+            return Err(Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!("the registry sent manifest {got} when asked for {digest}"),
+            });
+        }
+        if media::is_index(&mt) {
+            if depth > MAX_DEPTH {
+                return Err(Error::Invalid {
+                    reference: shown.to_string(),
+                    detail: "its indexes are nested too deeply".into(),
+                });
+            }
+            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!("the image index {digest} is not valid: {e}"),
+            })?;
+            let (c, _) = choose(&index, want, shown)?;
+            return Box::pin(self.pull_child(store, r, &c, shown, want, depth + 1)).await;
+        }
+        let mut d = self
+            .store_manifest(store, r, &bytes, &got, &mt, shown)
+            .await?;
+        d.set_platform(child.platform().clone());
+        Ok(d)
+    }
+
+    fn check_platform(
+        &self,
+        store: &Store,
+        target: &Descriptor,
+        want: &Platform,
+        shown: &str,
+    ) -> Result<()> {
+        let manifest: ImageManifest =
+            serde_json::from_slice(&store.read_blob(target.digest().as_ref()).map_err(|e| {
+                Error::Store {
+                    reference: shown.to_string(),
+                    what: "reading the manifest back".into(),
+                    source: Box::new(e),
+                }
+            })?)
+            .map_err(|e| Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!("manifest is not valid: {e}"),
+            })?;
+        let config = store
+            .read_blob(manifest.config().digest().as_ref())
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+        if let (Some(os), Some(arch)) = (v["os"].as_str(), v["architecture"].as_str()) {
+            if !want.matches(os, arch, v["variant"].as_str()) {
+                return Err(Error::Invalid {
+                    reference: shown.to_string(),
+                    detail: format!(
+                        "the image is for {os}/{arch}, not {want}; pull it without --platform or pick another image"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// GET a manifest: its exact bytes, their digest and media type.
+    pub(crate) async fn fetch_manifest(
+        &self,
+        r: &Reference,
+        pin: &str,
+        shown: &str,
+    ) -> Result<(Vec<u8>, String, String)> {
+        let oref = self.oci_ref(r, pin);
+        let (bytes, _) = self
+            .oci
+            .pull_manifest_raw(&oref, &self.auth, &ACCEPT)
+            .await
+            .map_err(|e| self.map_err(shown, e))?;
+        if bytes.len() > MAX_MANIFEST {
+            return Err(Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!("its manifest is {} bytes, too large to be one", bytes.len()),
+            });
+        }
+        let digest = format!("sha256:{}", hex_sha256(&bytes));
+        if pin.starts_with("sha256:") && pin != digest {
+            return Err(Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!(
+                    "content does not match its digest: the registry's manifest hashes to {digest}, not {pin}"
+                ),
+            });
+        }
+        let mt = manifest_media_type(&bytes).ok_or_else(|| Error::Invalid {
+            reference: shown.to_string(),
+            detail: format!("manifest {digest} is neither an image manifest nor an index"),
+        })?;
+        if !media::is_index(&mt) && !media::is_manifest(&mt) {
+            return Err(Error::Unsupported {
+                reference: shown.to_string(),
+                media_type: mt,
+                what: format!("manifest {digest}"),
+            });
+        }
+        Ok((bytes.to_vec(), digest, mt))
+    }
+
+    /// Checks a platform manifest, fetches what it references, then stores
+    /// the manifest bytes themselves.
+    async fn store_manifest(
+        &self,
+        store: &Store,
+        r: &Reference,
+        bytes: &[u8],
+        digest: &str,
+        mt: &str,
+        shown: &str,
+    ) -> Result<Descriptor> {
+        let manifest: ImageManifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+                reference: shown.to_string(),
+                detail: format!("manifest {digest} is not valid: {e}"),
+            })?;
+        let cmt = manifest.config().media_type().to_string();
+        if !media::is_image_config(&cmt) && cmt != media::WASM_CONFIG {
+            return Err(Error::Unsupported {
+                reference: shown.to_string(),
+                media_type: cmt,
+                what: format!("the config of manifest {digest}"),
+            });
+        }
+        let mut blobs = vec![manifest.config().clone()];
+        for l in manifest.layers() {
+            let lmt = l.media_type().to_string();
+            if !media::is_tar_layer(&lmt) && !media::is_wasm_layer(&lmt) {
+                return Err(Error::Unsupported {
+                    reference: shown.to_string(),
+                    media_type: lmt,
+                    what: format!("layer {}", l.digest()),
+                });
+            }
+            blobs.push(l.clone());
+        }
+        self.fetch_blobs(store, r, &blobs, shown).await?;
+        let (d, size) = store.put_blob(bytes).map_err(|e| Error::Store {
+            reference: shown.to_string(),
+            what: format!("storing manifest {digest}"),
+            source: Box::new(e),
+        })?;
+        for b in &blobs {
+            record_source(store, b.digest().as_ref(), &self.registry, &r.repository);
+        }
+        descriptor(mt, &d, size)
+    }
+
+    /// Fetches the blobs not in the store yet, a few at a time.
+    async fn fetch_blobs(
+        &self,
+        store: &Store,
+        r: &Reference,
+        blobs: &[Descriptor],
+        shown: &str,
+    ) -> Result<()> {
+        let mut seen = HashSet::new();
+        let todo: Vec<&Descriptor> = blobs
+            .iter()
+            .filter(|b| seen.insert(b.digest().to_string()))
+            .filter(|b| !store.has_blob(b.digest().as_ref()))
+            .collect();
+        stream::iter(todo)
+            .map(|b| self.fetch_blob(store, r, b, shown))
+            .buffer_unordered(PARALLEL_BLOBS)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn fetch_blob(
+        &self,
+        store: &Store,
+        r: &Reference,
+        desc: &Descriptor,
+        shown: &str,
+    ) -> Result<()> {
+        let digest = desc.digest().to_string();
+        let what = format!("blob {digest}");
+        let oref = self.oci_ref(r, r.tag.as_deref().unwrap_or("latest"));
+        let pb = self.progress.bar("Pulling", &digest, desc.size());
+        let mut body = self
+            .oci
+            .pull_blob_stream(&oref, digest.as_str())
+            .await
+            .map_err(|e| match self.map_err(shown, e) {
+                Error::NotFound { reference, detail } => Error::NotFound {
+                    reference,
+                    detail: format!("{what}: {detail}"),
+                },
+                Error::Transfer { reference, detail } => Error::Transfer {
+                    reference,
+                    detail: format!("fetching {what}: {detail}"),
+                },
+                other => other,
+            })?;
+        let store_err = |e: wharf_image::Error| Error::Store {
+            reference: shown.to_string(),
+            what: format!("fetching {what}"),
+            source: Box::new(e),
+        };
+        let mut w = store.blob_writer().map_err(store_err)?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                let msg = crate::error_chain(&e);
+                let detail = if msg.contains("igest") {
+                    format!("fetching {what}: content does not match its digest ({msg}); the registry's copy is corrupt")
+                } else {
+                    format!("fetching {what}: the transfer broke off after {} bytes: {msg}", w.size())
+                };
+                Error::Transfer {
+                    reference: shown.to_string(),
+                    detail,
+                }
+            })?;
+            if w.size() + chunk.len() as u64 > desc.size() {
+                return Err(Error::Invalid {
+                    reference: shown.to_string(),
+                    detail: format!(
+                        "fetching {what}: the registry sent more than the {} bytes its descriptor says",
+                        desc.size()
+                    ),
+                });
+            }
+            w.write_all(&chunk).map_err(|e| Error::Transfer {
+                reference: shown.to_string(),
+                detail: format!("writing {what} to the store: {e}"),
+            })?;
+            pb.inc(chunk.len() as u64);
+        }
+        if w.size() != desc.size() {
+            return Err(Error::Transfer {
+                reference: shown.to_string(),
+                detail: format!(
+                    "fetching {what}: got {} bytes of {}; the transfer broke off",
+                    w.size(),
+                    desc.size()
+                ),
+            });
+        }
+        w.commit(Some(&digest)).map_err(store_err)?;
+        pb.finish_and_clear();
+        Ok(())
+    }
+}
+
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Remembers that `digest` came from `registry/repository`, for cross-
+/// repository mounts on push: one line per source in
+/// `<store>/registry-sources/<hex>`. Best effort; safe to delete.
+pub(crate) fn record_source(store: &Store, digest: &str, registry: &str, repository: &str) {
+    let Some(hex) = digest.strip_prefix("sha256:") else {
+        return;
+    };
+    let dir = store.root().join("registry-sources");
+    let path = dir.join(hex);
+    let line = format!("{registry}/{repository}");
+    if sources(store, digest).contains(&line) {
+        return;
+    }
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+/// Where `digest` is known to exist: `registry/repository` lines.
+pub(crate) fn sources(store: &Store, digest: &str) -> Vec<String> {
+    let Some(hex) = digest.strip_prefix("sha256:") else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(store.root().join("registry-sources").join(hex))
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
