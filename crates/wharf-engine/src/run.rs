@@ -73,7 +73,9 @@ impl Engine {
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
-            Err(wharf_image::Error::ImageNotFound(_)) if crate::registry::names_registry(&opts.image) => {
+            Err(wharf_image::Error::ImageNotFound(_))
+                if crate::registry::names_registry(&opts.image) =>
+            {
                 self.pull_for_run(&opts.image, platform.as_ref())?;
                 self.store.resolve(&opts.image, platform.as_ref())?
             }
@@ -325,7 +327,11 @@ impl Engine {
         linux_exec::cleanup(&self.root, &container.dir, container.id());
         let exit = exit?;
         container.state.oom_killed = exit.oom_killed;
-        self.record_exit(container, exit.code, if exit.oom_killed { "OOM killed" } else { "" })?;
+        self.record_exit(
+            container,
+            exit.code,
+            if exit.oom_killed { "OOM killed" } else { "" },
+        )?;
         Ok(exit.code)
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::{Error, Result};
 
 /// All capabilities, indexed by their bit number.
-const ALL: [&str; 41] = [
+pub(crate) const ALL: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

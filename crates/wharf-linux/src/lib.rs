@@ -14,6 +14,7 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
+mod bundle;
 mod caps;
 mod cgroup;
 mod layer;
@@ -23,6 +24,12 @@ mod seccomp;
 mod spec;
 mod user;
 
+pub use bundle::{
+    adapt_runc_spec, create, default_spec, exec_defaults, exec_process, features, list,
+    load_bundle, parse_signal, pause, pids, proxy_terminal, remove, resume, signal, start_created,
+    state, update, validate_id, wait_process, ContainerState, CreateOptions, Entrypoint,
+    ExecOptions,
+};
 pub use cgroup::cgroup_layout;
 pub use layer::layer_from_upper;
 pub use overlay::{mount_overlay, unmount_overlay};

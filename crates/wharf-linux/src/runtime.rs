@@ -16,7 +16,7 @@ use oci_spec::runtime::{Process, Spec};
 use crate::{cgroup, Error, Exit, Result, Started, Stdio};
 
 /// Error text with its whole `source()` chain.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -30,7 +30,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn runtime_err<'a>(
+pub(crate) fn runtime_err<'a>(
     action: &'static str,
     id: &'a str,
 ) -> impl Fn(libcontainer::error::LibcontainerError) -> Error + 'a {
@@ -43,7 +43,7 @@ fn runtime_err<'a>(
 
 /// Duplicates `fd` above stdio with close-on-exec, so neither libcontainer's
 /// `dup2(fd, n); close(fd)` nor a concurrent fork elsewhere can clobber it.
-fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
+pub(crate) fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we own.
     let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
     if n < 0 {
@@ -57,13 +57,13 @@ fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
-fn dev_null() -> Result<OwnedFd> {
+pub(crate) fn dev_null() -> Result<OwnedFd> {
     std::fs::File::open("/dev/null")
         .map(OwnedFd::from)
         .map_err(|e| Error::io("opening", "/dev/null", e))
 }
 
-fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> Result<ContainerBuilder> {
+pub(crate) fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> Result<ContainerBuilder> {
     let stdin = match stdio.stdin {
         Some(fd) => dup_high(&fd)?,
         None => dup_high(&dev_null()?)?,
@@ -73,14 +73,14 @@ fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> Result<ContainerBuilder> {
         .with_stderr(dup_high(&stdio.stderr)?))
 }
 
-fn prepare_root(state_root: &Path) -> Result<PathBuf> {
+pub(crate) fn prepare_root(state_root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(state_root)
         .map_err(|e| Error::io("creating state directory", state_root, e))?;
     std::fs::canonicalize(state_root)
         .map_err(|e| Error::io("opening state directory", state_root, e))
 }
 
-fn load(state_root: &Path, id: &str) -> Result<Container> {
+pub(crate) fn load(state_root: &Path, id: &str) -> Result<Container> {
     let dir = state_root.join(id);
     if id.is_empty() || id.contains('/') || !dir.join("state.json").exists() {
         return Err(Error::NotFound {
@@ -92,7 +92,7 @@ fn load(state_root: &Path, id: &str) -> Result<Container> {
 }
 
 /// Receives the pty master the container's init sends over the console socket.
-fn receive_pty(listener: &UnixListener) -> Result<OwnedFd> {
+pub(crate) fn receive_pty(listener: &UnixListener) -> Result<OwnedFd> {
     let (conn, _) = listener
         .accept()
         .map_err(|e| Error::io("accepting console socket", "console socket", e))?;
@@ -126,7 +126,7 @@ fn receive_pty(listener: &UnixListener) -> Result<OwnedFd> {
 
 /// Brings the loopback interface of `pid`'s network namespace up (a new
 /// network namespace starts with `lo` down; Docker's `none` network has it up).
-fn loopback_up(pid: i32) -> std::io::Result<()> {
+pub(crate) fn loopback_up(pid: i32) -> std::io::Result<()> {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
     // setns(CLONE_NEWNET) only moves the calling thread: use a throwaway one.
     std::thread::spawn(move || -> std::io::Result<()> {
@@ -159,7 +159,7 @@ fn loopback_up(pid: i32) -> std::io::Result<()> {
     .unwrap_or_else(|_| Err(std::io::Error::other("loopback setup thread panicked")))
 }
 
-fn has_new_netns(spec: &Spec) -> bool {
+pub(crate) fn has_new_netns(spec: &Spec) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
@@ -266,7 +266,7 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
     Ok(Started { pid, pty_master })
 }
 
-fn wait_pid(pid: i32) -> Result<i32> {
+pub(crate) fn wait_pid(pid: i32) -> Result<i32> {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
