@@ -96,6 +96,25 @@ pub fn state_root(root: &Path) -> PathBuf {
     root.join("run")
 }
 
+/// Says once per Wharf root (not on every run) that containers get a lower
+/// open-files limit than Docker's because this process cannot raise it.
+pub fn notice_rlimit_clamp(root: &Path) {
+    if let Some((wanted, granted)) = wharf_linux::nofile_clamp() {
+        let marker = root.join(".rlimit-notice");
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+            .is_ok()
+        {
+            eprintln!(
+                "wharf: containers get RLIMIT_NOFILE {granted} instead of Docker's {wanted}: that is this process's hard limit, and raising it needs CAP_SYS_RESOURCE (said once; delete {} to see it again)",
+                marker.display()
+            );
+        }
+    }
+}
+
 /// Mounts the container's overlay over `lower` and completes the spec with
 /// Docker's defaults; the caller writes it to the bundle's config.json.
 pub fn prepare_bundle(

@@ -147,6 +147,7 @@ impl Engine {
         })
         .and_then(|mut spec| {
             if prepared.kind == Kind::Linux {
+                linux_exec::notice_rlimit_clamp(&self.root);
                 let mut o = linux_options.clone();
                 o.user = user;
                 o.hostname = opts

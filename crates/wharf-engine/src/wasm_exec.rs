@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use wharf_wasm::{Guest, Mount, Outcome, Program, Runtime};
 
-use crate::prepare::resolve_in_root;
 use crate::spec::{memory_limit, MODULE_ANNOTATION, MODULE_DIGEST_ANNOTATION};
 use crate::{Error, Result};
+use wharf_snapshot::resolve_in_root;
 
 /// A guest whose code is loaded (compiled or taken from the cache) and
 /// whose sandbox is described, ready to start.

@@ -1,7 +1,6 @@
 //! Fills a runtime spec with Docker's defaults.
 
 use std::path::Path;
-use std::sync::Once;
 
 use oci_spec::runtime::Spec;
 use serde_json::{json, Map, Value};
@@ -130,20 +129,17 @@ fn write_file(path: &Path, content: &str) -> Result<()> {
 
 /// RLIMIT_NOFILE clamped to what this process may set without CAP_SYS_RESOURCE.
 fn nofile_limit() -> u64 {
-    static WARN: Once = Once::new();
+    nofile_clamp().map_or(NOFILE, |(_, hard)| hard)
+}
+
+/// `Some((wanted, granted))` when containers get a lower RLIMIT_NOFILE than
+/// Docker's because this process's hard limit is lower (raising it needs
+/// CAP_SYS_RESOURCE). The caller decides how often to tell the user.
+pub fn nofile_clamp() -> Option<(u64, u64)> {
     let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map(|(_, hard)| hard)
         .unwrap_or(NOFILE);
-    if hard < NOFILE {
-        WARN.call_once(|| {
-            eprintln!(
-                "wharf: RLIMIT_NOFILE for containers lowered from {NOFILE} to {hard} (this process's hard limit; raising it needs CAP_SYS_RESOURCE)"
-            );
-        });
-        hard
-    } else {
-        NOFILE
-    }
+    (hard < NOFILE).then_some((NOFILE, hard))
 }
 
 fn obj(v: &mut Value) -> &mut Map<String, Value> {

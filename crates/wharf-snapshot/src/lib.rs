@@ -506,3 +506,78 @@ fn copy_dir_contents(src: &Path, dst: &Path, root: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Resolves `path` inside `root` the way the container will see it: `root`
+/// is `/`, symlinks (absolute ones too) are followed within it, and `..`
+/// never climbs above it. None when a component does not exist.
+pub fn resolve_in_root(root: &Path, path: impl AsRef<Path>) -> Option<PathBuf> {
+    let mut stack: Vec<std::ffi::OsString> = Vec::new();
+    let mut pending: Vec<std::ffi::OsString> = path
+        .as_ref()
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            stack.pop();
+            continue;
+        }
+        let host = stack
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&part);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in target.components().rev() {
+                match c {
+                    std::path::Component::Normal(n) => pending.push(n.to_os_string()),
+                    std::path::Component::ParentDir => pending.push("..".into()),
+                    _ => {}
+                }
+            }
+        } else {
+            stack.push(part);
+        }
+    }
+    Some(stack.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("opt/app")).unwrap();
+        std::fs::write(root.join("opt/app/app.wasm"), b"x").unwrap();
+        std::os::unix::fs::symlink("/opt/app/app.wasm", root.join("app.wasm")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", root.join("opt/escape")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, "/app.wasm").unwrap(),
+            root.join("opt/app/app.wasm")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/../../opt/app/app.wasm").unwrap(),
+            root.join("opt/app/app.wasm")
+        );
+        // `../../../../etc` from /opt climbs to the root and no further.
+        assert_eq!(resolve_in_root(root, "/opt/escape"), None);
+        assert_eq!(resolve_in_root(root, "/missing"), None);
+    }
+}
