@@ -116,3 +116,8 @@ else
 fi
 
 step "Done. Store: $WHARF_ROOT (delete it to start over)"
+
+step "Wasm vs Linux containers, measured side by side: wharf bench --quick"
+# Its own temporary store; report.md, results.json and SVG charts go to
+# target/bench-report. Ends with the comparison table (markdown).
+show wharf bench --quick --output target/bench-report

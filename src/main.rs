@@ -48,6 +48,7 @@ enum Command {
     Login(commands::login::Args),
     Logout(commands::logout::Args),
     Manifest(commands::manifest::Args),
+    Bench(commands::bench::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -64,6 +65,16 @@ fn main() -> ExitCode {
     } else {
         1
     };
+    // `wharf bench` uses a temporary store of its own: never open --root's.
+    if let Command::Bench(a) = cli.command {
+        return match commands::bench::exec(a) {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let result = Engine::open(&root)
         .map_err(anyhow::Error::from)
         .and_then(|engine| match cli.command {
@@ -86,6 +97,7 @@ fn main() -> ExitCode {
             Command::Login(a) => commands::login::exec(&engine, a),
             Command::Logout(a) => commands::logout::exec(&engine, a),
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
+            Command::Bench(_) => unreachable!("handled before the store is opened"),
             Command::Monitor { id } => Ok(engine.monitor(&id)),
         });
     match result {

@@ -1,6 +1,7 @@
 //! One file per `wharf` command: each parses its flags, calls the engine and
 //! prints, returning the process exit code.
 
+pub mod bench;
 pub mod build;
 pub mod exec;
 pub mod images;

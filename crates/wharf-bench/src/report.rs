@@ -1,0 +1,511 @@
+//! report.md, the stdout comparison table, and the goals.
+
+use std::fmt::Write;
+
+use crate::results::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+pub fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < MIB {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.2} MiB", b / MIB)
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+fn ratio(v: f64) -> String {
+    format!("{v:.2}x")
+}
+
+fn warm<'a>(r: &'a Results, target: &str) -> Option<&'a Latency> {
+    r.latency
+        .iter()
+        .find(|l| l.phase == "warm" && l.target == target)
+}
+
+fn cold<'a>(r: &'a Results, target: &str) -> Option<&'a Latency> {
+    r.latency
+        .iter()
+        .find(|l| l.phase == "cold" && l.target == target)
+}
+
+fn mem<'a>(r: &'a Results, target: &str) -> Option<&'a Memory> {
+    r.memory.iter().find(|m| m.target == target)
+}
+
+fn cpu<'a>(r: &'a Results, kernel: &str, target: &str) -> Option<&'a Cpu> {
+    r.cpu
+        .iter()
+        .find(|c| c.kernel == kernel && c.target == target)
+}
+
+fn peer<'a>(r: &'a Results, name: &str) -> Option<&'a Peer> {
+    r.peers.iter().find(|p| p.name == name)
+}
+
+/// Why a peer has no number: "not installed", "failed", ...
+fn absent(r: &Results, name: &str) -> String {
+    match peer(r, name) {
+        Some(p) if p.status != "measured" => p.status.clone(),
+        Some(_) => "n/a".into(),
+        None => "n/a".into(),
+    }
+}
+
+/// The goals of issues 2, 3 and 6, checked against the numbers.
+pub fn goals(r: &Results) -> Vec<Goal> {
+    let mut g = Vec::new();
+    let wasm = warm(r, "wharf-wasm-p1").map(|l| l.median_ms);
+    let linux = warm(r, "wharf-linux").map(|l| l.median_ms);
+    let wrapper = warm(r, "crun-wrapper").map(|l| l.median_ms);
+    let crun = warm(r, "crun").map(|l| l.median_ms);
+    let mut push = |id: &str,
+                    source: &str,
+                    statement: &str,
+                    measured: Option<f64>,
+                    threshold: f64,
+                    unit: &str,
+                    note: String| {
+        g.push(Goal {
+            id: id.into(),
+            source: source.into(),
+            statement: statement.into(),
+            measured,
+            threshold,
+            unit: unit.into(),
+            met: measured.map(|m| m <= threshold),
+            note,
+        });
+    };
+    push(
+        "wasm-warm-start",
+        "issue 2",
+        "Wasm container warm start (`wharf run --rm hello:wasm`, image in the store, code cached): median under 3 ms",
+        wasm,
+        3.0,
+        "ms",
+        String::new(),
+    );
+    push(
+        "wasm-peak-rss",
+        "issue 2",
+        "Wasm container peak RSS (the whole `wharf run` process) under 10 MiB",
+        mem(r, "wharf-wasm-p1").map(|m| m.peak_bytes as f64 / MIB),
+        10.0,
+        "MiB",
+        String::new(),
+    );
+    let crun_note = |what: Option<f64>, limit: f64| -> String {
+        match (what, crun, wrapper) {
+            (Some(w), Some(c), Some(o)) if c > o => format!(
+                "crun ran inside the unshare wrapper ({} median alone); against crun minus the wrapper ({}) the ratio is {} (goal {})",
+                ms(o),
+                ms(c - o),
+                ratio(w / (c - o)),
+                ratio(limit)
+            ),
+            (_, None, _) => format!("crun: {}", absent(r, "crun")),
+            _ => String::new(),
+        }
+    };
+    push(
+        "wasm-vs-crun",
+        "issue 6",
+        "Wasm container warm start at most 0.5x `crun run` (static hello bundle)",
+        wasm.zip(crun).map(|(w, c)| w / c),
+        0.5,
+        "ratio",
+        crun_note(wasm, 0.5),
+    );
+    let wasmtime = warm(r, "wasmtime").map(|l| l.median_ms);
+    push(
+        "wasm-vs-wasmtime",
+        "issue 6",
+        "Wasm container warm start at most 0.5x `wasmtime run` of a precompiled module",
+        wasm.zip(wasmtime).map(|(w, t)| w / t),
+        0.5,
+        "ratio",
+        if wasmtime.is_none() {
+            format!("wasmtime: {}", absent(r, "wasmtime"))
+        } else {
+            String::new()
+        },
+    );
+    push(
+        "linux-vs-crun",
+        "issue 3, issue 6",
+        "Linux container start (`wharf run --rm hello:linux`) at most 1.5x `crun run`",
+        linux.zip(crun).map(|(l, c)| l / c),
+        1.5,
+        "ratio",
+        crun_note(linux, 1.5),
+    );
+    let podman = warm(r, "podman").map(|l| l.median_ms);
+    push(
+        "linux-vs-podman",
+        "issue 3",
+        "Linux container start 30x faster than `podman run --rm` (ratio at most 1/30)",
+        linux.zip(podman).map(|(l, p)| l / p),
+        1.0 / 30.0,
+        "ratio",
+        if podman.is_none() {
+            format!("podman: {}", absent(r, "podman"))
+        } else {
+            String::new()
+        },
+    );
+    for kernel in ["sha256", "nbody"] {
+        let w = cpu(r, kernel, "wharf-wasm-p1").map(|c| c.median_ms);
+        let t = cpu(r, kernel, "wasmtime").map(|c| c.median_ms);
+        push(
+            &format!("wasm-compute-{kernel}"),
+            "issue 6",
+            &format!(
+                "Wasm compute ({kernel}) within 2% of the same module under `wasmtime run` (time ratio at most 1.02)"
+            ),
+            w.zip(t).map(|(w, t)| w / t),
+            1.02,
+            "ratio",
+            if t.is_none() {
+                format!("wasmtime: {}", absent(r, "wasmtime"))
+            } else {
+                String::new()
+            },
+        );
+    }
+    g
+}
+
+fn goal_value(g: &Goal, v: f64) -> String {
+    match g.unit.as_str() {
+        "ms" => ms(v),
+        "MiB" => format!("{v:.2} MiB"),
+        _ => ratio(v),
+    }
+}
+
+fn goals_table(r: &Results, out: &mut String) {
+    out.push_str("| goal | source | measured | target | met |\n|---|---|---:|---:|---|\n");
+    for g in &r.goals {
+        let measured = g
+            .measured
+            .map(|v| goal_value(g, v))
+            .unwrap_or_else(|| "n/a".into());
+        let met = match g.met {
+            Some(true) => "yes".to_string(),
+            Some(false) => "**no**".to_string(),
+            None => format!("n/a ({})", g.note),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} {} |  {} |",
+            g.statement,
+            g.source,
+            measured,
+            if g.unit == "ms" || g.unit == "MiB" {
+                "<"
+            } else {
+                "≤"
+            },
+            goal_value(g, g.threshold),
+            met
+        );
+    }
+    for g in r
+        .goals
+        .iter()
+        .filter(|g| g.met.is_some() && !g.note.is_empty())
+    {
+        let _ = writeln!(out, "\n- {}: {}", g.id, g.note);
+    }
+}
+
+/// The rows of the comparison table: (label, latency/memory/cpu key, peer name).
+fn rows(r: &Results) -> Vec<(String, String, Option<String>)> {
+    let mut v = vec![
+        (
+            "Wharf, Wasm module (p1)".to_string(),
+            "wharf-wasm-p1".to_string(),
+            None,
+        ),
+        (
+            "Wharf, Wasm component (p2)".into(),
+            "wharf-wasm-p2".into(),
+            None,
+        ),
+        ("Wharf, Linux container".into(), "wharf-linux".into(), None),
+        ("native (no container)".into(), "native".into(), None),
+    ];
+    for p in &r.peers {
+        if p.name != "hyperfine" {
+            v.push((p.name.clone(), p.name.clone(), Some(p.name.clone())));
+        }
+    }
+    v
+}
+
+/// The comparison table printed at the end of `wharf bench`, followed by
+/// the goals.
+pub fn summary(r: &Results) -> String {
+    let mut out = table(r);
+    out.push_str("\nGoals:\n\n");
+    goals_table(r, &mut out);
+    out
+}
+
+/// The comparison table alone.
+fn table(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| runs as | image (compressed) | warm start median | p95 | cold start median | peak memory | sha256 time vs native | nbody time vs native | density: start per ctr | density: memory per ctr |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (label, key, peer_name) in rows(r) {
+        if let Some(p) = &peer_name {
+            if absent(r, p) != "n/a" {
+                let why = absent(r, p);
+                let _ = writeln!(
+                    out,
+                    "| {label} | {why} | {why} | {why} | {why} | {why} | {why} | {why} | {why} | {why} |"
+                );
+                continue;
+            }
+        }
+        let kind = key.strip_prefix("wharf-");
+        let size = kind
+            .and_then(|k| r.sizes.iter().find(|s| s.kind == k && s.program == "hello"))
+            .map(|s| bytes(s.compressed_bytes))
+            .unwrap_or_else(|| "-".into());
+        let w = warm(r, &key);
+        let c = cold(r, &key);
+        let m = mem(r, &key);
+        let dens = kind.and_then(|k| r.density.iter().find(|d| d.kind == k));
+        let _ = writeln!(
+            out,
+            "| {label} | {size} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            w.map(|l| ms(l.median_ms)).unwrap_or_else(|| "-".into()),
+            w.map(|l| ms(l.p95_ms)).unwrap_or_else(|| "-".into()),
+            c.map(|l| ms(l.median_ms)).unwrap_or_else(|| "-".into()),
+            m.map(|m| bytes(m.peak_bytes)).unwrap_or_else(|| "-".into()),
+            cpu(r, "sha256", &key)
+                .map(|c| ratio(c.time_ratio_to_native))
+                .unwrap_or_else(|| "-".into()),
+            cpu(r, "nbody", &key)
+                .map(|c| ratio(c.time_ratio_to_native))
+                .unwrap_or_else(|| "-".into()),
+            dens.map(|d| ms(d.per_container_ms))
+                .unwrap_or_else(|| "-".into()),
+            dens.map(|d| bytes(d.per_container_bytes))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nPeak memory: Wasm = the whole `wharf run` process; Wharf Linux = the container's memory cgroup peak; others = the largest process of the run. {} runs after {} warm-up; wharf {} build; load average {:.2} before, {:.2} after.",
+        r.settings.runs,
+        r.settings.warmup,
+        r.versions.wharf_build,
+        r.machine.load_before[0],
+        r.machine.load_after[0]
+    );
+    out
+}
+
+/// The whole report.md.
+pub fn full(r: &Results) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Wharf bench report\n");
+    let _ = writeln!(
+        o,
+        "`wharf bench{}`, started {} and took {:.0} s. The same sources (`examples/hello`, `examples/cpu`) were built as a WASI preview 1 module, a preview 2 component and a static musl binary, and packaged by `wharf build` into Wasm and Linux images in a private temporary store; every number below was measured in this run, on this machine.",
+        if r.mode == "quick" { " --quick" } else { "" },
+        r.started_at,
+        r.duration_s
+    );
+    if r.versions.wharf_build == "debug" {
+        o.push_str("\n**This is a debug build of wharf**: its start latency and memory are not representative; use `cargo build --release`.\n");
+    }
+    if r.machine.load_before[0] > r.machine.cores as f64 * 0.5 {
+        let _ = writeln!(
+            o,
+            "\n**The machine was busy** (1-minute load average {:.2} on {} cores before the run, up to {:.2} during it): timings include that contention.",
+            r.machine.load_before[0], r.machine.cores, r.machine.load_max_1m
+        );
+    }
+
+    o.push_str("\n## Summary\n\n");
+    o.push_str(&table(r));
+
+    o.push_str("\n## Goals\n\nThe performance goals of issues 2, 3 and 6, against the numbers measured above (n/a: the peer needed for the comparison is not installed or failed).\n\n");
+    goals_table(r, &mut o);
+
+    let m = &r.machine;
+    o.push_str("\n## Machine\n\n| | |\n|---|---|\n");
+    let _ = writeln!(o, "| CPU | {} |", m.cpu_model);
+    let _ = writeln!(o, "| cores | {} |", m.cores);
+    let _ = writeln!(o, "| memory | {} |", bytes(m.memory_bytes));
+    let _ = writeln!(o, "| kernel | {} |", m.kernel);
+    let _ = writeln!(o, "| cgroup layout | {} |", m.cgroup);
+    let la = |l: [f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
+    let _ = writeln!(
+        o,
+        "| load average before (1, 5, 15 min) | {} |",
+        la(m.load_before)
+    );
+    let _ = writeln!(o, "| load average after | {} |", la(m.load_after));
+    let _ = writeln!(
+        o,
+        "| highest 1-min load average seen | {:.2} |",
+        m.load_max_1m
+    );
+
+    o.push_str(
+        "\n## Versions\n\n| software | status | version | how it was run |\n|---|---|---|---|\n",
+    );
+    let _ = writeln!(
+        o,
+        "| wharf | measured | {} ({} build) | the binary running the bench, against a temporary store |",
+        r.versions.wharf, r.versions.wharf_build
+    );
+    let _ = writeln!(
+        o,
+        "| wasmtime (embedded in wharf) | measured | {} | |",
+        r.versions.wasmtime_embedded
+    );
+    for p in &r.peers {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            p.name,
+            p.status,
+            p.version.as_deref().unwrap_or("-"),
+            p.note.as_deref().unwrap_or("-").replace('|', "\\|")
+        );
+    }
+
+    o.push_str("\n## Image sizes\n\nCompressed: the sum of the layer sizes in the manifest (gzip). Unpacked: the regular files of the image's snapshot tree. Artifact: the module, component or static binary.\n\n| image | kind | compressed | unpacked | artifact | artifact size | `wharf build` time |\n|---|---|---:|---:|---|---:|---:|\n");
+    for s in &r.sizes {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s.image,
+            s.kind,
+            bytes(s.compressed_bytes),
+            bytes(s.unpacked_bytes),
+            s.artifact,
+            bytes(s.artifact_bytes),
+            ms(s.build_ms)
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "\n## Start latency\n\nStart-to-exit of hello (spawn to wait4), {} measured runs per target after {} warm-up runs, round robin across targets. Cold: Wasm after deleting `$ROOT/cache/wasm` (compilation included, {} runs); Linux: the first run after the image's snapshot exists (1 run).\n",
+        r.settings.runs, r.settings.warmup, r.settings.cold_runs
+    );
+    o.push_str("| command | phase | runs | median | p95 | p99 | mean | min | max |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut lat: Vec<&Latency> = r.latency.iter().filter(|l| l.phase == "warm").collect();
+    lat.extend(r.latency.iter().filter(|l| l.phase == "cold"));
+    for l in lat {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.label.replace('|', "\\|"),
+            l.phase,
+            l.runs,
+            ms(l.median_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            ms(l.mean_ms),
+            ms(l.min_ms),
+            ms(l.max_ms)
+        );
+    }
+    for p in r
+        .peers
+        .iter()
+        .filter(|p| p.status != "measured" && p.name != "hyperfine")
+    {
+        let _ = writeln!(o, "| {} | - | {} | | | | | | |", p.name, p.status);
+    }
+
+    o.push_str("\n## Peak memory\n\nWasm: the peak RSS of the whole `wharf run` process (the guest runs inside it). Linux: the peak of the container's memory cgroup, read while a detached `hello sleep` container runs, until just before it exits; the `wharf run` engine process outside the container is listed separately. Peers and native: the peak RSS of the largest process of the run. `maxrss-gnu-time`: measured by `/usr/bin/time -f %M` (its small fork keeps the bench's own memory out of the number); `maxrss-wait4`: wait4's ru_maxrss, which also counts the bench process's RSS as a floor (GNU time not installed).\n\n| what | kind | method | peak (median) | max | samples |\n|---|---|---|---:|---:|---:|\n");
+    for m in &r.memory {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            m.label.replace('|', "\\|"),
+            m.kind,
+            m.method,
+            bytes(m.peak_bytes),
+            bytes(m.max_bytes),
+            m.samples
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "\n## CPU throughput\n\nThe kernels' own `elapsed_ms` (process and container start excluded), median of {} runs after one warm-up round; ratio = time / native time (1.00x is native speed, 1.10x is 10% slower). Every runner's result was checked to equal native's.\n",
+        r.settings.cpu_reps
+    );
+    o.push_str("| kernel | runs as | kind | median | time vs native |\n|---|---|---|---:|---:|\n");
+    for c in &r.cpu {
+        let _ = writeln!(
+            o,
+            "| {} {} | {} | {} | {} | {} |",
+            c.kernel,
+            c.arg,
+            c.label,
+            c.kind,
+            ms(c.median_ms),
+            ratio(c.time_ratio_to_native)
+        );
+    }
+    for p in r
+        .peers
+        .iter()
+        .filter(|p| p.status != "measured" && p.name != "hyperfine" && p.name != "podman")
+    {
+        let _ = writeln!(o, "| both | {} | | {} | |", p.name, p.status);
+    }
+
+    o.push_str("\n## Density\n\nN concurrent `wharf run -d IMAGE sleep 30`: wall time until every one returned, and the memory the N idle containers hold (monitors' PSS, so the wharf binary's shared pages count once overall; with RSS, shared pages count in every monitor); then removed.\n\n| image | kind | N | start all | per container | memory total | per container | total with RSS | method |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for d in &r.density {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            d.image,
+            d.kind,
+            d.n,
+            ms(d.start_all_ms),
+            ms(d.per_container_ms),
+            bytes(d.total_bytes),
+            bytes(d.per_container_bytes),
+            bytes(d.rss_total_bytes),
+            d.method
+        );
+    }
+
+    o.push_str("\n## Charts\n\n![start latency](latency.svg)\n\n![peak memory](memory.svg)\n\n![CPU time vs native](cpu.svg)\n");
+
+    o.push_str(
+        "\n## Method\n\n\
+- `wharf bench` drives the wharf binary itself, as a user would, with a fresh temporary `WHARF_ROOT` (never the user's store); nothing is reused from earlier runs.\n\
+- Each run is timed from spawn to reap (wait4), with stdin/stdout on /dev/null; a run that does not exit 0 aborts the bench.\n\
+- The same source is used for every kind: `examples/hello` and `examples/cpu` built for wasm32-wasip1, wasm32-wasip2 and x86_64-unknown-linux-musl; crun and runc run the same static binaries from a plain OCI bundle.\n\
+- Percentiles are nearest-rank; medians of even counts average the two middle samples.\n\
+- Numbers vary with the machine and its load; they are shown as measured. See docs/bench.md for results.json.\n",
+    );
+    o
+}

@@ -1,0 +1,187 @@
+//! The shape of `results.json` (schema documented in docs/bench.md).
+//! Bump [`SCHEMA_VERSION`] on any incompatible change.
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: &str = "wharf-bench";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    pub schema_version: u32,
+    /// "quick" or "full".
+    pub mode: String,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub settings: Settings,
+    pub machine: Machine,
+    pub versions: Versions,
+    pub peers: Vec<Peer>,
+    pub sizes: Vec<Size>,
+    pub latency: Vec<Latency>,
+    pub memory: Vec<Memory>,
+    pub cpu: Vec<Cpu>,
+    pub density: Vec<Density>,
+    pub goals: Vec<Goal>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub runs: usize,
+    pub warmup: usize,
+    pub cold_runs: usize,
+    pub cpu_reps: usize,
+    pub sha256_mib: u64,
+    pub nbody_steps: u64,
+    pub density_n: usize,
+    pub memory_sleep_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+    pub kernel: String,
+    /// "v1", "hybrid" (v1 controllers + cgroup2 at /sys/fs/cgroup/unified) or "v2".
+    pub cgroup: String,
+    /// /proc/loadavg (1, 5, 15 min) when the run started. May be 0 on an idle machine.
+    pub load_before: [f64; 3],
+    /// /proc/loadavg when the run ended.
+    pub load_after: [f64; 3],
+    /// Highest 1-minute load average seen at the phase boundaries.
+    pub load_max_1m: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versions {
+    pub wharf: String,
+    /// "release" or "debug": the build of the wharf binary measured.
+    pub wharf_build: String,
+    pub wasmtime_embedded: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Peer {
+    /// crun, runc, wasmtime, wasmer, podman, hyperfine.
+    pub name: String,
+    /// "measured", "not installed", "failed" or "not used".
+    pub status: String,
+    pub version: Option<String>,
+    pub path: Option<String>,
+    /// How it was run, or why it failed.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Size {
+    /// "wasm-p1", "wasm-p2" or "linux".
+    pub kind: String,
+    /// Program: "hello" or "cpu".
+    pub program: String,
+    pub image: String,
+    /// Sum of the layer sizes in the manifest (gzip-compressed).
+    pub compressed_bytes: u64,
+    /// Bytes of regular files in the image's unpacked snapshot tree.
+    pub unpacked_bytes: u64,
+    /// The module, component or static binary itself.
+    pub artifact_bytes: u64,
+    pub artifact: String,
+    /// Wall time of `wharf build` (Wasm builds include compiling the module).
+    pub build_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Latency {
+    /// Stable key, e.g. "wharf-wasm-p1", "crun", "native".
+    pub target: String,
+    /// Human label (the command, abbreviated).
+    pub label: String,
+    /// "wasm-p1", "wasm-p2", "linux" or "native".
+    pub kind: String,
+    /// "wharf", "native", or the peer's name.
+    pub runner: String,
+    /// "warm" or "cold".
+    pub phase: String,
+    pub runs: usize,
+    /// Warm-up runs before the measured ones (null for cold runs).
+    pub warmup: Option<usize>,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    /// Every measured run, in order, milliseconds.
+    pub samples_ms: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Memory {
+    pub target: String,
+    pub label: String,
+    pub kind: String,
+    /// "maxrss-gnu-time" (peak RSS by `/usr/bin/time -f %M`: the largest
+    /// process of the run), "maxrss-wait4" (ru_maxrss from wait4, which also
+    /// counts the bench's own RSS; used without GNU time),
+    /// "cgroup-v1-max_usage_in_bytes", "cgroup-v2-memory.peak" or
+    /// "cgroup-v2-memory.current".
+    pub method: String,
+    /// Median over `samples` measurements.
+    pub peak_bytes: u64,
+    pub max_bytes: u64,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cpu {
+    /// "sha256" or "nbody".
+    pub kernel: String,
+    pub arg: u64,
+    pub target: String,
+    pub label: String,
+    pub kind: String,
+    pub runner: String,
+    pub reps: usize,
+    /// Median of the kernel's own `elapsed_ms` line (process start excluded).
+    pub median_ms: f64,
+    pub samples_ms: Vec<f64>,
+    /// median_ms / native median_ms: 1.0 is native speed, 1.2 is 20% slower.
+    pub time_ratio_to_native: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Density {
+    pub kind: String,
+    pub image: String,
+    pub n: usize,
+    /// Wall time from spawning N concurrent `wharf run -d` to the last one returning.
+    pub start_all_ms: f64,
+    pub per_container_ms: f64,
+    /// Memory held by the N idle containers (see `method`): the monitors'
+    /// proportional set size (PSS: pages shared between them, such as the
+    /// wharf binary, counted once overall), plus cgroup usage for Linux.
+    pub total_bytes: u64,
+    pub per_container_bytes: u64,
+    /// The same with the monitors' RSS instead of PSS (shared pages counted
+    /// in every monitor).
+    pub rss_total_bytes: u64,
+    pub method: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Goal {
+    pub id: String,
+    /// "issue 2", "issue 3", "issue 6".
+    pub source: String,
+    pub statement: String,
+    /// The measured value compared with `threshold` (ms, MiB or a ratio; see `unit`).
+    pub measured: Option<f64>,
+    pub threshold: f64,
+    pub unit: String,
+    /// true / false, or null when it cannot be checked here (peer not installed).
+    pub met: Option<bool>,
+    pub note: String,
+}

@@ -1,0 +1,169 @@
+//! `wharf bench --quick` as a smoke test: the report has every section,
+//! results.json parses and every number in it is positive, the charts are
+//! SVG. No timing thresholds: the numbers depend on the machine.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Every number under `v` must be positive, except the load averages (an idle
+/// machine reports 0.00). Returns how many numbers were checked.
+fn check_positive(v: &Value, path: &str, bad: &mut Vec<String>) -> usize {
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap();
+            if !(x > 0.0 && x.is_finite()) {
+                bad.push(format!("{path} = {x}"));
+            }
+            1
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| check_positive(x, &format!("{path}[{i}]"), bad))
+            .sum(),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "load_before" | "load_after" | "load_max_1m"))
+            .map(|(k, x)| check_positive(x, &format!("{path}.{k}"), bad))
+            .sum(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn bench_quick_writes_report_results_and_charts() {
+    hello_context();
+    for a in ["cpu/cpu.wasm", "cpu/cpu-p2.wasm", "cpu/cpu"] {
+        artifact(a);
+    }
+    let w = Wharf::new();
+    let out_dir = w.scratch("report");
+    // Few iterations (the flags documented in docs/bench.md): this checks the
+    // bench works, not how fast anything is.
+    let mut cmd = w.command(&[
+        "bench",
+        "--quick",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--density",
+        "3",
+        "--examples",
+        examples_dir().to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    cmd.env_remove("WHARF_BENCH_RUNS")
+        .env_remove("WHARF_BENCH_WARMUP");
+    let out = run_with_timeout(cmd, None, Duration::from_secs(900));
+    assert!(
+        out.status.success(),
+        "wharf bench failed\n{}",
+        describe(&out)
+    );
+
+    // The comparison table on stdout.
+    let table = stdout(&out);
+    for want in [
+        "| runs as |",
+        "Wharf, Wasm module (p1)",
+        "Wharf, Linux container",
+        "Goals",
+    ] {
+        assert!(table.contains(want), "stdout lacks {want:?}:\n{table}");
+    }
+
+    // It measured in a store of its own: --root was left alone.
+    assert!(
+        !w.root().join("index.json").exists(),
+        "wharf bench wrote into the --root store"
+    );
+
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    for section in [
+        "# Wharf bench report",
+        "## Summary",
+        "## Goals",
+        "## Machine",
+        "## Versions",
+        "## Image sizes",
+        "## Start latency",
+        "## Peak memory",
+        "## CPU throughput",
+        "## Density",
+        "## Charts",
+        "## Method",
+        "cgroup layout",
+        "load average before",
+        "wasmtime (embedded in wharf)",
+    ] {
+        assert!(
+            report.contains(section),
+            "report.md lacks {section:?}:\n{report}"
+        );
+    }
+    // Peers are listed whether or not they are installed.
+    for peer in ["crun", "runc", "wasmtime", "wasmer", "podman"] {
+        assert!(
+            report.contains(&format!("| {peer} |")),
+            "report.md does not mention {peer}:\n{report}"
+        );
+    }
+
+    let text = std::fs::read_to_string(out_dir.join("results.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).expect("results.json is JSON");
+    assert_eq!(v["schema"], "wharf-bench");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["mode"], "quick");
+    let count = |k: &str| v[k].as_array().map(|a| a.len()).unwrap_or(0);
+    assert_eq!(count("sizes"), 6, "two programs x three kinds: {text}");
+    assert_eq!(count("density"), 3, "{text}");
+    assert!(count("latency") >= 7, "{text}");
+    assert!(count("memory") >= 4, "{text}");
+    assert!(count("cpu") >= 8, "{text}");
+    assert!(count("goals") >= 6, "{text}");
+    for kind in ["wasm-p1", "wasm-p2", "linux"] {
+        let warm = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == kind && l["runner"] == "wharf" && l["phase"] == "warm");
+        let cold = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == kind && l["runner"] == "wharf" && l["phase"] == "cold");
+        assert!(warm && cold, "no warm and cold latency for {kind}: {text}");
+    }
+    let peers: Vec<&str> = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for peer in ["crun", "runc", "wasmtime", "wasmer", "podman"] {
+        assert!(peers.contains(&peer), "peer {peer} missing: {peers:?}");
+    }
+    let mut bad = Vec::new();
+    let n = check_positive(&v, "$", &mut bad);
+    assert!(n > 50, "suspiciously few numbers ({n}) in results.json");
+    assert!(
+        bad.is_empty(),
+        "non-positive numbers in results.json: {bad:?}"
+    );
+
+    for chart in ["latency.svg", "memory.svg", "cpu.svg"] {
+        let svg =
+            std::fs::read_to_string(out_dir.join(chart)).unwrap_or_else(|e| panic!("{chart}: {e}"));
+        assert!(
+            svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart} is not an SVG document: {}",
+            &svg[..svg.len().min(200)]
+        );
+    }
+}
