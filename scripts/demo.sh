@@ -18,23 +18,6 @@ export WHARF_ROOT="${WHARF_ROOT:-$PWD/target/demo-root}"
 mkdir -p "$WHARF_ROOT"
 echo "store: $WHARF_ROOT"
 
-linux_ok=1
-# Runs a Linux-container command; if Linux containers are not available in
-# this build, says so and carries on.
-linux() {
-    local out
-    if out=$("$@" 2>&1); then
-        printf '%s\n' "$out"
-    elif grep -qi 'linux' <<<"$out" && grep -qiE 'not (yet )?(available|supported|implemented)|unavailable' <<<"$out"; then
-        printf '%s\n' "$out"
-        echo "(Linux containers are not available in this build; continuing with Wasm only)"
-        linux_ok=0
-    else
-        printf '%s\n' "$out" >&2
-        return 1
-    fi
-}
-
 step "Building images: one source, two kinds"
 show wharf build --platform wasi/wasm -t hello:wasm examples/hello
 show wharf build -f examples/hello/Dockerfile.linux --platform linux/amd64 -t hello:linux examples/hello
@@ -48,8 +31,7 @@ show wharf run --rm hello:wasm arg1 arg2
 show wharf run --rm hello:p2 "from a component"
 
 step "Running the Linux container"
-printf '$ wharf run --rm hello:linux arg1 arg2\n'
-linux wharf run --rm hello:linux arg1 arg2
+show wharf run --rm hello:linux arg1 arg2
 
 step "Sandbox: only what you grant (env with -e, files with -v)"
 vol=$(mktemp -d)
@@ -67,8 +49,7 @@ rm -rf "$vol"
 
 step "The same CPU work in both kinds"
 show wharf run --rm cpu:wasm sha256 64
-printf '$ wharf run --rm cpu:linux sha256 64\n'
-linux wharf run --rm cpu:linux sha256 64
+show wharf run --rm cpu:linux sha256 64
 printf '$ examples/cpu/cpu sha256 64   # native, for reference\n'
 examples/cpu/cpu sha256 64
 
@@ -100,15 +81,11 @@ show wharf images
 step "Start-up time"
 native=examples/hello/hello
 if command -v hyperfine >/dev/null; then
-    cmds=("wharf run --rm hello:wasm" "$native")
-    names=(-n "wharf run hello:wasm" -n "native hello")
-    if ((linux_ok)) && wharf run --rm hello:linux >/dev/null 2>&1; then
-        cmds=("wharf run --rm hello:wasm" "wharf run --rm hello:linux" "$native")
-        names=(-n "wharf run hello:wasm" -n "wharf run hello:linux" -n "native hello")
-    fi
+    cmds=("wharf run --rm hello:wasm" "wharf run --rm hello:linux" "$native")
+    names=(-n "wharf run hello:wasm" -n "wharf run hello:linux" -n "native hello")
     hyperfine -N --warmup 5 --runs 50 --style basic "${names[@]}" "${cmds[@]}"
 else
-    for c in "wharf run --rm hello:wasm" "$native"; do
+    for c in "wharf run --rm hello:wasm" "wharf run --rm hello:linux" "$native"; do
         s=$(date +%s%N)
         for _ in $(seq 20); do $c >/dev/null; done
         echo "$c: $(( ($(date +%s%N) - s) / 20000 )) us per run (20 runs)"
