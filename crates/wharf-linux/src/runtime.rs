@@ -88,7 +88,20 @@ pub(crate) fn load(state_root: &Path, id: &str) -> Result<Container> {
             root: state_root.to_path_buf(),
         });
     }
-    Container::load(dir).map_err(runtime_err("loading", id))
+    // libcontainer rewrites state.json in place (truncate, then write), so a
+    // command running concurrently (`kill` while `run` deletes) can read it
+    // half-written; such a read succeeds a moment later.
+    let mut attempts = 0;
+    loop {
+        match Container::load(dir.clone()) {
+            Ok(c) => return Ok(c),
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(runtime_err("loading", id)(e)),
+        }
+    }
 }
 
 /// Receives the pty master the container's init sends over the console socket.

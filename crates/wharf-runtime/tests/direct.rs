@@ -478,7 +478,8 @@ fn sigterm_and_sigkill_stop_a_spinning_wasm_guest() {
         };
         assert_eq!(status.code(), Some(code), "SIG{sig}");
     }
-    assert!(env.leftovers().is_empty());
+    let left = env.leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
