@@ -143,35 +143,19 @@ pub fn cleanup(root: &Path, dir: &Path, id: &str) {
     let _ = wharf_linux::unmount_overlay(dir);
 }
 
-/// Stdio for a container process: this process's fds 0/1/2, except that a
-/// stdout/stderr on /dev/null becomes a pipe drained here, because
-/// libcontainer re-opens /dev/null read-only and the container's writes
-/// would fail.
+/// Stdio for a container process: this process's fds 0/1/2 (wharf-linux
+/// keeps them usable when they point at /dev/null).
 pub fn inherit_stdio(stdin: bool) -> Result<Stdio> {
     let dup = |fd: i32| -> Result<OwnedFd> {
         // SAFETY: fds 0-2 stay open for the life of the process.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let owned = borrowed
+        borrowed
             .try_clone_to_owned()
-            .map_err(|e| Error::io("duplicating stdio", e))?;
-        if is_dev_null(&owned) {
-            let (read, write) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
-            std::thread::spawn(move || std::io::copy(&mut { read }, &mut std::io::sink()));
-            return Ok(write.into());
-        }
-        Ok(owned)
+            .map_err(|e| Error::io("duplicating stdio", e))
     };
     Ok(Stdio {
         stdin: if stdin { Some(dup(0)?) } else { None },
         stdout: dup(1)?,
         stderr: dup(2)?,
-    })
-}
-
-fn is_dev_null(fd: &OwnedFd) -> bool {
-    nix::sys::stat::fstat(fd).is_ok_and(|st| {
-        (st.st_mode & libc::S_IFMT) == libc::S_IFCHR
-            && libc::major(st.st_rdev) == 1
-            && libc::minor(st.st_rdev) == 3
     })
 }

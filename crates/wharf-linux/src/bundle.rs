@@ -21,8 +21,8 @@ use oci_spec::runtime::{LinuxResources, Process, Spec};
 use serde::Serialize;
 
 use crate::runtime::{
-    chain, has_new_netns, load, loopback_up, prepare_root, receive_pty, runtime_err, wait_pid,
-    with_stdio,
+    chain, dev_zero_for_writing, has_new_netns, init_pid, is_dev_null, load, loopback_up,
+    prepare_root, receive_pty, runtime_err, wait_pid, with_stdio,
 };
 use crate::{Error, Result, Started, Stdio};
 
@@ -220,28 +220,48 @@ fn wrong_state(id: &str, s: ContainerStatus, action: &str) -> Error {
     }
 }
 
-/// If fd 1 or 2 is the host's /dev/null, libcontainer 0.7 re-opens the
-/// container's /dev/null on it read-only, so the container's writes fail.
-/// /dev/zero discards writes the same way and is left alone.
+/// With no explicit stdio the container inherits this process's fds 1 and
+/// 2: move them off /dev/null for the reason given at `with_stdio`.
 fn stdio_off_dev_null() {
-    let Ok(null) = nix::sys::stat::stat("/dev/null") else {
-        return;
-    };
     for fd in [1, 2] {
-        // SAFETY: fstat fills a stat buffer we own.
-        let is_null = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(fd, &mut st) == 0
-                && st.st_mode & libc::S_IFMT == libc::S_IFCHR
-                && st.st_rdev == null.st_rdev
-        };
-        if is_null {
-            if let Ok(zero) = std::fs::OpenOptions::new().write(true).open("/dev/zero") {
+        if is_dev_null(fd) {
+            if let Ok(zero) = dev_zero_for_writing() {
                 // SAFETY: dup2 onto a stdio descriptor of this process.
                 unsafe { libc::dup2(zero.as_raw_fd(), fd) };
             }
         }
     }
+}
+
+/// Sets up the container's terminal and stdio on `builder`: the caller's
+/// console socket, or one of ours at `own_socket` (whose listener is
+/// returned, to receive the pty master) when a terminal is wanted and the
+/// caller gave none.
+fn console_and_stdio(
+    mut builder: ContainerBuilder,
+    terminal: bool,
+    console_socket: Option<&PathBuf>,
+    own_socket: PathBuf,
+    stdio: Option<Stdio>,
+) -> Result<(ContainerBuilder, Option<(UnixListener, PathBuf)>)> {
+    let own_console = if terminal && console_socket.is_none() {
+        let _ = std::fs::remove_file(&own_socket);
+        let listener = UnixListener::bind(&own_socket)
+            .map_err(|e| Error::io("creating console socket", &own_socket, e))?;
+        builder = builder.with_console_socket(Some(&own_socket));
+        Some((listener, own_socket))
+    } else {
+        builder = builder.with_console_socket(console_socket);
+        None
+    };
+    let builder = match stdio {
+        Some(stdio) => with_stdio(builder, stdio)?,
+        None => {
+            stdio_off_dev_null();
+            builder
+        }
+    };
+    Ok((builder, own_console))
 }
 
 /// Creates the container `id` from the bundle (runc `create`): the init
@@ -310,24 +330,13 @@ fn create_inner(
     if let Some(ep) = opts.entrypoint.clone() {
         builder = builder.with_executor(HookExecutor(ep));
     }
-    let own_console = if terminal && opts.console_socket.is_none() {
-        let path = state_root.join(format!(".{id}.console.sock"));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)
-            .map_err(|e| Error::io("creating console socket", &path, e))?;
-        builder = builder.with_console_socket(Some(&path));
-        Some((listener, path))
-    } else {
-        builder = builder.with_console_socket(opts.console_socket.as_ref());
-        None
-    };
-    builder = match opts.stdio {
-        Some(stdio) => with_stdio(builder, stdio)?,
-        None => {
-            stdio_off_dev_null();
-            builder
-        }
-    };
+    let (builder, own_console) = console_and_stdio(
+        builder,
+        terminal,
+        opts.console_socket.as_ref(),
+        state_root.join(format!(".{id}.console.sock")),
+        opts.stdio,
+    )?;
     let built = builder
         .as_init(shadow.unwrap_or(bundle))
         .with_systemd(opts.systemd_cgroup)
@@ -352,14 +361,7 @@ fn create_inner(
         container.state.bundle = bundle.to_path_buf();
         container.save().map_err(map_lc("create", id))?;
     }
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or_else(|| Error::Runtime {
-            action: "create",
-            id: id.to_string(),
-            message: "libcontainer recorded no init pid".into(),
-        })?;
+    let pid = init_pid(&container, "create", id)?;
     if has_new_netns(spec) {
         loopback_up(pid).map_err(|e| {
             Error::io(
@@ -679,30 +681,19 @@ pub fn exec_process(
     std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
     let terminal = process.terminal().unwrap_or(false);
     let result = (|| {
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&state_root)
             .map_err(map_lc("exec in", id))?
             .with_pid_file(opts.pid_file.as_ref())
             .map_err(map_lc("exec in", id))?
             .with_preserved_fds(opts.preserve_fds);
-        let own_console = if terminal && opts.console_socket.is_none() {
-            let path = state_root.join(format!(".{id}.exec{}.sock", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)
-                .map_err(|e| Error::io("creating console socket", &path, e))?;
-            builder = builder.with_console_socket(Some(&path));
-            Some((listener, path))
-        } else {
-            builder = builder.with_console_socket(opts.console_socket.as_ref());
-            None
-        };
-        builder = match opts.stdio {
-            Some(stdio) => with_stdio(builder, stdio)?,
-            None => {
-                stdio_off_dev_null();
-                builder
-            }
-        };
+        let (builder, own_console) = console_and_stdio(
+            builder,
+            terminal,
+            opts.console_socket.as_ref(),
+            state_root.join(format!(".{id}.exec{}.sock", std::process::id())),
+            opts.stdio,
+        )?;
         let tenant = builder
             .as_tenant()
             .with_detach(terminal)

@@ -63,14 +63,62 @@ pub(crate) fn dev_null() -> Result<OwnedFd> {
         .map_err(|e| Error::io("opening", "/dev/null", e))
 }
 
+/// Whether `fd` is the host's /dev/null.
+pub(crate) fn is_dev_null(fd: RawFd) -> bool {
+    let Ok(null) = nix::sys::stat::stat("/dev/null") else {
+        return false;
+    };
+    // SAFETY: fstat fills a stat buffer we own.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == null.st_rdev
+    }
+}
+
+/// /dev/zero opened for writing: it discards writes like /dev/null.
+pub(crate) fn dev_zero_for_writing() -> Result<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/zero")
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("opening", "/dev/zero", e))
+}
+
+/// An output descriptor for the container. libcontainer 0.7 re-opens one
+/// that points at the host's /dev/null as the container's /dev/null
+/// read-only, and the container's writes then fail; /dev/zero discards
+/// writes the same way and is left alone.
+fn container_output(fd: &OwnedFd) -> Result<OwnedFd> {
+    if is_dev_null(fd.as_raw_fd()) {
+        dup_high(&dev_zero_for_writing()?)
+    } else {
+        dup_high(fd)
+    }
+}
+
 pub(crate) fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> Result<ContainerBuilder> {
     let stdin = match stdio.stdin {
         Some(fd) => dup_high(&fd)?,
         None => dup_high(&dev_null()?)?,
     };
     Ok(b.with_stdin(stdin)
-        .with_stdout(dup_high(&stdio.stdout)?)
-        .with_stderr(dup_high(&stdio.stderr)?))
+        .with_stdout(container_output(&stdio.stdout)?)
+        .with_stderr(container_output(&stdio.stderr)?))
+}
+
+/// The host pid of a container's init, which libcontainer records once it
+/// has created it.
+pub(crate) fn init_pid(container: &Container, action: &'static str, id: &str) -> Result<i32> {
+    container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or_else(|| Error::Runtime {
+            action,
+            id: id.to_string(),
+            message: "libcontainer recorded no init pid".into(),
+        })
 }
 
 pub(crate) fn prepare_root(state_root: &Path) -> Result<PathBuf> {
@@ -268,14 +316,7 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
         cleanup(container);
         return Err(err);
     }
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or_else(|| Error::Runtime {
-            action: "starting",
-            id: id.to_string(),
-            message: "libcontainer recorded no init pid".into(),
-        })?;
+    let pid = init_pid(&container, "starting", id)?;
     Ok(Started { pid, pty_master })
 }
 
