@@ -98,6 +98,29 @@ fn runs_with_docker_defaults() {
     assert_eq!(status_field(&status, "CapBnd"), "00000000a80425fb");
     assert_eq!(status_field(&status, "Seccomp"), "2");
     assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+    // The profile is really in force (it is loaded from the compiled-filter
+    // cache after the first start): a user namespace needs no capability, but
+    // Docker's profile refuses it.
+    for _ in 0..2 {
+        let out = w.cmd(&["run", "--rm", "bb", "unshare", "-U", "true"]);
+        assert!(!out.status.success(), "{}", describe(&out));
+        assert!(
+            stderr(&out).contains("Operation not permitted"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let out = w.cmd(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "bb",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
     // pid 1 in its own pid namespace.
     assert_eq!(sh(&w, &[], "echo $$"), "1\n");
     // Every namespace Docker creates differs from the host's.

@@ -176,6 +176,10 @@ pub struct NewContainer<'a> {
     pub rootfs: &'a Path,
     pub entrypoint: &'a [String],
     pub cmd: &'a [String],
+    /// The process that runs the container itself from the start (a
+    /// foreground Wasm run): the record is written running in it at once,
+    /// sparing a rewrite of state.json on the start path.
+    pub owner: Option<i32>,
 }
 
 impl Containers {
@@ -206,7 +210,7 @@ impl Containers {
             let _ = fs::remove_file(names.join(&name));
             return Err(Error::io(format!("creating {}", dir.display()), e));
         }
-        let c = Container {
+        let mut c = Container {
             dir,
             state: State {
                 id,
@@ -231,6 +235,12 @@ impl Containers {
                 cmd: new.cmd.to_vec(),
             },
         };
+        if let Some(pid) = new.owner {
+            c.state.status = Status::Running;
+            c.state.pid = pid;
+            c.state.pid_start = process::start_time(pid).unwrap_or(0);
+            c.state.started_at = Some(c.state.created.clone());
+        }
         c.save()?;
         Ok(c)
     }
@@ -410,6 +420,7 @@ mod tests {
             rootfs,
             entrypoint: &[],
             cmd: &[],
+            owner: None,
         }
     }
 

@@ -24,7 +24,9 @@ impl Prepared {
         matches!(self.module, Some(ModuleSource::Layer { .. }))
     }
 
-    /// The module's host path and, when known without reading it, its digest.
+    /// The module's host path and, when known without reading it, what
+    /// identifies its bytes for the code cache (its digest, or for a file in
+    /// a snapshot the snapshot and path).
     /// `args0` is the container's first argument; `workdir` resolves a relative one.
     pub fn module_path(
         &self,
@@ -57,10 +59,25 @@ impl Prepared {
                         "the Wasm module {in_image} in the image is not a regular file"
                     )));
                 }
-                Ok((path, None))
+                Ok((path.clone(), self.snapshot_identity(engine, &path)))
             }
             None => Err(Error::Unsupported("not a Wasm image".into())),
         }
+    }
+}
+
+impl Prepared {
+    /// What names a module file in a snapshot as surely as its digest:
+    /// snapshots never change once made and are named by the chain id of
+    /// their layers, so the chain id and the path inside name the bytes. It
+    /// spares reading and hashing the module on every start.
+    fn snapshot_identity(&self, engine: &Engine, module: &std::path::Path) -> Option<String> {
+        if self.rootfs.parent() != Some(engine.snapshots.dir()) {
+            return None;
+        }
+        let chain = self.rootfs.file_name()?.to_str()?;
+        let inside = module.strip_prefix(&self.rootfs).ok()?.to_str()?;
+        Some(format!("snapshot:{chain}:/{inside}"))
     }
 }
 

@@ -132,6 +132,7 @@ impl Engine {
             rootfs: &prepared.rootfs,
             entrypoint: &entrypoint,
             cmd: &cmd,
+            owner: (prepared.kind == Kind::Wasm && !opts.detach).then(|| std::process::id() as i32),
         })?;
         let made = spec::build(SpecInput {
             kind: prepared.kind,
@@ -236,7 +237,9 @@ impl Engine {
         } else {
             None
         };
-        container.mark_running(std::process::id() as i32)?;
+        if !container.is_running() {
+            container.mark_running(std::process::id() as i32)?;
+        }
         report_ready(ready);
         let result = loaded.run(&runtime);
         let (code, error) = match &result {

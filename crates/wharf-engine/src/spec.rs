@@ -14,7 +14,8 @@ use crate::{Error, Kind, Result};
 
 /// Annotation naming the module's host path, so the executor need not find it again.
 pub const MODULE_ANNOTATION: &str = "dev.wharf.module";
-/// Annotation with the module digest when known without reading the module.
+/// Annotation with what identifies the module's bytes for the code cache
+/// (its digest, or its snapshot and path) when known without reading it.
 pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
 /// The bundle annotation containerd users set for Wasm; Wharf sets it too.
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";

@@ -20,6 +20,7 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use serde::Serialize;
 
+use crate::filter_cache::{self, CachedFilter, FilteringExecutor};
 use crate::runtime::{
     chain, dev_zero_for_writing, has_new_netns, init_pid, is_dev_null, load, loopback_up,
     prepare_root, receive_pty, runtime_err, wait_pid, with_stdio,
@@ -186,8 +187,26 @@ pub fn adapt_runc_spec(spec: &mut Spec) -> bool {
     changed
 }
 
-fn shadow_dir(state_root: &Path, id: &str) -> PathBuf {
+/// Where a container's adapted copy of its bundle's config.json lives (see
+/// [`adapt_runc_spec`] and the filter cache); removed with the container.
+pub(crate) fn shadow_dir(state_root: &Path, id: &str) -> PathBuf {
     state_root.join(".bundles").join(id)
+}
+
+/// Writes `spec` (whose root.path must be absolute) as the container's
+/// shadow bundle, for libcontainer to read instead of the real one.
+pub(crate) fn write_shadow(state_root: &Path, id: &str, spec: &Spec) -> Result<PathBuf> {
+    let dir = shadow_dir(state_root, id);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    let text = serde_json::to_vec(spec).map_err(|e| Error::Spec(e.to_string()))?;
+    std::fs::write(dir.join("config.json"), text)
+        .map_err(|e| Error::io("writing", dir.join("config.json"), e))?;
+    Ok(dir)
+}
+
+/// Compiled seccomp filters shared by the containers of a state root.
+pub(crate) fn filter_cache_dir(state_root: &Path) -> PathBuf {
+    state_root.join(".seccomp")
 }
 
 fn map_lc<'a>(action: &'static str, id: &'a str) -> impl Fn(LibcontainerError) -> Error + 'a {
@@ -284,17 +303,22 @@ pub fn create(
         });
     }
     let mut adapted = spec.clone();
-    let shadow = if adapt_runc_spec(&mut adapted) {
-        let dir = shadow_dir(&state_root, id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-        let text = serde_json::to_vec(&adapted).map_err(|e| Error::Spec(e.to_string()))?;
-        std::fs::write(dir.join("config.json"), text)
-            .map_err(|e| Error::io("writing", dir.join("config.json"), e))?;
-        Some(dir)
+    let adapted_changed = adapt_runc_spec(&mut adapted);
+    let filter = filter_cache::take(&mut adapted, &filter_cache_dir(&state_root));
+    let shadow = if adapted_changed || filter.is_some() {
+        Some(write_shadow(&state_root, id, &adapted)?)
     } else {
         None
     };
-    let result = create_inner(&state_root, id, bundle, spec, shadow.as_deref(), opts);
+    let result = create_inner(
+        &state_root,
+        id,
+        bundle,
+        spec,
+        shadow.as_deref(),
+        filter,
+        opts,
+    );
     if result.is_err() {
         // Nothing left behind: the half-made container, its cgroups, the shadow bundle.
         if let Ok(mut c) = Container::load(state_root.join(id)) {
@@ -314,6 +338,7 @@ fn create_inner(
     bundle: &Path,
     spec: &Spec,
     shadow: Option<&Path>,
+    filter: Option<CachedFilter>,
     opts: CreateOptions,
 ) -> Result<Started> {
     let terminal = spec
@@ -327,9 +352,17 @@ fn create_inner(
         .with_pid_file(opts.pid_file.as_ref())
         .map_err(map_lc("create", id))?
         .with_preserved_fds(opts.preserve_fds);
-    if let Some(ep) = opts.entrypoint.clone() {
-        builder = builder.with_executor(HookExecutor(ep));
-    }
+    builder = match (filter, opts.entrypoint.clone()) {
+        (Some(filter), ep) => builder.with_executor(FilteringExecutor {
+            filter,
+            inner: match ep {
+                Some(ep) => Box::new(HookExecutor(ep)),
+                None => libcontainer::workload::default::get_executor(),
+            },
+        }),
+        (None, Some(ep)) => builder.with_executor(HookExecutor(ep)),
+        (None, None) => builder,
+    };
     let (builder, own_console) = console_and_stdio(
         builder,
         terminal,

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 mod bundle;
 mod caps;
 mod cgroup;
+mod filter_cache;
 mod layer;
 mod overlay;
 mod runtime;

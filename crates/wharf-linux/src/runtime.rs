@@ -13,6 +13,8 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Process, Spec};
 
+use crate::bundle::{filter_cache_dir, shadow_dir, write_shadow};
+use crate::filter_cache::{self, FilteringExecutor};
 use crate::{cgroup, Error, Exit, Result, Started, Stdio};
 
 /// Error text with its whole `source()` chain.
@@ -246,8 +248,20 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
     let bundle =
         std::fs::canonicalize(bundle).map_err(|e| Error::io("opening bundle", bundle, e))?;
     let config = bundle.join("config.json");
-    let spec =
+    let mut spec =
         Spec::load(&config).map_err(|e| Error::Spec(format!("{}: {e}", config.display())))?;
+    // The seccomp filter, when it can come from the cache, leaves the spec:
+    // libcontainer then reads a shadow copy of it.
+    let filter = filter_cache::take(&mut spec, &filter_cache_dir(&state_root));
+    let shadow = match &filter {
+        Some(_) => {
+            if let Some(root) = spec.root_mut() {
+                root.set_path(bundle.join(root.path()));
+            }
+            Some(write_shadow(&state_root, id, &spec)?)
+        }
+        None => None,
+    };
     let terminal = spec
         .process()
         .as_ref()
@@ -270,8 +284,14 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
         builder = with_stdio(builder, stdio)?;
         None
     };
+    if let Some(filter) = filter {
+        builder = builder.with_executor(FilteringExecutor {
+            filter,
+            inner: libcontainer::workload::default::get_executor(),
+        });
+    }
     let built = builder
-        .as_init(&bundle)
+        .as_init(shadow.as_deref().unwrap_or(&bundle))
         .with_systemd(false)
         .with_detach(true)
         .build();
@@ -287,10 +307,25 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
         }
         None => None,
     };
+    if built.is_err() {
+        if let Some(dir) = &shadow {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
     let mut container = built.map_err(runtime_err("creating", id))?;
     let cleanup = |mut c: Container| {
         let _ = c.delete(true);
+        let _ = std::fs::remove_dir_all(shadow_dir(&state_root, id));
     };
+    if shadow.is_some() {
+        // Later readers (exec, state) see the real bundle, as with create.
+        container.state.bundle = bundle.clone();
+        if let Err(e) = container.save() {
+            let err = runtime_err("creating", id)(e);
+            cleanup(container);
+            return Err(err);
+        }
+    }
     let pty_master = match pty {
         Some(Ok(fd)) => Some(fd),
         Some(Err(e)) => {
@@ -386,6 +421,7 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
         },
         e => runtime_err("deleting", id)(e),
     })?;
+    let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
     // Controllers libcontainer does not manage (e.g. the named systemd
     // hierarchy) may still hold an empty directory: remove it.
     for dir in cgroup::cgroup_dirs(&path) {

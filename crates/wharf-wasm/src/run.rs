@@ -182,6 +182,24 @@ fn to_io(e: wasmtime::Error) -> std::io::Error {
 }
 
 pub(crate) fn run(rt: &Runtime, program: &Program, guest: &Guest) -> Result<Outcome> {
+    // wasmtime-wasi runs the futures behind synchronous WASI calls on the
+    // current tokio runtime, else on a global one with a worker per core
+    // (sized after reading the cgroup's CPU quota). One guest needs one worker.
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .enable_io()
+        .build()
+        .map_err(|e| Error::Engine(format!("cannot start the WASI I/O runtime: {e}")))?;
+    let entered = tokio.enter();
+    let outcome = run_program(rt, program, guest);
+    drop(entered);
+    // Nothing is left to wait for once the guest has returned.
+    tokio.shutdown_background();
+    outcome
+}
+
+fn run_program(rt: &Runtime, program: &Program, guest: &Guest) -> Result<Outcome> {
     match &program.compiled {
         Compiled::Module(module) => run_module(rt, module, guest),
         Compiled::Component(component) => run_component(rt, component, guest),
