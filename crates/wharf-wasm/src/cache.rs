@@ -42,14 +42,37 @@ pub(crate) fn load(engine: &Engine, path: &Path) -> Option<(BinaryKind, Compiled
     // checks its own header, version and engine compatibility and errors on
     // mismatch. The mapping stays valid because entries are never modified
     // in place: `store` writes a new file and renames it over the old one.
-    match kind {
+    //
+    // A file mapping cannot be made executable on a `noexec` mount: then the
+    // verified bytes are read into anonymous memory instead.
+    let mapped = match kind {
         BinaryKind::Module => unsafe { Module::deserialize_open_file(engine, file) }
             .ok()
-            .map(|m| (BinaryKind::Module, Compiled::Module(m))),
+            .map(Compiled::Module),
         BinaryKind::Component => unsafe { Component::deserialize_file(engine, path) }
             .ok()
-            .map(|c| (BinaryKind::Component, Compiled::Component(c))),
-    }
+            .map(Compiled::Component),
+    };
+    let compiled = match mapped {
+        Some(c) => c,
+        None => {
+            let bytes = fs::read(path).ok()?;
+            // Checked again: the path may name a newer entry by now.
+            if check(&bytes)? != kind {
+                return None;
+            }
+            let payload = &bytes[..bytes.len() - TRAILER];
+            match kind {
+                BinaryKind::Module => {
+                    Compiled::Module(unsafe { Module::deserialize(engine, payload) }.ok()?)
+                }
+                BinaryKind::Component => {
+                    Compiled::Component(unsafe { Component::deserialize(engine, payload) }.ok()?)
+                }
+            }
+        }
+    };
+    Some((kind, compiled))
 }
 
 /// Checks the trailer and checksum of an entry through a read-only mapping.
@@ -73,18 +96,25 @@ fn verify(file: &File) -> Option<BinaryKind> {
         return None;
     }
     // SAFETY: the mapping is `len` readable bytes until the munmap below.
-    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
-    let (body, trailer) = bytes.split_at(len - TRAILER + 1);
+    let kind = check(unsafe { std::slice::from_raw_parts(addr as *const u8, len) });
+    // SAFETY: unmaps exactly the mapping made above, no longer borrowed.
+    unsafe { libc::munmap(addr, len) };
+    kind
+}
+
+/// The kind of a whole entry whose magic and checksum are right.
+fn check(bytes: &[u8]) -> Option<BinaryKind> {
+    if bytes.len() <= TRAILER {
+        return None;
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - TRAILER + 1);
     let (sum, magic) = trailer.split_at(SUM);
-    let kind = match body[body.len() - 1] {
+    match body[body.len() - 1] {
         _ if magic != MAGIC || crc32fast::hash(body).to_le_bytes() != sum => None,
         KIND_MODULE => Some(BinaryKind::Module),
         KIND_COMPONENT => Some(BinaryKind::Component),
         _ => None,
-    };
-    // SAFETY: unmaps exactly the mapping made above; `bytes` is not used after.
-    unsafe { libc::munmap(addr, len) };
-    kind
+    }
 }
 
 /// Writes an entry atomically: temp file in the same directory, fsync,

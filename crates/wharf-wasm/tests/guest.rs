@@ -413,6 +413,50 @@ fn second_prepare_comes_from_cache() {
     }
 }
 
+/// A cache on a `noexec` mount cannot have its code mapped from the file;
+/// the entry is still used (read into memory), not recompiled each time.
+#[test]
+fn a_cache_on_a_noexec_mount_still_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("noexec");
+    std::fs::create_dir(&mnt).unwrap();
+    let target = std::ffi::CString::new(mnt.to_str().unwrap()).unwrap();
+    // SAFETY: mount(2) with valid NUL-terminated strings.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: umount2(2) with a valid NUL-terminated path.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let _unmount = Unmount(target);
+    let path = dir.path().join("exit7.wat");
+    std::fs::write(&path, EXIT7).unwrap();
+    let rt = Runtime::new(mnt.join("cache")).unwrap();
+    assert!(
+        !rt.prepare_file(&path, Some("sha256:noexec"))
+            .unwrap()
+            .from_cache
+    );
+    let rt = Runtime::new(mnt.join("cache")).unwrap();
+    let p = rt.prepare_file(&path, Some("sha256:noexec")).unwrap();
+    assert!(p.from_cache);
+    assert_eq!(rt.run(&p, &Guest::default()).unwrap(), Outcome::Exited(7));
+}
+
 fn corrupt_and_check(damage: impl Fn(&std::path::Path)) {
     let (rt, dir) = runtime();
     let path = dir.path().join("exit7.wat");
