@@ -320,7 +320,12 @@ impl Engine {
             ),
             None => None,
         };
-        let exit = wharf_linux::wait(&state_root, container.id(), &started);
+        let cgroups = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| format!("/wharf/{}", container.id()).into());
+        let exit = wharf_linux::wait_and_remove(&state_root, container.id(), &started, &cgroups);
         if let Some(t) = output {
             let _ = t.join();
         }
@@ -328,7 +333,12 @@ impl Engine {
         if let Some(c) = capture {
             c.finish();
         }
-        linux_exec::cleanup(&self.root, &container.dir, container.id());
+        match &exit {
+            Ok(_) => {
+                let _ = wharf_linux::unmount_overlay(&container.dir);
+            }
+            Err(_) => linux_exec::cleanup(&self.root, &container.dir, container.id()),
+        }
         let exit = exit?;
         container.state.oom_killed = exit.oom_killed;
         self.record_exit(

@@ -34,7 +34,7 @@ pub use bundle::{
 pub use cgroup::cgroup_layout;
 pub use layer::layer_from_upper;
 pub use overlay::{mount_overlay, unmount_overlay};
-pub use runtime::{delete, exec, kill, start, wait};
+pub use runtime::{delete, exec, kill, start, wait, wait_and_remove};
 pub use spec::{apply_defaults, nofile_clamp};
 pub use user::{resolve_user, ResolvedUser};
 

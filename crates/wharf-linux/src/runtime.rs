@@ -389,6 +389,48 @@ pub fn wait(state_root: &Path, id: &str, started: &Started) -> Result<Exit> {
     Ok(Exit { code, oom_killed })
 }
 
+/// [`wait`], then removes the container: its cgroups, libcontainer's state
+/// and the shadow bundle; the end of a container run by this process. It
+/// does not go through libcontainer's generic delete, which would re-read
+/// the state, re-check the (dead) init and rediscover every cgroup mount
+/// through procfs: some 700 system calls at the end of every `run --rm`.
+/// That is sound because the spec gives the container its own pid
+/// namespace: once its init is reaped the kernel has killed every process
+/// in it, so only empty cgroups remain. A spec with poststop hooks must use
+/// [`delete`], which runs them.
+pub fn wait_and_remove(
+    state_root: &Path,
+    id: &str,
+    started: &Started,
+    cgroups_path: &Path,
+) -> Result<Exit> {
+    let code = wait_pid(started.pid)?;
+    let oom_killed = cgroup::oom_killed(cgroups_path);
+    remove_cgroup_dirs(cgroups_path);
+    let dir = state_root.join(id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("removing", &dir, e)),
+    }
+    let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
+    Ok(Exit { code, oom_killed })
+}
+
+/// Removes the container's (empty) cgroup directories on every hierarchy,
+/// waiting out the moment the kernel still counts exiting tasks.
+fn remove_cgroup_dirs(cgroups_path: &Path) {
+    for dir in cgroup::cgroup_dirs(cgroups_path) {
+        for _ in 0..50 {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
 /// Sends `signal` to the container's init (or, with `all`, to every process
 /// in its cgroup).
 pub fn kill(state_root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
@@ -424,15 +466,7 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
     let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
     // Controllers libcontainer does not manage (e.g. the named systemd
     // hierarchy) may still hold an empty directory: remove it.
-    for dir in cgroup::cgroup_dirs(&path) {
-        for _ in 0..50 {
-            match std::fs::remove_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-    }
+    remove_cgroup_dirs(&path);
     Ok(())
 }
 
