@@ -7,9 +7,13 @@
 
 use std::fs;
 use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::fsutil::{now_rfc3339, random_hex_id, write_atomic};
 use crate::kind::Kind;
@@ -165,6 +169,9 @@ fn read_state(dir: &Path) -> Result<State> {
 #[derive(Clone)]
 pub struct Containers {
     dir: PathBuf,
+    /// Where records that need not outlive their process go (see
+    /// [`volatile_dir`]); resolved on first use.
+    volatile: Arc<OnceLock<Option<PathBuf>>>,
 }
 
 pub struct NewContainer<'a> {
@@ -184,7 +191,30 @@ pub struct NewContainer<'a> {
 
 impl Containers {
     pub fn new(dir: PathBuf) -> Containers {
-        Containers { dir }
+        Containers {
+            dir,
+            volatile: Arc::default(),
+        }
+    }
+
+    fn volatile(&self) -> Option<&Path> {
+        self.volatile
+            .get_or_init(|| volatile_dir(&self.dir))
+            .as_deref()
+    }
+
+    /// The directories records live in: the store's, then the volatile one
+    /// when it exists and is ours.
+    fn bases(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.dir.as_path()).chain(self.volatile().filter(|d| is_private_dir(d)))
+    }
+
+    /// The directory of record `id`, wherever it lives.
+    fn record_dir(&self, id: &str) -> PathBuf {
+        self.bases()
+            .map(|b| b.join(id))
+            .find(|d| d.join("state.json").exists())
+            .unwrap_or_else(|| self.dir.join(id))
     }
 
     fn names_dir(&self) -> PathBuf {
@@ -205,8 +235,24 @@ impl Containers {
             }
             None => self.reserve_generated_name(&id)?,
         };
-        let dir = self.dir.join(&id);
-        if let Err(e) = fs::create_dir(&dir) {
+        // A foreground `run --rm` record lives exactly as long as the process
+        // that owns it, so it goes to tmpfs when there is one: on a disk it
+        // costs a directory and two inodes allocated and freed per start.
+        let base = match (new.auto_remove, new.owner, self.volatile()) {
+            (true, Some(_), Some(volatile)) if ensure_private_dir(volatile) => volatile,
+            _ => self.dir.as_path(),
+        };
+        let dir = base.join(&id);
+        let mut made = fs::create_dir(&dir);
+        if matches!(&made, Err(e) if e.kind() == ErrorKind::NotFound) && base != self.dir {
+            // The last record there was just removed, and the directory with it.
+            made = if ensure_private_dir(base) {
+                fs::create_dir(&dir)
+            } else {
+                Err(ErrorKind::PermissionDenied.into())
+            };
+        }
+        if let Err(e) = made {
             let _ = fs::remove_file(names.join(&name));
             return Err(Error::io(format!("creating {}", dir.display()), e));
         }
@@ -270,7 +316,7 @@ impl Containers {
     /// The container a name link points at, if it still exists. Links hold
     /// an id prefix (see [`name_target`]); older stores hold the whole id.
     fn owner(&self, target: &str) -> Option<String> {
-        let exists = |id: &str| self.dir.join(id).join("state.json").exists();
+        let exists = |id: &str| self.bases().any(|b| b.join(id).join("state.json").exists());
         if target.len() == 64 {
             return exists(target).then(|| target.to_string());
         }
@@ -337,7 +383,7 @@ impl Containers {
     }
 
     pub fn load(&self, id: &str) -> Result<Container> {
-        let dir = self.dir.join(id);
+        let dir = self.record_dir(id);
         let state = read_state(&dir)?;
         let mut c = Container { dir, state };
         c.settle()?;
@@ -345,16 +391,21 @@ impl Containers {
     }
 
     fn ids(&self) -> Result<Vec<String>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("listing {}", self.dir.display()), e)),
-        };
-        Ok(entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-            .collect())
+        let mut ids = Vec::new();
+        for base in self.bases() {
+            let entries = match fs::read_dir(base) {
+                Ok(e) => e,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("listing {}", base.display()), e)),
+            };
+            ids.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())),
+            );
+        }
+        Ok(ids)
     }
 
     /// All containers, newest first, each with its liveness checked.
@@ -381,11 +432,52 @@ impl Containers {
             let _ = fs::remove_file(&link);
         }
         match fs::remove_dir_all(&c.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("removing {}", c.dir.display()), e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing {}", c.dir.display()), e)),
         }
+        // An empty volatile directory goes too, so none is left behind per store.
+        if let (Some(parent), Some(volatile)) = (c.dir.parent(), self.volatile()) {
+            if parent == volatile {
+                let _ = fs::remove_dir(parent);
+            }
+        }
+        Ok(())
     }
+}
+
+/// Where records of `containers` (a store's containers directory) that need
+/// not survive a reboot go: `wharf-<hash of the store>` under the first of
+/// $XDG_RUNTIME_DIR, /run and /dev/shm that is a tmpfs. Not created here.
+fn volatile_dir(containers: &Path) -> Option<PathBuf> {
+    let store = fs::canonicalize(containers.parent()?).ok()?;
+    let tag = hex::encode(&Sha256::digest(store.as_os_str().as_bytes())[..8]);
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/run", "/dev/shm"].map(PathBuf::from))
+        .find(|p| is_tmpfs(p))
+        .map(|p| p.join(format!("wharf-{tag}")))
+}
+
+/// A directory that is really ours: not a symlink, owned by this user,
+/// closed to everyone else. /dev/shm lets anyone create names in it, so a
+/// directory found there is trusted only after this check.
+fn is_private_dir(dir: &Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| {
+        // SAFETY: geteuid has no preconditions.
+        m.is_dir() && m.uid() == unsafe { libc::geteuid() } && m.mode() & 0o077 == 0
+    })
+}
+
+fn ensure_private_dir(dir: &Path) -> bool {
+    let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    is_private_dir(dir)
+}
+
+fn is_tmpfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
 }
 
 /// What a name link holds: the first 48 hex digits of the id (192 bits, as
@@ -494,6 +586,50 @@ mod tests {
             .unwrap();
         let b = cs.create(&new(Some("web"), tmp.path())).unwrap();
         assert_eq!(cs.find("web").unwrap().state.id, b.state.id);
+    }
+
+    #[test]
+    fn foreground_rm_records_live_on_tmpfs_and_are_found_like_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("containers"));
+        let Some(volatile) = cs.volatile().map(Path::to_path_buf) else {
+            eprintln!("skipped: no tmpfs among $XDG_RUNTIME_DIR, /run, /dev/shm");
+            return;
+        };
+        let mut n = new(Some("fast"), tmp.path());
+        n.auto_remove = true;
+        n.owner = Some(std::process::id() as i32);
+        let c = cs.create(&n).unwrap();
+        assert_eq!(c.dir.parent(), Some(volatile.as_path()));
+        assert!(is_private_dir(&volatile));
+        assert!(c.is_running(), "written running in its owner");
+        assert_eq!(cs.find("fast").unwrap().dir, c.dir);
+        assert_eq!(cs.find(c.short_id()).unwrap().state.id, c.state.id);
+        assert_eq!(cs.list().unwrap().len(), 1);
+        // Records that must outlive their process stay in the store.
+        let kept = cs.create(&new(Some("kept"), tmp.path())).unwrap();
+        assert_eq!(
+            kept.dir.parent(),
+            Some(tmp.path().join("containers").as_path())
+        );
+        assert_eq!(cs.list().unwrap().len(), 2);
+        cs.remove(&c).unwrap();
+        assert!(!volatile.exists(), "the empty volatile directory goes too");
+        assert!(cs.find("fast").is_err());
+
+        // Somebody else's directory under that name is not trusted.
+        fs::create_dir(&volatile).unwrap();
+        fs::set_permissions(
+            &volatile,
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let c = cs.create(&n).unwrap();
+        assert_eq!(
+            c.dir.parent(),
+            Some(tmp.path().join("containers").as_path())
+        );
+        fs::remove_dir(&volatile).unwrap();
     }
 
     #[test]
