@@ -152,8 +152,19 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
+/// Makes ring the process's TLS crypto provider (once; see Cargo.toml for
+/// why not aws-lc). reqwest and oci-client build their TLS configs from it.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means a provider is already installed, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Client {
     pub fn new(registry: &str, opts: &Options) -> Result<Client> {
+        install_crypto_provider();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -173,9 +184,11 @@ impl Client {
             // Docker's rule for insecure registries: HTTPS without
             // verification if it answers, else plain HTTP.
             let url = format!("https://{}/v2/", api_host(registry));
-            match rt.block_on(http.get(&url).send()) {
-                Ok(_) => "https",
-                Err(_) => "http",
+            // The response is dropped inside the runtime: its timers need it.
+            if rt.block_on(async { http.get(&url).send().await.is_ok() }) {
+                "https"
+            } else {
+                "http"
             }
         } else {
             "https"
