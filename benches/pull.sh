@@ -14,7 +14,9 @@ RUNS=${RUNS:-10}
 SIZE_MB=${SIZE_MB:-100}
 LAYERS=4
 
-bash scripts/setup.sh
+# setup.sh builds the example guests into examples/target: not into
+# $CARGO_TARGET_DIR, which applies to Wharf's own build below.
+env -u CARGO_TARGET_DIR bash scripts/setup.sh
 echo "==> cargo build --release"
 cargo build --release --quiet
 wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
@@ -66,7 +68,7 @@ cp examples/hello/hello.wasm examples/hello/greeting.txt "$ctx/"
 export WHARF_ROOT=$work/src-root
 image=127.0.0.1:$port/bench/app:1
 echo "==> building and pushing a ${SIZE_MB} MB image ($LAYERS layers) to $image"
-"$wharf" build -q -t "$image" "$ctx" >/dev/null
+"$wharf" build -q --platform wasi/wasm -t "$image" "$ctx" >/dev/null
 "$wharf" images
 push_start=$(date +%s.%N)
 "$wharf" push -q "$image"
