@@ -33,8 +33,11 @@ pub use pull::{PullOptions, Pulled};
 /// that may be used without TLS verification.
 pub const INSECURE_ENV: &str = "WHARF_INSECURE_REGISTRIES";
 
-/// Layers moved at the same time, per command.
+/// Layers pushed at the same time, per command.
 const PARALLEL_BLOBS: usize = 3;
+/// Blobs fetched at the same time, per pull (skopeo's default is 6). Their
+/// writing and hashing runs on blocking threads, so more than one core helps.
+const PARALLEL_PULLS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
