@@ -1,15 +1,31 @@
 //! Registries: pull, push, login/logout and multi-platform manifests.
 //!
 //! The transfer itself is `wharf-registry`'s; this is the glue that keeps the
-//! store's promise: a pulled image is tagged only after its layers unpacked
-//! cleanly and its Wasm module compiled, inside one store transaction, so a
-//! failed pull (bad digest, dead registry, bad layer) leaves nothing behind.
+//! store's promise: a pulled image is tagged only after all its blobs arrived
+//! and matched their digests and its Wasm module compiled, inside one store
+//! transaction, so a failed pull (bad digest, dead registry, bad module)
+//! leaves nothing behind.
+//!
+//! Unlike build and load, pull does not unpack layers into snapshots: like
+//! `skopeo copy` or `docker pull`'s content fetch, it stores them, and the
+//! first `wharf run` unpacks them (once per chain id), checking each
+//! against its diff_id then. A module inside the layers is read straight out
+//! of them to be compiled ([`wharf_registry::layer_file`]).
+
+use std::io::Read;
 
 use serde_json::{json, Value};
-use wharf_image::{media, Descriptor, Platform, Reference};
+use sha2::Digest as _;
+use wharf_image::{media, Descriptor, Image, Platform, Reference};
+use wharf_registry::layer_file::{self, Found};
 use wharf_registry::{auth, Client, Credentials, Options, PullOptions};
 
+use crate::kind::{image_module, ModuleSource};
 use crate::{Engine, Error, Result};
+
+/// Modules larger than this are not read out of the layers into memory at
+/// pull: the image is unpacked to compile them, as build does.
+const MAX_MODULE_IN_LAYERS: u64 = 256 << 20;
 
 /// How to reach registries, from the command line.
 #[derive(Debug, Clone)]
@@ -102,7 +118,7 @@ impl Engine {
         self.transaction(&lock, || {
             let pulled = client.pull(&self.store, &r, &popts).map_err(reg)?;
             for image in self.images_at(&pulled.target)? {
-                self.prepare_and_precompile(&image).map_err(|e| {
+                self.precompile_pulled(&image).map_err(|e| {
                     Error::Corrupt(format!(
                         "{}: the pulled image cannot be used: {e}",
                         r.familiar()
@@ -117,6 +133,65 @@ impl Engine {
                 fallback: pulled.fallback,
             })
         })
+    }
+
+    /// Pull's part of getting an image ready to run: a Wasm image's module
+    /// compiled into the code cache, so the first run starts warm. The
+    /// layers stay packed (`wharf run` unpacks them); a module inside them
+    /// is read straight out of them. When that is not plain (links or
+    /// whiteouts on the way, a module too big) or what was read does not
+    /// compile, the image is unpacked and prepared as build does, which
+    /// gives the definitive answer or error.
+    fn precompile_pulled(&self, image: &Image) -> Result<()> {
+        match image_module(image) {
+            None => Ok(()),
+            Some(ModuleSource::Layer { digest }) => {
+                let path = self.store.blob_path(&digest)?;
+                self.wasm_runtime()?.prepare_file(&path, Some(&digest))?;
+                Ok(())
+            }
+            Some(ModuleSource::InRootfs) => {
+                let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+                // No module named: nothing to compile (run will say so).
+                let Some(arg0) = entrypoint.into_iter().chain(cmd).next() else {
+                    return Ok(());
+                };
+                let in_image = if arg0.starts_with('/') {
+                    arg0
+                } else {
+                    let workdir = crate::spec::image_workdir(image);
+                    format!("{}/{arg0}", workdir.trim_end_matches('/'))
+                };
+                let layers: Vec<&Descriptor> = image
+                    .manifest
+                    .layers()
+                    .iter()
+                    .filter(|l| media::is_tar_layer(l.media_type().as_ref()))
+                    .collect();
+                let open = |i: usize| -> std::io::Result<Box<dyn Read>> {
+                    let l = layers[i];
+                    let path = self
+                        .store
+                        .blob_path(l.digest().as_ref())
+                        .map_err(std::io::Error::other)?;
+                    wharf_snapshot::decompress(
+                        std::fs::File::open(path)?,
+                        wharf_snapshot::Compression::from_media_type(l.media_type().as_ref()),
+                    )
+                };
+                let found =
+                    layer_file::find_file(layers.len(), open, &in_image, MAX_MODULE_IN_LAYERS);
+                if let Found::File(bytes) = found {
+                    // The cache key is the content's digest, as for the
+                    // unpacked file `wharf run` will compile.
+                    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+                    if self.wasm_runtime()?.prepare(&bytes, &digest).is_ok() {
+                        return Ok(());
+                    }
+                }
+                self.prepare_and_precompile(image).map(|_| ())
+            }
+        }
     }
 
     /// `wharf run` of an image that is not in the store but names a
