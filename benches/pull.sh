@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Pull benchmark for "pulling a 100 MB image from a registry on 127.0.0.1
 # takes at most 1.2x what `skopeo copy` takes into an OCI layout":
-# `wharf pull` (into an empty store: fetch, verify, unpack, tag) against
-# `skopeo copy docker://... oci:DIR` (fetch and verify only), same image.
+# `wharf pull` of a Wasm image (into an empty store: fetch, verify, compile
+# its module into the code cache, tag; layers are unpacked by the first
+# run) against `skopeo copy docker://... oci:DIR` (fetch and verify only),
+# same image.
 # Also times `wharf push` of the image to a fresh repository.
 #
 #   bash benches/pull.sh             # 10 runs each (RUNS=... to change)
