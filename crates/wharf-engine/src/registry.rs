@@ -10,15 +10,19 @@
 //! `skopeo copy` or `docker pull`'s content fetch, it stores them, and the
 //! first `wharf run` unpacks them (once per chain id), checking each
 //! against its diff_id then. A module inside the layers is read straight out
-//! of them to be compiled ([`wharf_registry::layer_file`]).
+//! of them to be compiled ([`wharf_registry::layer_file`]), and compiling
+//! starts as soon as the layer holding it has arrived ([`Speculation`]).
 
+use std::fs::File;
 use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde_json::{json, Value};
 use sha2::Digest as _;
-use wharf_image::{media, Descriptor, Image, Platform, Reference};
+use wharf_image::{media, Descriptor, Image, ImageManifest, Platform, Reference};
 use wharf_registry::layer_file::{self, Found};
-use wharf_registry::{auth, Client, Credentials, Options, PullOptions};
+use wharf_registry::{auth, Client, Credentials, Options, PullObserver, PullOptions};
 
 use crate::kind::{image_module, ModuleSource};
 use crate::{Engine, Error, Result};
@@ -116,22 +120,33 @@ impl Engine {
         };
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
-            let pulled = client.pull(&self.store, &r, &popts).map_err(reg)?;
-            for image in self.images_at(&pulled.target)? {
-                self.precompile_pulled(&image).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "{}: the pulled image cannot be used: {e}",
-                        r.familiar()
-                    ))
-                })?;
+            let speculation = Speculation::start(self);
+            let pulled = client.pull_observed(&self.store, &r, &popts, &speculation);
+            let guessed = speculation.finish();
+            let result = pulled.map_err(reg).and_then(|pulled| {
+                for image in self.images_at(&pulled.target)? {
+                    self.precompile_pulled(&image).map_err(|e| {
+                        Error::Corrupt(format!(
+                            "{}: the pulled image cannot be used: {e}",
+                            r.familiar()
+                        ))
+                    })?;
+                }
+                self.store.tag(&lock, &r, &pulled.target)?;
+                Ok(PullResult {
+                    name: r.familiar(),
+                    digest: pulled.remote_digest,
+                    manifest_digest: pulled.target.digest().to_string(),
+                    fallback: pulled.fallback,
+                })
+            });
+            if result.is_err() {
+                // Compiled for an image that did not make it.
+                if let Some(entry) = guessed {
+                    let _ = std::fs::remove_file(entry);
+                }
             }
-            self.store.tag(&lock, &r, &pulled.target)?;
-            Ok(PullResult {
-                name: r.familiar(),
-                digest: pulled.remote_digest,
-                manifest_digest: pulled.target.digest().to_string(),
-                fallback: pulled.fallback,
-            })
+            result
         })
     }
 
@@ -151,16 +166,9 @@ impl Engine {
                 Ok(())
             }
             Some(ModuleSource::InRootfs) => {
-                let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
                 // No module named: nothing to compile (run will say so).
-                let Some(arg0) = entrypoint.into_iter().chain(cmd).next() else {
+                let Some(in_image) = module_path(image) else {
                     return Ok(());
-                };
-                let in_image = if arg0.starts_with('/') {
-                    arg0
-                } else {
-                    let workdir = crate::spec::image_workdir(image);
-                    format!("{}/{arg0}", workdir.trim_end_matches('/'))
                 };
                 let layers: Vec<&Descriptor> = image
                     .manifest
@@ -183,9 +191,13 @@ impl Engine {
                     layer_file::find_file(layers.len(), open, &in_image, MAX_MODULE_IN_LAYERS);
                 if let Found::File(bytes) = found {
                     // The cache key is the content's digest, as for the
-                    // unpacked file `wharf run` will compile.
-                    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
-                    if self.wasm_runtime()?.prepare(&bytes, &digest).is_ok() {
+                    // unpacked file `wharf run` will compile (and a hit
+                    // when the speculation compiled this module).
+                    if self
+                        .wasm_runtime()?
+                        .prepare(&bytes, &sha256(&bytes))
+                        .is_ok()
+                    {
                         return Ok(());
                     }
                 }
@@ -370,6 +382,198 @@ impl Engine {
         }
         self.push(list, dest, opts)
     }
+}
+
+/// The absolute path in the image of the module a Wasm image's args[0]
+/// names (relative to its workdir); `None` when it names none.
+fn module_path(image: &Image) -> Option<String> {
+    let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+    let arg0 = entrypoint.into_iter().chain(cmd).next()?;
+    Some(if arg0.starts_with('/') {
+        arg0
+    } else {
+        let workdir = crate::spec::image_workdir(image);
+        format!("{}/{arg0}", workdir.trim_end_matches('/'))
+    })
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// A blob that arrived during a pull, passed to the speculation thread.
+enum Arrived {
+    Config {
+        manifest: ImageManifest,
+        bytes: Vec<u8>,
+    },
+    Layer {
+        /// The config digest of the manifest it belongs to.
+        config: String,
+        layer: Descriptor,
+        file: File,
+    },
+}
+
+/// Where an image's module is, as its config tells.
+enum ModuleAt {
+    /// A layer that is the module itself (its digest).
+    Layer(String),
+    /// A file in the tar layers (its absolute path in the image).
+    File(String),
+}
+
+impl ModuleAt {
+    /// The module's bytes when `layer` holds it.
+    fn read(&self, layer: &Descriptor, mut file: File) -> Option<Vec<u8>> {
+        match self {
+            ModuleAt::Layer(digest) => {
+                if layer.digest().as_ref() != digest.as_str() || layer.size() > MAX_MODULE_IN_LAYERS
+                {
+                    return None;
+                }
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).ok()?;
+                Some(bytes)
+            }
+            ModuleAt::File(path) => {
+                let mt = layer.media_type().to_string();
+                if !media::is_tar_layer(&mt) {
+                    return None;
+                }
+                let compression = wharf_snapshot::Compression::from_media_type(&mt);
+                let tar = wharf_snapshot::decompress(file, compression).ok()?;
+                layer_file::find_in_layer(tar, path, MAX_MODULE_IN_LAYERS)
+                    .ok()
+                    .flatten()
+            }
+        }
+    }
+}
+
+/// Where the module of the image with this manifest and config is; `None`
+/// for Linux images and Wasm images that name no module.
+fn module_at(manifest: ImageManifest, config_bytes: Vec<u8>) -> Option<ModuleAt> {
+    let config_media_type = manifest.config().media_type().to_string();
+    let config = if config_media_type == media::WASM_CONFIG {
+        None
+    } else {
+        serde_json::from_slice(&config_bytes).ok()
+    };
+    let image = Image {
+        names: Vec::new(),
+        manifest_descriptor: manifest.config().clone(),
+        manifest,
+        config_media_type,
+        config_bytes,
+        config,
+        platform_fallback: false,
+    };
+    match image_module(&image)? {
+        ModuleSource::Layer { digest } => Some(ModuleAt::Layer(digest)),
+        ModuleSource::InRootfs => module_path(&image).map(ModuleAt::File),
+    }
+}
+
+/// A head start on compiling a Wasm image's module while the rest of the
+/// image is still arriving: the first config to arrive says where the
+/// module is, and the first layer holding it is compiled at once, on a
+/// thread of its own, into the code cache. Only a guess (a layer above may
+/// replace the file): [`Engine::precompile_pulled`] still works the module
+/// out from the whole image, and finds it compiled when the guess was right.
+/// The cache is keyed by content, so a wrong guess only costs time.
+struct Speculation {
+    tx: mpsc::Sender<Arrived>,
+    thread: Option<std::thread::JoinHandle<Option<PathBuf>>>,
+}
+
+impl Speculation {
+    fn start(engine: &Engine) -> Speculation {
+        let (tx, rx) = mpsc::channel();
+        let cache = engine.wasm_cache_dir();
+        let thread = std::thread::Builder::new()
+            .name("wharf-precompile".into())
+            .spawn(move || speculate(wharf_wasm::Runtime::new(cache).ok()?, rx))
+            .ok();
+        Speculation { tx, thread }
+    }
+
+    /// Waits for the compile under way; returns the cache entry it created.
+    fn finish(self) -> Option<PathBuf> {
+        drop(self.tx);
+        self.thread?.join().ok().flatten()
+    }
+}
+
+impl PullObserver for Speculation {
+    fn blob_arrived(&self, manifest: &ImageManifest, blob: &Descriptor, path: &Path) {
+        let arrived = if blob.digest() == manifest.config().digest() {
+            match std::fs::read(path) {
+                Ok(bytes) => Arrived::Config {
+                    manifest: manifest.clone(),
+                    bytes,
+                },
+                Err(_) => return,
+            }
+        } else {
+            match File::open(path) {
+                Ok(file) => Arrived::Layer {
+                    config: manifest.config().digest().to_string(),
+                    layer: blob.clone(),
+                    file,
+                },
+                Err(_) => return,
+            }
+        };
+        // Fails once the thread is done: nothing more to do then.
+        let _ = self.tx.send(arrived);
+    }
+}
+
+/// The speculation thread: follows the first image whose config arrives.
+fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<PathBuf> {
+    let mut chosen: Option<(String, ModuleAt)> = None;
+    // Layers that arrived before their config.
+    let mut early: Vec<(String, Descriptor, File)> = Vec::new();
+    for arrived in rx {
+        let ready: Vec<(Descriptor, File)> = match arrived {
+            Arrived::Config { manifest, bytes } => {
+                if chosen.is_some() {
+                    continue;
+                }
+                let config = manifest.config().digest().to_string();
+                chosen = Some((config.clone(), module_at(manifest, bytes)?));
+                early
+                    .drain(..)
+                    .filter(|(c, _, _)| *c == config)
+                    .map(|(_, l, f)| (l, f))
+                    .collect()
+            }
+            Arrived::Layer {
+                config,
+                layer,
+                file,
+            } => match &chosen {
+                None => {
+                    early.push((config, layer, file));
+                    continue;
+                }
+                Some((c, _)) if *c == config => vec![(layer, file)],
+                Some(_) => continue,
+            },
+        };
+        let (_, at) = chosen.as_ref()?;
+        for (layer, file) in ready {
+            if let Some(bytes) = at.read(&layer, file) {
+                let digest = sha256(&bytes);
+                let entry = rt.cache_dir().join(rt.cache_key(&digest));
+                let existed = entry.exists();
+                let compiled = rt.prepare(&bytes, &digest).is_ok();
+                return (compiled && !existed).then_some(entry);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

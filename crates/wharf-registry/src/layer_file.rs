@@ -108,6 +108,18 @@ fn scan(tar: impl Read, target: &[&str], limit: u64) -> io::Result<Seen> {
     Ok(seen)
 }
 
+/// The content of `path` (absolute, in the image) when one uncompressed
+/// layer tar holds it as a regular file of at most `limit` bytes; `None`
+/// otherwise (absent, whited out, a link, ...). Says nothing about what the
+/// layers above make of it: for a guess, [`find_file`] for the answer.
+pub fn find_in_layer(tar: impl Read, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let Some(target) = components(path).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let seen = scan(tar, &target, limit)?;
+    Ok(if seen.unsure { None } else { seen.file })
+}
+
 /// Looks up the regular file at `path` (absolute, in the image) in `layers`
 /// uncompressed tar layers, bottom one first; `open(i)` opens layer `i`.
 /// Files larger than `limit` bytes are not read ([`Found::Unknown`]).
@@ -285,6 +297,13 @@ mod tests {
         ];
         assert_eq!(find(&layers, "/app.wasm"), Found::Unknown);
         assert_eq!(find(&layers, "/lib/m.wasm"), Found::Unknown);
+        // One layer alone.
+        let one = |l: &Vec<u8>, p| find_in_layer(io::Cursor::new(l.clone()), p, 100).unwrap();
+        assert_eq!(one(&layers[0], "/real.wasm"), Some(b"x".to_vec()));
+        assert_eq!(one(&layers[0], "/app.wasm"), None);
+        assert_eq!(one(&layers[1], "/lib/m.wasm"), None);
+        assert_eq!(one(&layers[1], "/usr/lib/m.wasm"), Some(b"m".to_vec()));
+        assert_eq!(one(&layers[1], "/"), None);
         // Too big to hold.
         let big = vec![layer(&[E::File("big.wasm", &[0; 4096])])];
         assert_eq!(

@@ -29,7 +29,7 @@ use oci_client::secrets::RegistryAuth;
 use wharf_image::{media, Reference};
 
 pub use auth::Credentials;
-pub use pull::{PullOptions, Pulled};
+pub use pull::{PullObserver, PullOptions, Pulled};
 
 /// Environment variable listing registries (host[:port], comma-separated)
 /// that may be used without TLS verification.

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::Path;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use oci_client::client::{BlobResponse, SizedStream};
@@ -13,6 +14,22 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use wharf_image::{media, BlobWriter, FinishedBlob, Platform, Reference, Store};
 
 use crate::{manifest_media_type, Client, Error, Result, PARALLEL_PULLS};
+
+/// Told about each blob of a pull (config or layer) as soon as it arrived
+/// and matched its digest, before it is visible in the store, so the caller
+/// can start on it while the rest is still on its way (the engine compiles a
+/// Wasm module). Called from the pull's network thread: return quickly.
+pub trait PullObserver: Sync {
+    /// `blob`, of `manifest`, is complete at `path` for the duration of the
+    /// call (open it to read it later: the fd survives the rename).
+    fn blob_arrived(&self, manifest: &ImageManifest, blob: &Descriptor, path: &Path);
+}
+
+struct Unobserved;
+
+impl PullObserver for Unobserved {
+    fn blob_arrived(&self, _: &ImageManifest, _: &Descriptor, _: &Path) {}
+}
 
 /// What to fetch when a tag names a multi-platform index.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +154,17 @@ impl Client {
     /// Fetches `r` (its tag or digest) into `store`: manifests, config and
     /// layers, verified. Returns what to tag.
     pub fn pull(&self, store: &Store, r: &Reference, opts: &PullOptions) -> Result<Pulled> {
+        self.pull_observed(store, r, opts, &Unobserved)
+    }
+
+    /// [`pull`](Self::pull), telling `observer` about each blob as it arrives.
+    pub fn pull_observed(
+        &self,
+        store: &Store,
+        r: &Reference,
+        opts: &PullOptions,
+        observer: &dyn PullObserver,
+    ) -> Result<Pulled> {
         let shown = r.familiar();
         let pin = r
             .digest
@@ -153,7 +181,8 @@ impl Client {
                     })?;
                 if opts.all_platforms && opts.platform.is_none() {
                     for child in index.manifests().iter().filter(|d| !is_attestation(d)) {
-                        self.pull_child(store, r, child, &shown, None, 1).await?;
+                        self.pull_child(store, r, child, &shown, None, 1, observer)
+                            .await?;
                     }
                     let (d, size) = store.put_blob(&bytes).map_err(|e| Error::Store {
                         reference: shown.clone(),
@@ -168,7 +197,15 @@ impl Client {
                 }
                 let (child, fallback) = choose(&index, opts.platform.as_ref(), &shown)?;
                 let target = self
-                    .pull_child(store, r, &child, &shown, opts.platform.as_ref(), 1)
+                    .pull_child(
+                        store,
+                        r,
+                        &child,
+                        &shown,
+                        opts.platform.as_ref(),
+                        1,
+                        observer,
+                    )
                     .await?;
                 return Ok(Pulled {
                     target,
@@ -177,7 +214,7 @@ impl Client {
                 });
             }
             let target = self
-                .store_manifest(store, r, &bytes, &digest, &mt, &shown)
+                .store_manifest(store, r, &bytes, &digest, &mt, &shown, observer)
                 .await?;
             if let Some(want) = &opts.platform {
                 self.check_platform(store, &target, want, &shown)?;
@@ -200,6 +237,7 @@ impl Client {
         shown: &str,
         want: Option<&Platform>,
         depth: usize,
+        observer: &dyn PullObserver,
     ) -> Result<Descriptor> {
         let digest = child.digest().to_string();
         let (bytes, got, mt) = Box::pin(self.fetch_manifest(r, &digest, shown)).await?;
@@ -221,10 +259,10 @@ impl Client {
                 detail: format!("the image index {digest} is not valid: {e}"),
             })?;
             let (c, _) = choose(&index, want, shown)?;
-            return Box::pin(self.pull_child(store, r, &c, shown, want, depth + 1)).await;
+            return Box::pin(self.pull_child(store, r, &c, shown, want, depth + 1, observer)).await;
         }
         let mut d = self
-            .store_manifest(store, r, &bytes, &got, &mt, shown)
+            .store_manifest(store, r, &bytes, &got, &mt, shown, observer)
             .await?;
         d.set_platform(child.platform().clone());
         Ok(d)
@@ -318,6 +356,7 @@ impl Client {
         digest: &str,
         mt: &str,
         shown: &str,
+        observer: &dyn PullObserver,
     ) -> Result<Descriptor> {
         let manifest: ImageManifest =
             serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
@@ -344,7 +383,8 @@ impl Client {
             }
             blobs.push(l.clone());
         }
-        self.fetch_blobs(store, r, &blobs, shown).await?;
+        self.fetch_blobs(store, r, &manifest, &blobs, shown, observer)
+            .await?;
         let (d, size) = store.put_blob(bytes).map_err(|e| Error::Store {
             reference: shown.to_string(),
             what: format!("storing manifest {digest}"),
@@ -364,8 +404,10 @@ impl Client {
         &self,
         store: &Store,
         r: &Reference,
+        manifest: &ImageManifest,
         blobs: &[Descriptor],
         shown: &str,
+        observer: &dyn PullObserver,
     ) -> Result<()> {
         let mut seen = HashSet::new();
         let todo: Vec<&Descriptor> = blobs
@@ -377,7 +419,11 @@ impl Client {
             return Ok(());
         }
         let finished = stream::iter(todo)
-            .map(|b| self.fetch_blob(store, r, b, shown))
+            .map(|b| async move {
+                let blob = self.fetch_blob(store, r, b, shown).await?;
+                observer.blob_arrived(manifest, b, blob.path());
+                Ok::<_, Error>(blob)
+            })
             .buffer_unordered(PARALLEL_PULLS)
             .try_collect::<Vec<FinishedBlob>>()
             .await?;
