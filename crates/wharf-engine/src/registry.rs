@@ -121,11 +121,20 @@ impl Engine {
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
             let speculation = Speculation::start(self);
-            let pulled = client.pull_observed(&self.store, &r, &popts, &speculation);
+            let pulled = client
+                .pull_observed(&self.store, &r, &popts, &speculation)
+                .map_err(reg)
+                // Looking for the modules overlaps the compile under way.
+                .and_then(|pulled| {
+                    let images = self.images_at(&pulled.target)?;
+                    let located: Vec<Located> =
+                        images.iter().map(|i| self.locate_module(i)).collect();
+                    Ok((pulled, images, located))
+                });
             let guessed = speculation.finish();
-            let result = pulled.map_err(reg).and_then(|pulled| {
-                for image in self.images_at(&pulled.target)? {
-                    self.precompile_pulled(&image).map_err(|e| {
+            let result = pulled.and_then(|(pulled, images, located)| {
+                for (image, at) in images.iter().zip(located) {
+                    self.precompile_pulled(image, at).map_err(|e| {
                         Error::Corrupt(format!(
                             "{}: the pulled image cannot be used: {e}",
                             r.familiar()
@@ -150,25 +159,18 @@ impl Engine {
         })
     }
 
-    /// Pull's part of getting an image ready to run: a Wasm image's module
-    /// compiled into the code cache, so the first run starts warm. The
-    /// layers stay packed (`wharf run` unpacks them); a module inside them
-    /// is read straight out of them. When that is not plain (links or
-    /// whiteouts on the way, a module too big) or what was read does not
-    /// compile, the image is unpacked and prepared as build does, which
-    /// gives the definitive answer or error.
-    fn precompile_pulled(&self, image: &Image) -> Result<()> {
+    /// Where a pulled image's module is. The layers stay packed (`wharf
+    /// run` unpacks them): a module inside them is read straight out of
+    /// them, unless that is not plain (links or whiteouts on the way, a
+    /// module too big).
+    fn locate_module(&self, image: &Image) -> Located {
         match image_module(image) {
-            None => Ok(()),
-            Some(ModuleSource::Layer { digest }) => {
-                let path = self.store.blob_path(&digest)?;
-                self.wasm_runtime()?.prepare_file(&path, Some(&digest))?;
-                Ok(())
-            }
+            None => Located::Nothing,
+            Some(ModuleSource::Layer { digest }) => Located::Blob(digest),
             Some(ModuleSource::InRootfs) => {
                 // No module named: nothing to compile (run will say so).
                 let Some(in_image) = module_path(image) else {
-                    return Ok(());
+                    return Located::Nothing;
                 };
                 let layers: Vec<&Descriptor> = image
                     .manifest
@@ -187,22 +189,38 @@ impl Engine {
                         wharf_snapshot::Compression::from_media_type(l.media_type().as_ref()),
                     )
                 };
-                let found =
-                    layer_file::find_file(layers.len(), open, &in_image, MAX_MODULE_IN_LAYERS);
-                if let Found::File(bytes) = found {
-                    // The cache key is the content's digest, as for the
-                    // unpacked file `wharf run` will compile (and a hit
-                    // when the speculation compiled this module).
-                    if self
-                        .wasm_runtime()?
-                        .prepare(&bytes, &sha256(&bytes))
-                        .is_ok()
-                    {
-                        return Ok(());
-                    }
+                match layer_file::find_file(layers.len(), open, &in_image, MAX_MODULE_IN_LAYERS) {
+                    Found::File(bytes) => Located::Bytes(bytes),
+                    Found::Absent | Found::Unknown => Located::Unpack,
+                }
+            }
+        }
+    }
+
+    /// Pull's part of getting an image ready to run: a Wasm image's module
+    /// compiled into the code cache, so the first run starts warm. When the
+    /// module could not be read out of the layers or what was read does not
+    /// compile, the image is unpacked and prepared as build does, which
+    /// gives the definitive answer or error.
+    fn precompile_pulled(&self, image: &Image, at: Located) -> Result<()> {
+        match at {
+            Located::Nothing => Ok(()),
+            Located::Blob(digest) => {
+                let path = self.store.blob_path(&digest)?;
+                self.wasm_runtime()?.prepare_file(&path, Some(&digest))?;
+                Ok(())
+            }
+            Located::Bytes(bytes) => {
+                // The cache key is the content's digest, as for the unpacked
+                // file `wharf run` will compile (and a hit when the
+                // speculation compiled this module).
+                let rt = self.wasm_runtime()?;
+                if rt.prepare(&bytes, &sha256(&bytes)).is_ok() {
+                    return Ok(());
                 }
                 self.prepare_and_precompile(image).map(|_| ())
             }
+            Located::Unpack => self.prepare_and_precompile(image).map(|_| ()),
         }
     }
 
@@ -401,16 +419,28 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
+/// Where pull found a pulled image's module ([`Engine::locate_module`]).
+enum Located {
+    /// Not Wasm, or names no module: nothing to compile.
+    Nothing,
+    /// A layer that is the module (its digest).
+    Blob(String),
+    /// Read out of the tar layers.
+    Bytes(Vec<u8>),
+    /// Not plain: unpack to know.
+    Unpack,
+}
+
 /// A blob that arrived during a pull, passed to the speculation thread.
 enum Arrived {
     Config {
-        manifest: ImageManifest,
+        manifest: Box<ImageManifest>,
         bytes: Vec<u8>,
     },
     Layer {
         /// The config digest of the manifest it belongs to.
         config: String,
-        layer: Descriptor,
+        layer: Box<Descriptor>,
         file: File,
     },
 }
@@ -479,9 +509,10 @@ fn module_at(manifest: ImageManifest, config_bytes: Vec<u8>) -> Option<ModuleAt>
 /// image is still arriving: the first config to arrive says where the
 /// module is, and the first layer holding it is compiled at once, on a
 /// thread of its own, into the code cache. Only a guess (a layer above may
-/// replace the file): [`Engine::precompile_pulled`] still works the module
-/// out from the whole image, and finds it compiled when the guess was right.
-/// The cache is keyed by content, so a wrong guess only costs time.
+/// replace the file): [`Engine::locate_module`] still works the module out
+/// from the whole image, and [`Engine::precompile_pulled`] finds it
+/// compiled when the guess was right. The cache is keyed by content, so a
+/// wrong guess only costs time.
 struct Speculation {
     tx: mpsc::Sender<Arrived>,
     thread: Option<std::thread::JoinHandle<Option<PathBuf>>>,
@@ -510,7 +541,7 @@ impl PullObserver for Speculation {
         let arrived = if blob.digest() == manifest.config().digest() {
             match std::fs::read(path) {
                 Ok(bytes) => Arrived::Config {
-                    manifest: manifest.clone(),
+                    manifest: Box::new(manifest.clone()),
                     bytes,
                 },
                 Err(_) => return,
@@ -519,7 +550,7 @@ impl PullObserver for Speculation {
             match File::open(path) {
                 Ok(file) => Arrived::Layer {
                     config: manifest.config().digest().to_string(),
-                    layer: blob.clone(),
+                    layer: Box::new(blob.clone()),
                     file,
                 },
                 Err(_) => return,
@@ -542,7 +573,7 @@ fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<Pat
                     continue;
                 }
                 let config = manifest.config().digest().to_string();
-                chosen = Some((config.clone(), module_at(manifest, bytes)?));
+                chosen = Some((config.clone(), module_at(*manifest, bytes)?));
                 early
                     .drain(..)
                     .filter(|(c, _, _)| *c == config)
@@ -555,10 +586,10 @@ fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<Pat
                 file,
             } => match &chosen {
                 None => {
-                    early.push((config, layer, file));
+                    early.push((config, *layer, file));
                     continue;
                 }
-                Some((c, _)) if *c == config => vec![(layer, file)],
+                Some((c, _)) if *c == config => vec![(*layer, file)],
                 Some(_) => continue,
             },
         };
