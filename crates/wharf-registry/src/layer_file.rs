@@ -149,21 +149,20 @@ where
         .min(layers);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let Ok(n) =
+            s.spawn(|| {
+                while let Ok(n) =
                     next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                else {
-                    break;
-                };
-                let i = n - 1;
-                if i < floor.load(Ordering::SeqCst) {
-                    continue;
+                {
+                    let i = n - 1;
+                    if i < floor.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let seen = open(i).and_then(|r| scan(r, &target, limit));
+                    if seen.as_ref().map_or(true, Seen::decides) {
+                        floor.fetch_max(i, Ordering::SeqCst);
+                    }
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(seen);
                 }
-                let seen = open(i).and_then(|r| scan(r, &target, limit));
-                if seen.as_ref().map_or(true, Seen::decides) {
-                    floor.fetch_max(i, Ordering::SeqCst);
-                }
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(seen);
             });
         }
     });
@@ -305,11 +304,11 @@ mod tests {
         assert_eq!(one(&layers[1], "/usr/lib/m.wasm"), Some(b"m".to_vec()));
         assert_eq!(one(&layers[1], "/"), None);
         // Too big to hold.
-        let big = vec![layer(&[E::File("big.wasm", &[0; 4096])])];
+        let big = layer(&[E::File("big.wasm", &[0; 4096])]);
         assert_eq!(
             find_file(
                 1,
-                |_| Ok(Box::new(io::Cursor::new(big[0].clone())) as Box<dyn Read>),
+                |_| Ok(Box::new(io::Cursor::new(big.clone())) as Box<dyn Read>),
                 "/big.wasm",
                 100
             ),

@@ -31,6 +31,16 @@ impl PullObserver for Unobserved {
     fn blob_arrived(&self, _: &ImageManifest, _: &Descriptor, _: &Path) {}
 }
 
+/// What every step of one pull works with.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    store: &'a Store,
+    r: &'a Reference,
+    /// The reference as the user wrote it, for messages.
+    shown: &'a str,
+    observer: &'a dyn PullObserver,
+}
+
 /// What to fetch when a tag names a multi-platform index.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -171,6 +181,12 @@ impl Client {
             .clone()
             .or_else(|| r.tag.clone())
             .unwrap_or_else(|| "latest".to_string());
+        let job = Job {
+            store,
+            r,
+            shown: &shown,
+            observer,
+        };
         self.rt.block_on(async {
             let (bytes, digest, mt) = self.fetch_manifest(r, &pin, &shown).await?;
             if media::is_index(&mt) {
@@ -181,8 +197,7 @@ impl Client {
                     })?;
                 if opts.all_platforms && opts.platform.is_none() {
                     for child in index.manifests().iter().filter(|d| !is_attestation(d)) {
-                        self.pull_child(store, r, child, &shown, None, 1, observer)
-                            .await?;
+                        self.pull_child(&job, child, None, 1).await?;
                     }
                     let (d, size) = store.put_blob(&bytes).map_err(|e| Error::Store {
                         reference: shown.clone(),
@@ -197,15 +212,7 @@ impl Client {
                 }
                 let (child, fallback) = choose(&index, opts.platform.as_ref(), &shown)?;
                 let target = self
-                    .pull_child(
-                        store,
-                        r,
-                        &child,
-                        &shown,
-                        opts.platform.as_ref(),
-                        1,
-                        observer,
-                    )
+                    .pull_child(&job, &child, opts.platform.as_ref(), 1)
                     .await?;
                 return Ok(Pulled {
                     target,
@@ -213,9 +220,7 @@ impl Client {
                     fallback,
                 });
             }
-            let target = self
-                .store_manifest(store, r, &bytes, &digest, &mt, &shown, observer)
-                .await?;
+            let target = self.store_manifest(&job, &bytes, &digest, &mt).await?;
             if let Some(want) = &opts.platform {
                 self.check_platform(store, &target, want, &shown)?;
             }
@@ -231,14 +236,12 @@ impl Client {
     /// `want`) by digest.
     async fn pull_child(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
         child: &Descriptor,
-        shown: &str,
         want: Option<&Platform>,
         depth: usize,
-        observer: &dyn PullObserver,
     ) -> Result<Descriptor> {
+        let Job { r, shown, .. } = *job;
         let digest = child.digest().to_string();
         let (bytes, got, mt) = Box::pin(self.fetch_manifest(r, &digest, shown)).await?;
         if got != digest {
@@ -259,11 +262,9 @@ impl Client {
                 detail: format!("the image index {digest} is not valid: {e}"),
             })?;
             let (c, _) = choose(&index, want, shown)?;
-            return Box::pin(self.pull_child(store, r, &c, shown, want, depth + 1, observer)).await;
+            return Box::pin(self.pull_child(job, &c, want, depth + 1)).await;
         }
-        let mut d = self
-            .store_manifest(store, r, &bytes, &got, &mt, shown, observer)
-            .await?;
+        let mut d = self.store_manifest(job, &bytes, &got, &mt).await?;
         d.set_platform(child.platform().clone());
         Ok(d)
     }
@@ -350,14 +351,14 @@ impl Client {
     /// the manifest bytes themselves.
     async fn store_manifest(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
         bytes: &[u8],
         digest: &str,
         mt: &str,
-        shown: &str,
-        observer: &dyn PullObserver,
     ) -> Result<Descriptor> {
+        let Job {
+            store, r, shown, ..
+        } = *job;
         let manifest: ImageManifest =
             serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
                 reference: shown.to_string(),
@@ -383,8 +384,7 @@ impl Client {
             }
             blobs.push(l.clone());
         }
-        self.fetch_blobs(store, r, &manifest, &blobs, shown, observer)
-            .await?;
+        self.fetch_blobs(job, &manifest, &blobs).await?;
         let (d, size) = store.put_blob(bytes).map_err(|e| Error::Store {
             reference: shown.to_string(),
             what: format!("storing manifest {digest}"),
@@ -402,13 +402,16 @@ impl Client {
     /// their futures).
     async fn fetch_blobs(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
         manifest: &ImageManifest,
         blobs: &[Descriptor],
-        shown: &str,
-        observer: &dyn PullObserver,
     ) -> Result<()> {
+        let Job {
+            store,
+            r,
+            shown,
+            observer,
+        } = *job;
         let mut seen = HashSet::new();
         let todo: Vec<&Descriptor> = blobs
             .iter()
@@ -535,7 +538,7 @@ impl Client {
             }
         }
         writer.write(batch).await.map_err(write_err)?;
-        let w = writer.into_inner().await.map_err(write_err)?;
+        let w = writer.take().await.map_err(write_err)?;
         if received != desc.size() {
             return Err(Error::Transfer {
                 reference: shown.to_string(),
@@ -599,7 +602,7 @@ impl Pipelined {
     }
 
     /// Waits for the batch in flight; the writer back.
-    async fn into_inner(&mut self) -> std::io::Result<BlobWriter> {
+    async fn take(&mut self) -> std::io::Result<BlobWriter> {
         if let Some(h) = self.busy.take() {
             return h.await.map_err(std::io::Error::other)?;
         }
@@ -613,7 +616,7 @@ impl Pipelined {
         &mut self,
         batch: Vec<B>,
     ) -> std::io::Result<()> {
-        let mut w = self.into_inner().await?;
+        let mut w = self.take().await?;
         if batch.is_empty() {
             self.idle = Some(w);
             return Ok(());
@@ -630,7 +633,7 @@ impl Pipelined {
     /// Gives up: waits for the batch in flight, then drops the writer (and
     /// with it the temp file) before returning.
     async fn abandon(mut self) {
-        let _ = self.into_inner().await;
+        let _ = self.take().await;
     }
 }
 
