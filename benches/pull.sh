@@ -10,6 +10,7 @@
 #   bash benches/pull.sh             # 10 runs each (RUNS=... to change)
 #   SIZE_MB=200 bash benches/pull.sh # image size (default 100, in 4 layers)
 #   OUT=dir bash benches/pull.sh     # keep the hyperfine JSON in dir
+#   WHARF=path bash benches/pull.sh  # time that wharf binary (no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
@@ -19,9 +20,13 @@ LAYERS=4
 # setup.sh builds the example guests into examples/target: not into
 # $CARGO_TARGET_DIR, which applies to Wharf's own build below.
 env -u CARGO_TARGET_DIR bash scripts/setup.sh
-echo "==> cargo build --release"
-cargo build --release --quiet
-wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+if [[ -n ${WHARF:-} ]]; then
+    wharf=$(realpath "$WHARF")
+else
+    echo "==> cargo build --release"
+    cargo build --release --quiet
+    wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+fi
 
 work=$(mktemp -d)
 reg_pid=
