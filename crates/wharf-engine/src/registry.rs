@@ -131,8 +131,9 @@ impl Engine {
                         images.iter().map(|i| self.locate_module(i)).collect();
                     Ok((pulled, images, located))
                 });
-            let guessed = speculation.finish();
+            let guess = speculation.finish();
             let result = pulled.and_then(|(pulled, images, located)| {
+                let used = module_digests(&located);
                 for (image, at) in images.iter().zip(located) {
                     self.precompile_pulled(image, at).map_err(|e| {
                         Error::Corrupt(format!(
@@ -142,20 +143,27 @@ impl Engine {
                     })?;
                 }
                 self.store.tag(&lock, &r, &pulled.target)?;
-                Ok(PullResult {
+                let pulled = PullResult {
                     name: r.familiar(),
                     digest: pulled.remote_digest,
                     manifest_digest: pulled.target.digest().to_string(),
                     fallback: pulled.fallback,
-                })
+                };
+                Ok((pulled, used))
             });
-            if result.is_err() {
-                // Compiled for an image that did not make it.
-                if let Some(entry) = guessed {
-                    let _ = std::fs::remove_file(entry);
+            // What the guess compiled serves nothing when the pull failed or
+            // a layer above replaced the module.
+            if let Some(guess) = guess {
+                let wasted = match &result {
+                    Err(_) => true,
+                    Ok((_, Some(used))) => !used.contains(&guess.digest),
+                    Ok((_, None)) => false,
+                };
+                if wasted {
+                    let _ = std::fs::remove_file(&guess.entry);
                 }
             }
-            result
+            result.map(|(pulled, _)| pulled)
         })
     }
 
@@ -431,6 +439,27 @@ enum Located {
     Unpack,
 }
 
+/// The digests of the modules found; `None` when one is not known yet (it
+/// will be read from the unpacked image).
+fn module_digests(located: &[Located]) -> Option<Vec<String>> {
+    let mut digests = Vec::new();
+    for at in located {
+        match at {
+            Located::Nothing => {}
+            Located::Blob(digest) => digests.push(digest.clone()),
+            Located::Bytes(bytes) => digests.push(sha256(bytes)),
+            Located::Unpack => return None,
+        }
+    }
+    Some(digests)
+}
+
+/// A cache entry the speculation created: where, and for which module.
+struct Guess {
+    entry: PathBuf,
+    digest: String,
+}
+
 /// A blob that arrived during a pull, passed to the speculation thread.
 enum Arrived {
     Config {
@@ -512,10 +541,10 @@ fn module_at(manifest: ImageManifest, config_bytes: Vec<u8>) -> Option<ModuleAt>
 /// replace the file): [`Engine::locate_module`] still works the module out
 /// from the whole image, and [`Engine::precompile_pulled`] finds it
 /// compiled when the guess was right. The cache is keyed by content, so a
-/// wrong guess only costs time.
+/// wrong guess only costs time (and its entry is removed).
 struct Speculation {
     tx: mpsc::Sender<Arrived>,
-    thread: Option<std::thread::JoinHandle<Option<PathBuf>>>,
+    thread: Option<std::thread::JoinHandle<Option<Guess>>>,
 }
 
 impl Speculation {
@@ -530,7 +559,7 @@ impl Speculation {
     }
 
     /// Waits for the compile under way; returns the cache entry it created.
-    fn finish(self) -> Option<PathBuf> {
+    fn finish(self) -> Option<Guess> {
         drop(self.tx);
         self.thread?.join().ok().flatten()
     }
@@ -562,7 +591,7 @@ impl PullObserver for Speculation {
 }
 
 /// The speculation thread: follows the first image whose config arrives.
-fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<PathBuf> {
+fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<Guess> {
     let mut chosen: Option<(String, ModuleAt)> = None;
     // Layers that arrived before their config.
     let mut early: Vec<(String, Descriptor, File)> = Vec::new();
@@ -600,7 +629,7 @@ fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<Pat
                 let entry = rt.cache_dir().join(rt.cache_key(&digest));
                 let existed = entry.exists();
                 let compiled = rt.prepare(&bytes, &digest).is_ok();
-                return (compiled && !existed).then_some(entry);
+                return (compiled && !existed).then_some(Guess { entry, digest });
             }
         }
     }

@@ -473,12 +473,12 @@ impl Client {
                 },
                 other => other,
             })?;
-        let store_err = |e: wharf_image::Error| {
-            match e {
+        let store_err = |e: wharf_image::Error| match e {
             wharf_image::Error::DigestMismatch { actual, .. } => Error::Transfer {
                 reference: shown.to_string(),
                 detail: format!(
-                    "fetching {what}: content does not match its digest (it hashes to {actual}); the registry's copy is corrupt"
+                    "fetching {what}: content does not match its digest (it hashes to \
+                     {actual}); the registry's copy is corrupt"
                 ),
             },
             e => Error::Store {
@@ -486,7 +486,6 @@ impl Client {
                 what: format!("fetching {what}"),
                 source: Box::new(e),
             },
-        }
         };
         let write_err = |e: std::io::Error| Error::Transfer {
             reference: shown.to_string(),
