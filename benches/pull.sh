@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Pull benchmark for "pulling a 100 MB image from a registry on 127.0.0.1
 # takes at most 1.2x what `skopeo copy` takes into an OCI layout":
-# `wharf pull` (into an empty store: fetch, verify, unpack, tag) against
-# `skopeo copy docker://... oci:DIR` (fetch and verify only), same image.
+# `wharf pull` of a Wasm image (into an empty store: fetch, verify, compile
+# its module into the code cache, tag; layers are unpacked by the first
+# run) against `skopeo copy docker://... oci:DIR` (fetch and verify only),
+# same image.
 # Also times `wharf push` of the image to a fresh repository.
 #
 #   bash benches/pull.sh             # 10 runs each (RUNS=... to change)
 #   SIZE_MB=200 bash benches/pull.sh # image size (default 100, in 4 layers)
 #   OUT=dir bash benches/pull.sh     # keep the hyperfine JSON in dir
+#   WHARF=path bash benches/pull.sh  # time that wharf binary (no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
 SIZE_MB=${SIZE_MB:-100}
 LAYERS=4
 
-bash scripts/setup.sh
-echo "==> cargo build --release"
-cargo build --release --quiet
-wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+# setup.sh builds the example guests into examples/target: not into
+# $CARGO_TARGET_DIR, which applies to Wharf's own build below.
+env -u CARGO_TARGET_DIR bash scripts/setup.sh
+if [[ -n ${WHARF:-} ]]; then
+    wharf=$(realpath "$WHARF")
+else
+    echo "==> cargo build --release"
+    cargo build --release --quiet
+    wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+fi
 
 work=$(mktemp -d)
 reg_pid=
@@ -66,7 +75,7 @@ cp examples/hello/hello.wasm examples/hello/greeting.txt "$ctx/"
 export WHARF_ROOT=$work/src-root
 image=127.0.0.1:$port/bench/app:1
 echo "==> building and pushing a ${SIZE_MB} MB image ($LAYERS layers) to $image"
-"$wharf" build -q -t "$image" "$ctx" >/dev/null
+"$wharf" build -q --platform wasi/wasm -t "$image" "$ctx" >/dev/null
 "$wharf" images
 push_start=$(date +%s.%N)
 "$wharf" push -q "$image"

@@ -456,6 +456,59 @@ fn push_with_skopeo_pull_and_run_with_wharf() {
     }
 }
 
+/// Files in a directory of the store (0 when it does not exist).
+fn count_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Pull compiles the module the first run will use, straight from the packed
+/// layers: here a later layer replaces it (a component over a module) and
+/// ENTRYPOINT names it relative to WORKDIR. Layers are unpacked by the run.
+#[test]
+fn pull_compiles_the_module_the_run_uses() {
+    let reg = Registry::start();
+    let env = Env::new();
+    let w = Wharf::new();
+    let ctx = w.context_with_hello(
+        "FROM scratch\nCOPY hello.wasm /app/hello.wasm\nCOPY greeting.txt /etc/greeting.txt\n\
+         COPY hello-p2.wasm /app/hello.wasm\nWORKDIR /app\nENTRYPOINT [\"hello.wasm\"]\n",
+    );
+    std::fs::copy(artifact("hello/hello-p2.wasm"), ctx.join("hello-p2.wasm")).unwrap();
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "two:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let name = format!("{}/two/hello:1", reg.host());
+    w.ok(&["tag", "two:1", &name]);
+    env.ok(&w, &["push", "-q", &name]);
+
+    let w2 = Wharf::new();
+    env.ok(&w2, &["pull", "-q", &name]);
+    let cache = w2.root().join("cache/wasm");
+    // Only the module the run uses: a guess compiled on the way from the
+    // lower layer's copy does not stay.
+    let compiled = count_in(&cache);
+    assert_eq!(compiled, 1, "pull compiled {compiled} modules");
+    assert_eq!(
+        count_in(&w2.root().join("snapshots")),
+        0,
+        "pull unpacked layers"
+    );
+    let out = w2.ok(&["run", "--rm", &name]);
+    assert!(out.contains(WASM_GREETING), "{out}");
+    assert_eq!(
+        count_in(&cache),
+        compiled,
+        "the run compiled its module again: pull compiled another one"
+    );
+    assert!(count_in(&w2.root().join("snapshots")) > 0);
+}
+
 /// The CNCF Wasm artifact and runwasi's component layer, pushed through the
 /// raw API, pulled and run; pushed back by Wharf byte for byte.
 #[test]

@@ -1,15 +1,35 @@
 //! Registries: pull, push, login/logout and multi-platform manifests.
 //!
 //! The transfer itself is `wharf-registry`'s; this is the glue that keeps the
-//! store's promise: a pulled image is tagged only after its layers unpacked
-//! cleanly and its Wasm module compiled, inside one store transaction, so a
-//! failed pull (bad digest, dead registry, bad layer) leaves nothing behind.
+//! store's promise: a pulled image is tagged only after all its blobs arrived
+//! and matched their digests and its Wasm module compiled, inside one store
+//! transaction, so a failed pull (bad digest, dead registry, bad module)
+//! leaves nothing behind.
+//!
+//! Unlike build and load, pull does not unpack layers into snapshots: like
+//! `skopeo copy` or `docker pull`'s content fetch, it stores them, and the
+//! first `wharf run` unpacks them (once per chain id), checking each
+//! against its diff_id then. A module inside the layers is read straight out
+//! of them to be compiled ([`wharf_registry::layer_file`]), and compiling
+//! starts as soon as the layer holding it has arrived ([`Speculation`]).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde_json::{json, Value};
-use wharf_image::{media, Descriptor, Platform, Reference};
-use wharf_registry::{auth, Client, Credentials, Options, PullOptions};
+use sha2::Digest as _;
+use wharf_image::{media, Descriptor, Image, ImageManifest, Platform, Reference};
+use wharf_registry::layer_file::{self, Found};
+use wharf_registry::{auth, Client, Credentials, Options, PullObserver, PullOptions};
 
+use crate::kind::{image_module, ModuleSource};
 use crate::{Engine, Error, Result};
+
+/// Modules larger than this are not read out of the layers into memory at
+/// pull: the image is unpacked to compile them, as build does.
+const MAX_MODULE_IN_LAYERS: u64 = 256 << 20;
 
 /// How to reach registries, from the command line.
 #[derive(Debug, Clone)]
@@ -100,23 +120,116 @@ impl Engine {
         };
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
-            let pulled = client.pull(&self.store, &r, &popts).map_err(reg)?;
-            for image in self.images_at(&pulled.target)? {
-                self.prepare_and_precompile(&image).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "{}: the pulled image cannot be used: {e}",
-                        r.familiar()
-                    ))
-                })?;
+            let speculation = Speculation::start(self);
+            let pulled = client
+                .pull_observed(&self.store, &r, &popts, &speculation)
+                .map_err(reg)
+                // Looking for the modules overlaps the compile under way.
+                .and_then(|pulled| {
+                    let images = self.images_at(&pulled.target)?;
+                    let located: Vec<Located> =
+                        images.iter().map(|i| self.locate_module(i)).collect();
+                    Ok((pulled, images, located))
+                });
+            let guess = speculation.finish();
+            let result = pulled.and_then(|(pulled, images, located)| {
+                let used = module_digests(&located);
+                for (image, at) in images.iter().zip(located) {
+                    self.precompile_pulled(image, at).map_err(|e| {
+                        Error::Corrupt(format!(
+                            "{}: the pulled image cannot be used: {e}",
+                            r.familiar()
+                        ))
+                    })?;
+                }
+                self.store.tag(&lock, &r, &pulled.target)?;
+                let pulled = PullResult {
+                    name: r.familiar(),
+                    digest: pulled.remote_digest,
+                    manifest_digest: pulled.target.digest().to_string(),
+                    fallback: pulled.fallback,
+                };
+                Ok((pulled, used))
+            });
+            // What the guess compiled serves nothing when the pull failed or
+            // a layer above replaced the module.
+            if let Some(guess) = guess {
+                let wasted = match &result {
+                    Err(_) => true,
+                    Ok((_, Some(used))) => !used.contains(&guess.digest),
+                    Ok((_, None)) => false,
+                };
+                if wasted {
+                    let _ = std::fs::remove_file(&guess.entry);
+                }
             }
-            self.store.tag(&lock, &r, &pulled.target)?;
-            Ok(PullResult {
-                name: r.familiar(),
-                digest: pulled.remote_digest,
-                manifest_digest: pulled.target.digest().to_string(),
-                fallback: pulled.fallback,
-            })
+            result.map(|(pulled, _)| pulled)
         })
+    }
+
+    /// Where a pulled image's module is. The layers stay packed (`wharf
+    /// run` unpacks them): a module inside them is read straight out of
+    /// them, unless that is not plain (links or whiteouts on the way, a
+    /// module too big).
+    fn locate_module(&self, image: &Image) -> Located {
+        match image_module(image) {
+            None => Located::Nothing,
+            Some(ModuleSource::Layer { digest }) => Located::Blob(digest),
+            Some(ModuleSource::InRootfs) => {
+                // No module named: nothing to compile (run will say so).
+                let Some(in_image) = module_path(image) else {
+                    return Located::Nothing;
+                };
+                let layers: Vec<&Descriptor> = image
+                    .manifest
+                    .layers()
+                    .iter()
+                    .filter(|l| media::is_tar_layer(l.media_type().as_ref()))
+                    .collect();
+                let open = |i: usize| -> std::io::Result<Box<dyn Read>> {
+                    let l = layers[i];
+                    let path = self
+                        .store
+                        .blob_path(l.digest().as_ref())
+                        .map_err(std::io::Error::other)?;
+                    wharf_snapshot::decompress(
+                        std::fs::File::open(path)?,
+                        wharf_snapshot::Compression::from_media_type(l.media_type().as_ref()),
+                    )
+                };
+                match layer_file::find_file(layers.len(), open, &in_image, MAX_MODULE_IN_LAYERS) {
+                    Found::File(bytes) => Located::Bytes(bytes),
+                    Found::Absent | Found::Unknown => Located::Unpack,
+                }
+            }
+        }
+    }
+
+    /// Pull's part of getting an image ready to run: a Wasm image's module
+    /// compiled into the code cache, so the first run starts warm. When the
+    /// module could not be read out of the layers or what was read does not
+    /// compile, the image is unpacked and prepared as build does, which
+    /// gives the definitive answer or error.
+    fn precompile_pulled(&self, image: &Image, at: Located) -> Result<()> {
+        match at {
+            Located::Nothing => Ok(()),
+            Located::Blob(digest) => {
+                let path = self.store.blob_path(&digest)?;
+                self.wasm_runtime()?.prepare_file(&path, Some(&digest))?;
+                Ok(())
+            }
+            Located::Bytes(bytes) => {
+                // The cache key is the content's digest, as for the unpacked
+                // file `wharf run` will compile (and a hit when the
+                // speculation compiled this module).
+                let rt = self.wasm_runtime()?;
+                if rt.prepare(&bytes, &sha256(&bytes)).is_ok() {
+                    return Ok(());
+                }
+                self.prepare_and_precompile(image).map(|_| ())
+            }
+            Located::Unpack => self.prepare_and_precompile(image).map(|_| ()),
+        }
     }
 
     /// `wharf run` of an image that is not in the store but names a
@@ -295,6 +408,232 @@ impl Engine {
         }
         self.push(list, dest, opts)
     }
+}
+
+/// The absolute path in the image of the module a Wasm image's args[0]
+/// names (relative to its workdir); `None` when it names none.
+fn module_path(image: &Image) -> Option<String> {
+    let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+    let arg0 = entrypoint.into_iter().chain(cmd).next()?;
+    Some(if arg0.starts_with('/') {
+        arg0
+    } else {
+        let workdir = crate::spec::image_workdir(image);
+        format!("{}/{arg0}", workdir.trim_end_matches('/'))
+    })
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Where pull found a pulled image's module ([`Engine::locate_module`]).
+enum Located {
+    /// Not Wasm, or names no module: nothing to compile.
+    Nothing,
+    /// A layer that is the module (its digest).
+    Blob(String),
+    /// Read out of the tar layers.
+    Bytes(Vec<u8>),
+    /// Not plain: unpack to know.
+    Unpack,
+}
+
+/// The digests of the modules found; `None` when one is not known yet (it
+/// will be read from the unpacked image).
+fn module_digests(located: &[Located]) -> Option<Vec<String>> {
+    let mut digests = Vec::new();
+    for at in located {
+        match at {
+            Located::Nothing => {}
+            Located::Blob(digest) => digests.push(digest.clone()),
+            Located::Bytes(bytes) => digests.push(sha256(bytes)),
+            Located::Unpack => return None,
+        }
+    }
+    Some(digests)
+}
+
+/// A cache entry the speculation created: where, and for which module.
+struct Guess {
+    entry: PathBuf,
+    digest: String,
+}
+
+/// A blob that arrived during a pull, passed to the speculation thread.
+enum Arrived {
+    Config {
+        manifest: Box<ImageManifest>,
+        bytes: Vec<u8>,
+    },
+    Layer {
+        /// The config digest of the manifest it belongs to.
+        config: String,
+        layer: Box<Descriptor>,
+        file: File,
+    },
+}
+
+/// Where an image's module is, as its config tells.
+enum ModuleAt {
+    /// A layer that is the module itself (its digest).
+    Layer(String),
+    /// A file in the tar layers (its absolute path in the image).
+    File(String),
+}
+
+impl ModuleAt {
+    /// The module's bytes when `layer` holds it.
+    fn read(&self, layer: &Descriptor, mut file: File) -> Option<Vec<u8>> {
+        match self {
+            ModuleAt::Layer(digest) => {
+                if layer.digest().as_ref() != digest.as_str() || layer.size() > MAX_MODULE_IN_LAYERS
+                {
+                    return None;
+                }
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).ok()?;
+                Some(bytes)
+            }
+            ModuleAt::File(path) => {
+                let mt = layer.media_type().to_string();
+                if !media::is_tar_layer(&mt) {
+                    return None;
+                }
+                let compression = wharf_snapshot::Compression::from_media_type(&mt);
+                let tar = wharf_snapshot::decompress(file, compression).ok()?;
+                layer_file::find_in_layer(tar, path, MAX_MODULE_IN_LAYERS)
+                    .ok()
+                    .flatten()
+            }
+        }
+    }
+}
+
+/// Where the module of the image with this manifest and config is; `None`
+/// for Linux images and Wasm images that name no module.
+fn module_at(manifest: ImageManifest, config_bytes: Vec<u8>) -> Option<ModuleAt> {
+    let config_media_type = manifest.config().media_type().to_string();
+    let config = if config_media_type == media::WASM_CONFIG {
+        None
+    } else {
+        serde_json::from_slice(&config_bytes).ok()
+    };
+    let image = Image {
+        names: Vec::new(),
+        manifest_descriptor: manifest.config().clone(),
+        manifest,
+        config_media_type,
+        config_bytes,
+        config,
+        platform_fallback: false,
+    };
+    match image_module(&image)? {
+        ModuleSource::Layer { digest } => Some(ModuleAt::Layer(digest)),
+        ModuleSource::InRootfs => module_path(&image).map(ModuleAt::File),
+    }
+}
+
+/// A head start on compiling a Wasm image's module while the rest of the
+/// image is still arriving: the first config to arrive says where the
+/// module is, and the first layer holding it is compiled at once, on a
+/// thread of its own, into the code cache. Only a guess (a layer above may
+/// replace the file): [`Engine::locate_module`] still works the module out
+/// from the whole image, and [`Engine::precompile_pulled`] finds it
+/// compiled when the guess was right. The cache is keyed by content, so a
+/// wrong guess only costs time (and its entry is removed).
+struct Speculation {
+    tx: mpsc::Sender<Arrived>,
+    thread: Option<std::thread::JoinHandle<Option<Guess>>>,
+}
+
+impl Speculation {
+    fn start(engine: &Engine) -> Speculation {
+        let (tx, rx) = mpsc::channel();
+        let cache = engine.wasm_cache_dir();
+        let thread = std::thread::Builder::new()
+            .name("wharf-precompile".into())
+            .spawn(move || speculate(wharf_wasm::Runtime::new(cache).ok()?, rx))
+            .ok();
+        Speculation { tx, thread }
+    }
+
+    /// Waits for the compile under way; returns the cache entry it created.
+    fn finish(self) -> Option<Guess> {
+        drop(self.tx);
+        self.thread?.join().ok().flatten()
+    }
+}
+
+impl PullObserver for Speculation {
+    fn blob_arrived(&self, manifest: &ImageManifest, blob: &Descriptor, path: &Path) {
+        let arrived = if blob.digest() == manifest.config().digest() {
+            match std::fs::read(path) {
+                Ok(bytes) => Arrived::Config {
+                    manifest: Box::new(manifest.clone()),
+                    bytes,
+                },
+                Err(_) => return,
+            }
+        } else {
+            match File::open(path) {
+                Ok(file) => Arrived::Layer {
+                    config: manifest.config().digest().to_string(),
+                    layer: Box::new(blob.clone()),
+                    file,
+                },
+                Err(_) => return,
+            }
+        };
+        // Fails once the thread is done: nothing more to do then.
+        let _ = self.tx.send(arrived);
+    }
+}
+
+/// The speculation thread: follows the first image whose config arrives.
+fn speculate(rt: wharf_wasm::Runtime, rx: mpsc::Receiver<Arrived>) -> Option<Guess> {
+    let mut chosen: Option<(String, ModuleAt)> = None;
+    // Layers that arrived before their config.
+    let mut early: Vec<(String, Descriptor, File)> = Vec::new();
+    for arrived in rx {
+        let ready: Vec<(Descriptor, File)> = match arrived {
+            Arrived::Config { manifest, bytes } => {
+                if chosen.is_some() {
+                    continue;
+                }
+                let config = manifest.config().digest().to_string();
+                chosen = Some((config.clone(), module_at(*manifest, bytes)?));
+                early
+                    .drain(..)
+                    .filter(|(c, _, _)| *c == config)
+                    .map(|(_, l, f)| (l, f))
+                    .collect()
+            }
+            Arrived::Layer {
+                config,
+                layer,
+                file,
+            } => match &chosen {
+                None => {
+                    early.push((config, *layer, file));
+                    continue;
+                }
+                Some((c, _)) if *c == config => vec![(*layer, file)],
+                Some(_) => continue,
+            },
+        };
+        let (_, at) = chosen.as_ref()?;
+        for (layer, file) in ready {
+            if let Some(bytes) = at.read(&layer, file) {
+                let digest = sha256(&bytes);
+                let entry = rt.cache_dir().join(rt.cache_key(&digest));
+                let existed = entry.exists();
+                let compiled = rt.prepare(&bytes, &digest).is_ok();
+                return (compiled && !existed).then_some(Guess { entry, digest });
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use error::{Error, Result};
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 pub use platform::Platform;
 pub use reference::Reference;
-pub use store::{BlobWriter, Image, ImageSummary, Store, StoreLock};
+pub use store::{BlobWriter, FinishedBlob, Image, ImageSummary, Store, StoreLock};
 
 /// Annotation holding the tag of an index.json entry, in Docker's short form.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -128,7 +128,21 @@ impl BlobWriter {
 
     /// Makes the blob visible under its digest. With `expected`, content that
     /// hashes differently is discarded with `Error::DigestMismatch`.
-    pub fn commit(mut self, expected: Option<&str>) -> Result<(String, u64)> {
+    pub fn commit(self, expected: Option<&str>) -> Result<(String, u64)> {
+        let dir = self.dir.clone();
+        let (digest, size, renamed) = self.finish(expected)?.publish_inner()?;
+        if renamed {
+            fsutil::sync_dir(&dir)?;
+        }
+        Ok((digest, size))
+    }
+
+    /// The slow half of [`commit`](Self::commit): flushes and fsyncs the
+    /// temp file and checks its digest (hashed while it was written: no
+    /// second pass over the data). Nothing is visible yet; the result is
+    /// made visible with [`FinishedBlob::publish`], and dropping it instead
+    /// removes the temp file.
+    pub fn finish(mut self, expected: Option<&str>) -> Result<FinishedBlob> {
         if let Some(e) = expected {
             if !is_sha256_digest(e) {
                 return Err(Error::InvalidDigest(e.to_string()));
@@ -157,16 +171,15 @@ impl BlobWriter {
                 });
             }
         }
-        let dest = self.dir.join(&digest["sha256:".len()..]);
-        if dest.exists() {
-            let _ = fs::remove_file(&self.tmp);
-        } else {
-            fs::rename(&self.tmp, &dest)
-                .ctx(|| format!("cannot move blob into {}", dest.display()))?;
-            fsutil::sync_dir(&self.dir)?;
-        }
+        // The temp file now belongs to the FinishedBlob.
         self.done = true;
-        Ok((digest, self.size))
+        Ok(FinishedBlob {
+            tmp: std::mem::take(&mut self.tmp),
+            dir: std::mem::take(&mut self.dir),
+            digest,
+            size: self.size,
+            done: false,
+        })
     }
 }
 
@@ -174,6 +187,62 @@ impl Drop for BlobWriter {
     fn drop(&mut self) {
         if !self.done {
             self.out = None;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A blob written, fsynced and verified against its digest, still under its
+/// temp name. Dropping it without [`publish`](Self::publish) removes it.
+#[derive(Debug)]
+pub struct FinishedBlob {
+    tmp: PathBuf,
+    dir: PathBuf,
+    digest: String,
+    size: u64,
+    done: bool,
+}
+
+impl FinishedBlob {
+    /// `sha256:<hex>` of the content.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Where the content is until [`publish`](Self::publish) (a temp file
+    /// in the blobs directory): to read it early. An fd opened on it stays
+    /// valid across the rename.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames the blob into place: a quick step, no I/O wait. The rename
+    /// is made durable by the next fsync of the blobs directory: call
+    /// [`Store::sync_blobs`] (or write a blob with [`Store::put_blob`],
+    /// which syncs it) before anything durable refers to the blob.
+    pub fn publish(self) -> Result<(String, u64)> {
+        self.publish_inner().map(|(d, size, _)| (d, size))
+    }
+
+    /// Also says whether a rename happened (false: the blob was there).
+    fn publish_inner(mut self) -> Result<(String, u64, bool)> {
+        let dest = self.dir.join(&self.digest["sha256:".len()..]);
+        let renamed = if dest.exists() {
+            let _ = fs::remove_file(&self.tmp);
+            false
+        } else {
+            fs::rename(&self.tmp, &dest)
+                .ctx(|| format!("cannot move blob into {}", dest.display()))?;
+            true
+        };
+        self.done = true;
+        Ok((std::mem::take(&mut self.digest), self.size, renamed))
+    }
+}
+
+impl Drop for FinishedBlob {
+    fn drop(&mut self) {
+        if !self.done {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -275,6 +344,12 @@ impl Store {
     pub fn put_json<T: Serialize>(&self, v: &T) -> Result<(String, u64)> {
         let bytes = serde_json::to_vec(v).map_err(|e| Error::json("value to store", e))?;
         self.put_blob(&bytes)
+    }
+
+    /// Makes the renames of blobs published with [`FinishedBlob::publish`]
+    /// durable: one fsync of the blobs directory for any number of them.
+    pub fn sync_blobs(&self) -> Result<()> {
+        fsutil::sync_dir(&self.blobs_dir())
     }
 
     pub fn blob_writer(&self) -> Result<BlobWriter> {

@@ -5,7 +5,8 @@
 //! ([`auth`]). The transport is the `oci-client` crate (async, on reqwest);
 //! a small tokio runtime lives inside [`Client`], so callers get a blocking
 //! API. This crate writes blobs but never tags: making a pulled image visible
-//! (after unpacking and precompiling it) is the engine's job.
+//! (after precompiling its Wasm module, read out of the layers with
+//! [`layer_file`]) is the engine's job.
 //!
 //! Transport choice follows Docker: registries on loopback (`localhost`,
 //! 127.0.0.0/8, `[::1]`) are spoken to over plain HTTP; others over HTTPS,
@@ -14,6 +15,7 @@
 //! checks is tried first and plain HTTP after.
 
 pub mod auth;
+pub mod layer_file;
 mod progress;
 mod pull;
 mod push;
@@ -27,14 +29,17 @@ use oci_client::secrets::RegistryAuth;
 use wharf_image::{media, Reference};
 
 pub use auth::Credentials;
-pub use pull::{PullOptions, Pulled};
+pub use pull::{PullObserver, PullOptions, Pulled};
 
 /// Environment variable listing registries (host[:port], comma-separated)
 /// that may be used without TLS verification.
 pub const INSECURE_ENV: &str = "WHARF_INSECURE_REGISTRIES";
 
-/// Layers moved at the same time, per command.
+/// Layers pushed at the same time, per command.
 const PARALLEL_BLOBS: usize = 3;
+/// Blobs fetched at the same time, per pull (skopeo's default is 6). Their
+/// writing and hashing runs on blocking threads, so more than one core helps.
+const PARALLEL_PULLS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,16 +1,45 @@
 //! Pulling: manifests and blobs from a registry into the store. Blobs stream
-//! through the store's `BlobWriter`, so they are hashed on the way and only
-//! renamed into place when they match their digest. Nothing here tags.
+//! through the store's `BlobWriter`, so they are hashed on the way (once) and
+//! only renamed into place when all of an image's blobs arrived and matched
+//! their digests. Nothing here tags.
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::Path;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
+use oci_client::client::{BlobResponse, SizedStream};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
-use wharf_image::{media, Platform, Reference, Store};
+use wharf_image::{media, BlobWriter, FinishedBlob, Platform, Reference, Store};
 
-use crate::{manifest_media_type, Client, Error, Result, PARALLEL_BLOBS};
+use crate::{manifest_media_type, Client, Error, Result, PARALLEL_PULLS};
+
+/// Told about each blob of a pull (config or layer) as soon as it arrived
+/// and matched its digest, before it is visible in the store, so the caller
+/// can start on it while the rest is still on its way (the engine compiles a
+/// Wasm module). Called from the pull's network thread: return quickly.
+pub trait PullObserver: Sync {
+    /// `blob`, of `manifest`, is complete at `path` for the duration of the
+    /// call (open it to read it later: the fd survives the rename).
+    fn blob_arrived(&self, manifest: &ImageManifest, blob: &Descriptor, path: &Path);
+}
+
+struct Unobserved;
+
+impl PullObserver for Unobserved {
+    fn blob_arrived(&self, _: &ImageManifest, _: &Descriptor, _: &Path) {}
+}
+
+/// What every step of one pull works with.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    store: &'a Store,
+    r: &'a Reference,
+    /// The reference as the user wrote it, for messages.
+    shown: &'a str,
+    observer: &'a dyn PullObserver,
+}
 
 /// What to fetch when a tag names a multi-platform index.
 #[derive(Debug, Clone, Default)]
@@ -135,12 +164,29 @@ impl Client {
     /// Fetches `r` (its tag or digest) into `store`: manifests, config and
     /// layers, verified. Returns what to tag.
     pub fn pull(&self, store: &Store, r: &Reference, opts: &PullOptions) -> Result<Pulled> {
+        self.pull_observed(store, r, opts, &Unobserved)
+    }
+
+    /// [`pull`](Self::pull), telling `observer` about each blob as it arrives.
+    pub fn pull_observed(
+        &self,
+        store: &Store,
+        r: &Reference,
+        opts: &PullOptions,
+        observer: &dyn PullObserver,
+    ) -> Result<Pulled> {
         let shown = r.familiar();
         let pin = r
             .digest
             .clone()
             .or_else(|| r.tag.clone())
             .unwrap_or_else(|| "latest".to_string());
+        let job = Job {
+            store,
+            r,
+            shown: &shown,
+            observer,
+        };
         self.rt.block_on(async {
             let (bytes, digest, mt) = self.fetch_manifest(r, &pin, &shown).await?;
             if media::is_index(&mt) {
@@ -151,7 +197,7 @@ impl Client {
                     })?;
                 if opts.all_platforms && opts.platform.is_none() {
                     for child in index.manifests().iter().filter(|d| !is_attestation(d)) {
-                        self.pull_child(store, r, child, &shown, None, 1).await?;
+                        self.pull_child(&job, child, None, 1).await?;
                     }
                     let (d, size) = store.put_blob(&bytes).map_err(|e| Error::Store {
                         reference: shown.clone(),
@@ -166,7 +212,7 @@ impl Client {
                 }
                 let (child, fallback) = choose(&index, opts.platform.as_ref(), &shown)?;
                 let target = self
-                    .pull_child(store, r, &child, &shown, opts.platform.as_ref(), 1)
+                    .pull_child(&job, &child, opts.platform.as_ref(), 1)
                     .await?;
                 return Ok(Pulled {
                     target,
@@ -174,9 +220,7 @@ impl Client {
                     fallback,
                 });
             }
-            let target = self
-                .store_manifest(store, r, &bytes, &digest, &mt, &shown)
-                .await?;
+            let target = self.store_manifest(&job, &bytes, &digest, &mt).await?;
             if let Some(want) = &opts.platform {
                 self.check_platform(store, &target, want, &shown)?;
             }
@@ -192,13 +236,12 @@ impl Client {
     /// `want`) by digest.
     async fn pull_child(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
         child: &Descriptor,
-        shown: &str,
         want: Option<&Platform>,
         depth: usize,
     ) -> Result<Descriptor> {
+        let Job { r, shown, .. } = *job;
         let digest = child.digest().to_string();
         let (bytes, got, mt) = Box::pin(self.fetch_manifest(r, &digest, shown)).await?;
         if got != digest {
@@ -219,11 +262,9 @@ impl Client {
                 detail: format!("the image index {digest} is not valid: {e}"),
             })?;
             let (c, _) = choose(&index, want, shown)?;
-            return Box::pin(self.pull_child(store, r, &c, shown, want, depth + 1)).await;
+            return Box::pin(self.pull_child(job, &c, want, depth + 1)).await;
         }
-        let mut d = self
-            .store_manifest(store, r, &bytes, &got, &mt, shown)
-            .await?;
+        let mut d = self.store_manifest(job, &bytes, &got, &mt).await?;
         d.set_platform(child.platform().clone());
         Ok(d)
     }
@@ -310,13 +351,14 @@ impl Client {
     /// the manifest bytes themselves.
     async fn store_manifest(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
         bytes: &[u8],
         digest: &str,
         mt: &str,
-        shown: &str,
     ) -> Result<Descriptor> {
+        let Job {
+            store, r, shown, ..
+        } = *job;
         let manifest: ImageManifest =
             serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
                 reference: shown.to_string(),
@@ -342,7 +384,7 @@ impl Client {
             }
             blobs.push(l.clone());
         }
-        self.fetch_blobs(store, r, &blobs, shown).await?;
+        self.fetch_blobs(job, &manifest, &blobs).await?;
         let (d, size) = store.put_blob(bytes).map_err(|e| Error::Store {
             reference: shown.to_string(),
             what: format!("storing manifest {digest}"),
@@ -354,42 +396,71 @@ impl Client {
         descriptor(mt, &d, size)
     }
 
-    /// Fetches the blobs not in the store yet, a few at a time.
+    /// Fetches the blobs not in the store yet, a few at a time. They become
+    /// visible only once all of them arrived and matched their digests, so
+    /// a failure leaves nothing behind (the others' temp files go with
+    /// their futures).
     async fn fetch_blobs(
         &self,
-        store: &Store,
-        r: &Reference,
+        job: &Job<'_>,
+        manifest: &ImageManifest,
         blobs: &[Descriptor],
-        shown: &str,
     ) -> Result<()> {
+        let Job {
+            store,
+            r,
+            shown,
+            observer,
+        } = *job;
         let mut seen = HashSet::new();
         let todo: Vec<&Descriptor> = blobs
             .iter()
             .filter(|b| seen.insert(b.digest().to_string()))
             .filter(|b| !store.has_blob(b.digest().as_ref()))
             .collect();
-        stream::iter(todo)
-            .map(|b| self.fetch_blob(store, r, b, shown))
-            .buffer_unordered(PARALLEL_BLOBS)
-            .try_collect::<Vec<()>>()
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let finished = stream::iter(todo)
+            .map(|b| async move {
+                let blob = self.fetch_blob(store, r, b, shown).await?;
+                observer.blob_arrived(manifest, b, blob.path());
+                Ok::<_, Error>(blob)
+            })
+            .buffer_unordered(PARALLEL_PULLS)
+            .try_collect::<Vec<FinishedBlob>>()
             .await?;
-        Ok(())
+        let store_err = |e: wharf_image::Error| Error::Store {
+            reference: shown.to_string(),
+            what: "storing the blobs fetched".into(),
+            source: Box::new(e),
+        };
+        for blob in finished {
+            blob.publish().map_err(store_err)?;
+        }
+        // One directory fsync makes all the renames durable.
+        store.sync_blobs().map_err(store_err)
     }
 
+    /// Streams one blob into a temp file of the store: the network side
+    /// runs here, writing and hashing on a blocking thread (one batch in
+    /// flight while the next arrives), so blobs fetched together use more
+    /// than one core and an fsync never stalls the other transfers. The
+    /// digest is computed once, as the data is written, and checked before
+    /// the blob is handed back (not yet visible).
     async fn fetch_blob(
         &self,
         store: &Store,
         r: &Reference,
         desc: &Descriptor,
         shown: &str,
-    ) -> Result<()> {
+    ) -> Result<FinishedBlob> {
         let digest = desc.digest().to_string();
         let what = format!("blob {digest}");
         let oref = self.oci_ref(r, r.tag.as_deref().unwrap_or("latest"));
         let pb = self.progress.bar("Pulling", &digest, desc.size());
         let mut body = self
-            .oci
-            .pull_blob_stream(&oref, digest.as_str())
+            .open_blob(&oref, &digest, desc.size())
             .await
             .map_err(|e| match self.map_err(shown, e) {
                 Error::NotFound { reference, detail } => Error::NotFound {
@@ -402,26 +473,50 @@ impl Client {
                 },
                 other => other,
             })?;
-        let store_err = |e: wharf_image::Error| Error::Store {
-            reference: shown.to_string(),
-            what: format!("fetching {what}"),
-            source: Box::new(e),
+        let store_err = |e: wharf_image::Error| match e {
+            wharf_image::Error::DigestMismatch { actual, .. } => Error::Transfer {
+                reference: shown.to_string(),
+                detail: format!(
+                    "fetching {what}: content does not match its digest (it hashes to \
+                     {actual}); the registry's copy is corrupt"
+                ),
+            },
+            e => Error::Store {
+                reference: shown.to_string(),
+                what: format!("fetching {what}"),
+                source: Box::new(e),
+            },
         };
-        let mut w = store.blob_writer().map_err(store_err)?;
+        let write_err = |e: std::io::Error| Error::Transfer {
+            reference: shown.to_string(),
+            detail: format!("writing {what} to the store: {e}"),
+        };
+        let mut writer = Pipelined::new(store.blob_writer().map_err(store_err)?);
+        let mut batch = Vec::new();
+        let mut batched = 0;
+        let mut received: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                let msg = crate::error_chain(&e);
-                let detail = if msg.contains("igest") {
-                    format!("fetching {what}: content does not match its digest ({msg}); the registry's copy is corrupt")
-                } else {
-                    format!("fetching {what}: the transfer broke off after {} bytes: {msg}", w.size())
-                };
-                Error::Transfer {
-                    reference: shown.to_string(),
-                    detail,
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    writer.abandon().await;
+                    let msg = crate::error_chain(&e);
+                    let detail = if msg.contains("igest") {
+                        format!("fetching {what}: content does not match its digest ({msg}); the registry's copy is corrupt")
+                    } else {
+                        format!(
+                            "fetching {what}: the transfer broke off after {received} bytes: {msg}"
+                        )
+                    };
+                    return Err(Error::Transfer {
+                        reference: shown.to_string(),
+                        detail,
+                    });
                 }
-            })?;
-            if w.size() + chunk.len() as u64 > desc.size() {
+            };
+            received += chunk.len() as u64;
+            if received > desc.size() {
+                writer.abandon().await;
                 return Err(Error::Invalid {
                     reference: shown.to_string(),
                     detail: format!(
@@ -430,25 +525,114 @@ impl Client {
                     ),
                 });
             }
-            w.write_all(&chunk).map_err(|e| Error::Transfer {
-                reference: shown.to_string(),
-                detail: format!("writing {what} to the store: {e}"),
-            })?;
             pb.inc(chunk.len() as u64);
+            batched += chunk.len();
+            batch.push(chunk);
+            if batched >= WRITE_BATCH {
+                writer
+                    .write(std::mem::take(&mut batch))
+                    .await
+                    .map_err(write_err)?;
+                batched = 0;
+            }
         }
-        if w.size() != desc.size() {
+        writer.write(batch).await.map_err(write_err)?;
+        let w = writer.take().await.map_err(write_err)?;
+        if received != desc.size() {
             return Err(Error::Transfer {
                 reference: shown.to_string(),
                 detail: format!(
-                    "fetching {what}: got {} bytes of {}; the transfer broke off",
-                    w.size(),
+                    "fetching {what}: got {received} bytes of {}; the transfer broke off",
                     desc.size()
                 ),
             });
         }
-        w.commit(Some(&digest)).map_err(store_err)?;
+        let expected = digest.clone();
+        let finished = tokio::task::spawn_blocking(move || w.finish(Some(&expected)))
+            .await
+            .map_err(|e| write_err(std::io::Error::other(e)))?
+            .map_err(store_err)?;
         pb.finish_and_clear();
+        Ok(finished)
+    }
+
+    /// GET a blob. `Range: bytes=0-` asks for all of it as a "partial"
+    /// response, which oci-client passes through without hashing: the
+    /// store's writer hashes it anyway, and once is enough. A registry that
+    /// ignores the range answers 200 and oci-client checks the digest too.
+    async fn open_blob(
+        &self,
+        oref: &oci_client::Reference,
+        digest: &str,
+        size: u64,
+    ) -> std::result::Result<SizedStream, oci_client::errors::OciDistributionError> {
+        if size == 0 {
+            // No range of an empty body to ask for.
+            return self.oci.pull_blob_stream(oref, digest).await;
+        }
+        Ok(
+            match self
+                .oci
+                .pull_blob_stream_partial(oref, digest, 0, None)
+                .await?
+            {
+                BlobResponse::Full(s) | BlobResponse::Partial(s) => s,
+            },
+        )
+    }
+}
+
+/// Bytes handed to the writing thread at a time.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// A [`BlobWriter`] fed from async code: each batch is written (and hashed)
+/// on a blocking thread while the caller gathers the next one.
+struct Pipelined {
+    idle: Option<BlobWriter>,
+    busy: Option<tokio::task::JoinHandle<std::io::Result<BlobWriter>>>,
+}
+
+impl Pipelined {
+    fn new(w: BlobWriter) -> Pipelined {
+        Pipelined {
+            idle: Some(w),
+            busy: None,
+        }
+    }
+
+    /// Waits for the batch in flight; the writer back.
+    async fn take(&mut self) -> std::io::Result<BlobWriter> {
+        if let Some(h) = self.busy.take() {
+            return h.await.map_err(std::io::Error::other)?;
+        }
+        self.idle
+            .take()
+            .ok_or_else(|| std::io::Error::other("blob writer lost after a failed write"))
+    }
+
+    /// Starts writing `batch` once the previous batch is written.
+    async fn write<B: AsRef<[u8]> + Send + 'static>(
+        &mut self,
+        batch: Vec<B>,
+    ) -> std::io::Result<()> {
+        let mut w = self.take().await?;
+        if batch.is_empty() {
+            self.idle = Some(w);
+            return Ok(());
+        }
+        self.busy = Some(tokio::task::spawn_blocking(move || {
+            for b in &batch {
+                w.write_all(b.as_ref())?;
+            }
+            Ok(w)
+        }));
         Ok(())
+    }
+
+    /// Gives up: waits for the batch in flight, then drops the writer (and
+    /// with it the temp file) before returning.
+    async fn abandon(mut self) {
+        let _ = self.take().await;
     }
 }
 
