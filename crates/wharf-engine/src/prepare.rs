@@ -75,10 +75,23 @@ impl Prepared {
         if self.rootfs.parent() != Some(engine.snapshots.dir()) {
             return None;
         }
-        let chain = self.rootfs.file_name()?.to_str()?;
+        let snapshot = self.rootfs.file_name()?.to_str()?;
         let inside = module.strip_prefix(&self.rootfs).ok()?.to_str()?;
-        Some(format!("snapshot:{chain}:/{inside}"))
+        module_identity(snapshot, inside)
     }
+}
+
+/// The code-cache identity of the file `path` (in the image) of snapshot
+/// `snapshot` (its directory name). None for a path with `..` in it.
+pub(crate) fn module_identity(snapshot: &str, path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return None;
+        }
+        parts.push(part);
+    }
+    Some(format!("snapshot:{snapshot}:/{}", parts.join("/")))
 }
 
 impl Engine {

@@ -223,13 +223,28 @@ impl Engine {
                 // file `wharf run` will compile (and a hit when the
                 // speculation compiled this module).
                 let rt = self.wasm_runtime()?;
-                if rt.prepare(&bytes, &sha256(&bytes)).is_ok() {
+                let digest = sha256(&bytes);
+                if rt.prepare(&bytes, &digest).is_ok() {
+                    // `wharf run` finds a module in a snapshot by the
+                    // snapshot and path, without hashing it: the same entry.
+                    if let Some(identity) = self.snapshot_identity(image) {
+                        rt.alias(&digest, &identity);
+                    }
                     return Ok(());
                 }
                 self.prepare_and_precompile(image).map(|_| ())
             }
             Located::Unpack => self.prepare_and_precompile(image).map(|_| ()),
         }
+    }
+
+    /// What `wharf run` will call the image's module in the code cache once
+    /// its layers are unpacked ([`crate::prepare`]).
+    fn snapshot_identity(&self, image: &Image) -> Option<String> {
+        let diff_ids = image.config.as_ref()?.rootfs().diff_ids().clone();
+        let chain = wharf_snapshot::Snapshots::chain_ids(&diff_ids).pop()?;
+        let snapshot = self.snapshots.path(&chain);
+        crate::prepare::module_identity(snapshot.file_name()?.to_str()?, &module_path(image)?)
     }
 
     /// `wharf run` of an image that is not in the store but names a

@@ -422,6 +422,15 @@ impl Runtime {
         self.compile_and_store(wasm, "the WebAssembly input", &key)
     }
 
+    /// Makes the compiled code cached for `module_digest` also the entry of
+    /// `also` (another name for the same bytes), with a hard link: entries
+    /// are never changed in place. False when there is no such entry.
+    pub fn alias(&self, module_digest: &str, also: &str) -> bool {
+        let from = self.cache_dir.join(self.cache_key(module_digest));
+        let to = self.cache_dir.join(self.cache_key(also));
+        to.exists() || std::fs::hard_link(from, &to).is_ok()
+    }
+
     /// Like [`prepare`](Self::prepare) for a file (`.wasm` or `.wat`). With a
     /// digest, a cache hit does not read the file at all; without one the
     /// digest is `sha256:<hex>` of the file's bytes.
