@@ -58,8 +58,9 @@ pub(crate) struct CachedFilter {
 
 /// Moves the spec's seccomp profile into a [`CachedFilter`] (compiling it
 /// into `cache_dir` on first use) when that is sound; otherwise, or if
-/// anything about the cache fails, leaves the spec alone so libcontainer
-/// loads the profile itself.
+/// libseccomp cannot compile the profile, leaves the spec alone so that
+/// libcontainer loads the profile itself (and reports its error). A cache
+/// that cannot be written only costs the compile.
 pub(crate) fn take(spec: &mut Spec, cache_dir: &Path) -> Option<CachedFilter> {
     let seccomp = spec.linux().as_ref()?.seccomp().clone()?;
     let process = spec.process().as_ref()?;
@@ -266,18 +267,27 @@ fn load_or_compile(
     let bpf = compile(seccomp)?;
     let program =
         decode(&bpf).ok_or_else(|| std::io::Error::other("libseccomp wrote a partial program"))?;
-    std::fs::create_dir_all(cache_dir)?;
-    let tmp = cache_dir.join(format!(".tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&bpf)?;
-    f.write_all(&Sha256::digest(&bpf))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    // Unique per process and call: threads of one process may compile at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache_dir.join(format!(".tmp-{}-{seq}", std::process::id()));
+    let written = (|| {
+        std::fs::create_dir_all(cache_dir)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bpf)?;
+        f.write_all(&Sha256::digest(&bpf))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    // The cache only saves work: a program that could not be stored still serves.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
     Ok(program)
 }
 
