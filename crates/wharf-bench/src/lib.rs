@@ -802,20 +802,43 @@ impl Bench<'_> {
     }
 
     /// Warm-up, then `runs` rounds in which every target runs once (round
-    /// robin, so drifting machine load hits every target alike).
+    /// robin, so drifting machine load hits every target alike), in two
+    /// groups one after the other: plain processes (Wasm, native, wasmtime,
+    /// wasmer), then Linux containers (wharf, crun and its wrapper, runc,
+    /// podman). A Linux container leaves work to the kernel after it exits
+    /// (its network namespace and cgroups are torn down by kernel workers);
+    /// on two cores that slowed whatever ran next by about a millisecond,
+    /// which is most of a Wasm start.
     fn warm_starts(&mut self) -> Result<(Vec<Latency>, Vec<Memory>)> {
         let cmds: Vec<Cmd> = self.targets.iter().map(|t| t.cmd.clone()).collect();
-        self.phase("warm start: warm-up");
-        for _ in 0..self.s.warmup {
-            for c in &cmds {
-                self.timed(c)?;
-            }
-        }
+        let container = |t: &Target| {
+            t.kind == "linux"
+                || t.kind == "overhead"
+                || matches!(t.runner.as_str(), "crun" | "runc" | "podman")
+        };
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
-        for r in 0..self.s.runs {
-            self.phase(&format!("warm start: round {}/{}", r + 1, self.s.runs));
-            for (i, c) in cmds.iter().enumerate() {
-                samples[i].push(self.timed(c)?);
+        for (group, containers) in [("processes", false), ("containers", true)] {
+            let members: Vec<usize> = (0..cmds.len())
+                .filter(|&i| container(&self.targets[i]) == containers)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            self.phase(&format!("warm start ({group}): warm-up"));
+            for _ in 0..self.s.warmup {
+                for &i in &members {
+                    self.timed(&cmds[i])?;
+                }
+            }
+            for r in 0..self.s.runs {
+                self.phase(&format!(
+                    "warm start ({group}): round {}/{}",
+                    r + 1,
+                    self.s.runs
+                ));
+                for &i in &members {
+                    samples[i].push(self.timed(&cmds[i])?);
+                }
             }
         }
         let mut lat = Vec::new();

@@ -411,7 +411,7 @@ pub fn full(r: &Results) -> String {
 
     let _ = writeln!(
         o,
-        "\n## Start latency\n\nStart-to-exit of hello (spawn to wait4), {} measured runs per target after {} warm-up runs, round robin across targets. Cold: Wasm after deleting `$ROOT/cache/wasm` (compilation included, {} runs); Linux: the first run after the image's snapshot exists (1 run).\n",
+        "\n## Start latency\n\nStart-to-exit of hello (spawn to wait4), {} measured runs per target after {} warm-up runs, round robin across targets in two groups measured one after the other (plain processes, then Linux containers, whose teardown keeps the kernel busy after they exit). Cold: Wasm after deleting `$ROOT/cache/wasm` (compilation included, {} runs); Linux: the first run after the image's snapshot exists (1 run).\n",
         r.settings.runs, r.settings.warmup, r.settings.cold_runs
     );
     o.push_str("| command | phase | runs | median | p95 | p99 | mean | min | max |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
