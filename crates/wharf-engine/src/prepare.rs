@@ -44,11 +44,7 @@ impl Prepared {
                         "this Wasm image names no module: it has no ENTRYPOINT or CMD; give the module's path as the command, e.g. `wharf run IMAGE /app.wasm`".into(),
                     )
                 })?;
-                let in_image = if arg.starts_with('/') {
-                    arg.to_string()
-                } else {
-                    format!("{}/{arg}", workdir.trim_end_matches('/'))
-                };
+                let in_image = crate::spec::path_in_image(arg, workdir);
                 let path = resolve_in_root(&self.rootfs, &in_image).ok_or_else(|| {
                     Error::InvalidArgument(format!(
                         "the Wasm module {in_image} (args[0]) does not exist in the image; check the image's ENTRYPOINT/CMD or the command you gave"

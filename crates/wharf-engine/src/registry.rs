@@ -430,12 +430,10 @@ impl Engine {
 fn module_path(image: &Image) -> Option<String> {
     let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
     let arg0 = entrypoint.into_iter().chain(cmd).next()?;
-    Some(if arg0.starts_with('/') {
-        arg0
-    } else {
-        let workdir = crate::spec::image_workdir(image);
-        format!("{}/{arg0}", workdir.trim_end_matches('/'))
-    })
+    Some(crate::spec::path_in_image(
+        &arg0,
+        &crate::spec::image_workdir(image),
+    ))
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -20,6 +20,16 @@ pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
 /// The bundle annotation containerd users set for Wasm; Wharf sets it too.
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 
+/// Where a program named `arg0` (args\[0\]) is in the image: itself when
+/// absolute, else relative to `cwd`, as an exec from that directory finds it.
+pub(crate) fn path_in_image(arg0: &str, cwd: &str) -> String {
+    if arg0.starts_with('/') {
+        arg0.to_string()
+    } else {
+        format!("{}/{arg0}", cwd.trim_end_matches('/'))
+    }
+}
+
 /// Docker's rule: `--entrypoint` replaces the image's ENTRYPOINT and drops its
 /// CMD; trailing arguments replace CMD. Returns (entrypoint, cmd); the
 /// container's argv is the two joined.

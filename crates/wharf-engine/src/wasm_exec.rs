@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use wharf_wasm::{Guest, Mount, Outcome, Program, Runtime};
 
-use crate::spec::{memory_limit, MODULE_ANNOTATION, MODULE_DIGEST_ANNOTATION};
+use crate::spec::{memory_limit, path_in_image, MODULE_ANNOTATION, MODULE_DIGEST_ANNOTATION};
 use crate::{Error, Result};
 use wharf_snapshot::resolve_in_root;
 
@@ -38,11 +38,7 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
             let arg0 = args
                 .first()
                 .ok_or_else(|| Error::InvalidArgument("the spec's process has no args".into()))?;
-            let in_root = if arg0.starts_with('/') {
-                arg0.clone()
-            } else {
-                format!("{}/{arg0}", process.cwd().display())
-            };
+            let in_root = path_in_image(arg0, &process.cwd().to_string_lossy());
             let path = resolve_in_root(&root, &in_root)
                 .filter(|p| p.is_file())
                 .ok_or_else(|| {
@@ -129,12 +125,8 @@ pub fn load_for_bundle(spec: &Spec, cache_dir: PathBuf) -> Result<Option<(Runtim
         .cloned()
         .unwrap_or_default();
     let root = spec.root().as_ref().map(|r| r.path().clone());
-    let in_root = if arg0.starts_with('/') {
-        arg0.clone()
-    } else {
-        let cwd = process.map(|p| p.cwd().clone()).unwrap_or_default();
-        format!("{}/{arg0}", cwd.display())
-    };
+    let cwd = process.map(|p| p.cwd().clone()).unwrap_or_default();
+    let in_root = path_in_image(&arg0, &cwd.to_string_lossy());
     let header = root
         .as_deref()
         .filter(|_| !arg0.is_empty())

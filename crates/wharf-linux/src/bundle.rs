@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use libcgroups::common::{CgroupManager, ControllerOpt};
@@ -20,10 +19,10 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use serde::Serialize;
 
-use crate::filter_cache::{self, CachedFilter, FilteringExecutor};
+use crate::filter_cache::{self, CachedFilter};
 use crate::runtime::{
     chain, dev_zero_for_writing, has_new_netns, init_pid, is_dev_null, load, loopback_up,
-    prepare_root, receive_pty, runtime_err, wait_pid, with_stdio,
+    prepare_root, receive_pty, runtime_err, wait_pid, with_stdio, write_exec_process,
 };
 use crate::{Error, Result, Started, Stdio};
 
@@ -195,7 +194,7 @@ pub(crate) fn shadow_dir(state_root: &Path, id: &str) -> PathBuf {
 
 /// Writes `spec` (whose root.path must be absolute) as the container's
 /// shadow bundle, for libcontainer to read instead of the real one.
-pub(crate) fn write_shadow(state_root: &Path, id: &str, spec: &Spec) -> Result<PathBuf> {
+fn write_shadow(state_root: &Path, id: &str, spec: &Spec) -> Result<PathBuf> {
     let dir = shadow_dir(state_root, id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
     let text = serde_json::to_vec(spec).map_err(|e| Error::Spec(e.to_string()))?;
@@ -204,9 +203,23 @@ pub(crate) fn write_shadow(state_root: &Path, id: &str, spec: &Spec) -> Result<P
     Ok(dir)
 }
 
-/// Compiled seccomp filters shared by the containers of a state root.
-pub(crate) fn filter_cache_dir(state_root: &Path) -> PathBuf {
-    state_root.join(".seccomp")
+/// Takes the spec's seccomp filter from the cache when it can (see
+/// [`filter_cache::take`]) and, when that or an earlier adaptation
+/// (`adapted`) changed the spec, writes the shadow bundle libcontainer must
+/// read instead of the real one. `spec`'s root.path must be absolute.
+pub(crate) fn shadow_with_filter(
+    state_root: &Path,
+    id: &str,
+    spec: &mut Spec,
+    adapted: bool,
+) -> Result<(Option<PathBuf>, Option<CachedFilter>)> {
+    let filter = filter_cache::take(spec, &state_root.join(".seccomp"));
+    let shadow = if adapted || filter.is_some() {
+        Some(write_shadow(state_root, id, spec)?)
+    } else {
+        None
+    };
+    Ok((shadow, filter))
 }
 
 fn map_lc<'a>(action: &'static str, id: &'a str) -> impl Fn(LibcontainerError) -> Error + 'a {
@@ -303,13 +316,8 @@ pub fn create(
         });
     }
     let mut adapted = spec.clone();
-    let adapted_changed = adapt_runc_spec(&mut adapted);
-    let filter = filter_cache::take(&mut adapted, &filter_cache_dir(&state_root));
-    let shadow = if adapted_changed || filter.is_some() {
-        Some(write_shadow(&state_root, id, &adapted)?)
-    } else {
-        None
-    };
+    let changed = adapt_runc_spec(&mut adapted);
+    let (shadow, filter) = shadow_with_filter(&state_root, id, &mut adapted, changed)?;
     let result = create_inner(
         &state_root,
         id,
@@ -352,17 +360,11 @@ fn create_inner(
         .with_pid_file(opts.pid_file.as_ref())
         .map_err(map_lc("create", id))?
         .with_preserved_fds(opts.preserve_fds);
-    builder = match (filter, opts.entrypoint.clone()) {
-        (Some(filter), ep) => builder.with_executor(FilteringExecutor {
-            filter,
-            inner: match ep {
-                Some(ep) => Box::new(HookExecutor(ep)),
-                None => libcontainer::workload::default::get_executor(),
-            },
-        }),
-        (None, Some(ep)) => builder.with_executor(HookExecutor(ep)),
-        (None, None) => builder,
-    };
+    let hook = opts
+        .entrypoint
+        .clone()
+        .map(|ep| Box::new(HookExecutor(ep)) as Box<dyn Executor>);
+    builder = builder.with_executor(filter_cache::executor(filter, hook));
     let (builder, own_console) = console_and_stdio(
         builder,
         terminal,
@@ -704,14 +706,7 @@ pub fn exec_process(
     if process.no_new_privileges() == Some(false) {
         process.set_no_new_privileges(None);
     }
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let json = state_root.join(id).join(format!(
-        "exec-{}-{}.json",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let text = serde_json::to_vec(&process).map_err(|e| Error::Spec(e.to_string()))?;
-    std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
+    let json = write_exec_process(&state_root, id, &process)?;
     let terminal = process.terminal().unwrap_or(false);
     let result = (|| {
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())

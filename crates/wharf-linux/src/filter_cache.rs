@@ -155,19 +155,33 @@ impl CachedFilter {
     }
 }
 
-/// Wraps the executor that runs the container's process: the filter goes in
-/// right before it.
+/// Wraps the executor that runs the container's process: the filter from
+/// the cache, if any, goes in right before it.
 #[derive(Clone)]
 pub(crate) struct FilteringExecutor {
-    pub(crate) filter: CachedFilter,
-    pub(crate) inner: Box<dyn Executor>,
+    filter: Option<CachedFilter>,
+    inner: Box<dyn Executor>,
+}
+
+/// The executor for a container: `inner` (libcontainer's default when
+/// None) behind `filter`.
+pub(crate) fn executor(
+    filter: Option<CachedFilter>,
+    inner: Option<Box<dyn Executor>>,
+) -> FilteringExecutor {
+    FilteringExecutor {
+        filter,
+        inner: inner.unwrap_or_else(libcontainer::workload::default::get_executor),
+    }
 }
 
 impl Executor for FilteringExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        self.filter
-            .install()
-            .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        if let Some(filter) = &self.filter {
+            filter
+                .install()
+                .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        }
         self.inner.exec(spec)
     }
 

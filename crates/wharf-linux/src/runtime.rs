@@ -13,8 +13,8 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Process, Spec};
 
-use crate::bundle::{filter_cache_dir, shadow_dir, write_shadow};
-use crate::filter_cache::{self, FilteringExecutor};
+use crate::bundle::{shadow_dir, shadow_with_filter};
+use crate::filter_cache;
 use crate::{cgroup, Error, Exit, Result, Started, Stdio};
 
 /// Error text with its whole `source()` chain.
@@ -252,16 +252,10 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
         Spec::load(&config).map_err(|e| Error::Spec(format!("{}: {e}", config.display())))?;
     // The seccomp filter, when it can come from the cache, leaves the spec:
     // libcontainer then reads a shadow copy of it.
-    let filter = filter_cache::take(&mut spec, &filter_cache_dir(&state_root));
-    let shadow = match &filter {
-        Some(_) => {
-            if let Some(root) = spec.root_mut() {
-                root.set_path(bundle.join(root.path()));
-            }
-            Some(write_shadow(&state_root, id, &spec)?)
-        }
-        None => None,
-    };
+    if let Some(root) = spec.root_mut() {
+        root.set_path(bundle.join(root.path()));
+    }
+    let (shadow, filter) = shadow_with_filter(&state_root, id, &mut spec, false)?;
     let terminal = spec
         .process()
         .as_ref()
@@ -284,12 +278,7 @@ pub fn start(state_root: &Path, id: &str, bundle: &Path, stdio: Stdio) -> Result
         builder = with_stdio(builder, stdio)?;
         None
     };
-    if let Some(filter) = filter {
-        builder = builder.with_executor(FilteringExecutor {
-            filter,
-            inner: libcontainer::workload::default::get_executor(),
-        });
-    }
+    builder = builder.with_executor(filter_cache::executor(filter, None));
     let built = builder
         .as_init(shadow.as_deref().unwrap_or(&bundle))
         .with_systemd(false)
@@ -470,6 +459,25 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `process` where libcontainer's tenant builder (exec) reads it:
+/// a file of its own in the container's state directory, which the caller
+/// removes once the process is started.
+pub(crate) fn write_exec_process(
+    state_root: &Path,
+    id: &str,
+    process: &Process,
+) -> Result<PathBuf> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let json = state_root.join(id).join(format!(
+        "exec-{}-{}.json",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let text = serde_json::to_vec(process).map_err(|e| Error::Spec(e.to_string()))?;
+    std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
+    Ok(json)
+}
+
 /// Runs `process` inside the running container `id` (its namespaces and
 /// cgroup), like `runc exec`, and returns its exit code (128 + signal when
 /// killed). Capabilities, no_new_privileges, rlimits and the AppArmor profile
@@ -513,14 +521,7 @@ pub fn exec(state_root: &Path, id: &str, mut process: Process, stdio: Stdio) -> 
         process.set_cwd(PathBuf::from("/"));
     }
 
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let json = state_root.join(id).join(format!(
-        "exec-{}-{}.json",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let text = serde_json::to_vec(&process).map_err(|e| Error::Spec(e.to_string()))?;
-    std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
+    let json = write_exec_process(&state_root, id, &process)?;
 
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(&state_root)

@@ -35,6 +35,9 @@ pub use pull::{PullObserver, PullOptions, Pulled};
 /// that may be used without TLS verification.
 pub const INSECURE_ENV: &str = "WHARF_INSECURE_REGISTRIES";
 
+/// How deeply image indexes may nest (an index of indexes of ...) before a
+/// pull or push refuses the reference.
+const MAX_INDEX_DEPTH: usize = 4;
 /// Layers pushed at the same time, per command.
 const PARALLEL_BLOBS: usize = 3;
 /// Blobs fetched at the same time, per pull (skopeo's default is 6). Their

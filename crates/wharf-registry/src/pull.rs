@@ -67,7 +67,6 @@ const ACCEPT: [&str; 4] = [
     media::DOCKER_MANIFEST,
     media::DOCKER_MANIFEST_LIST,
 ];
-const MAX_DEPTH: usize = 4;
 const MAX_MANIFEST: usize = 4 << 20;
 
 fn is_attestation(d: &Descriptor) -> bool {
@@ -251,7 +250,7 @@ impl Client {
             });
         }
         if media::is_index(&mt) {
-            if depth > MAX_DEPTH {
+            if depth > crate::MAX_INDEX_DEPTH {
                 return Err(Error::Invalid {
                     reference: shown.to_string(),
                     detail: "its indexes are nested too deeply".into(),

@@ -50,7 +50,7 @@ impl Client {
             .read_blob(&digest)
             .map_err(store_err(format!("reading {digest}")))?;
         if media::is_index(&mt) {
-            if depth > 4 {
+            if depth > crate::MAX_INDEX_DEPTH {
                 return Err(Error::Invalid {
                     reference: shown.to_string(),
                     detail: "its indexes are nested too deeply".into(),
