@@ -94,14 +94,14 @@ fn runs_with_docker_defaults() {
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     // Nothing of either container is left in the runtime's state (hidden
     // entries are shared caches; cgroups are checked by the limits tests).
-    let runtime_state: Vec<_> = fs::read_dir(w.root().join("run"))
+    let runtime_state: Vec<_> = fs::read_dir(w.state_root())
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
     assert!(runtime_state.is_empty(), "{runtime_state:?}");
-    let bundles = fs::read_dir(w.root().join("run/.bundles")).map(|d| d.count());
+    let bundles = fs::read_dir(w.state_root().join(".bundles")).map(|d| d.count());
     assert!(bundles.unwrap_or(0) == 0, "shadow bundles left behind");
 
     let status = sh(&w, &[], "cat /proc/self/status");

@@ -202,6 +202,11 @@ impl Wharf {
         self.dir.path()
     }
 
+    /// Where this store's Linux containers keep their runtime state.
+    pub fn state_root(&self) -> PathBuf {
+        wharf_engine::linux_exec::state_root(self.root())
+    }
+
     pub fn root_str(&self) -> &str {
         self.root().to_str().unwrap()
     }
@@ -378,6 +383,11 @@ impl Drop for Wharf {
             if let Ok(mut child) = c.spawn() {
                 let _ = wait_timeout(&mut child, Duration::from_secs(20));
             }
+        }
+        // The runtime state of the store lives on a tmpfs outside it.
+        let state = self.state_root();
+        if !state.starts_with(self.root()) {
+            let _ = std::fs::remove_dir_all(state);
         }
     }
 }

@@ -413,7 +413,7 @@ impl Bench<'_> {
 
     fn peer(&mut self, name: &str, status: &str, path: Option<&Path>, note: Option<String>) {
         let version = path.and_then(|p| match name {
-            "crun" | "runc" | "wasmtime" | "wasmer" | "podman" | "hyperfine" => {
+            "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmer" | "podman" | "hyperfine" => {
                 proc::version_of(p, &["--version"])
             }
             _ => None,
@@ -467,8 +467,15 @@ impl Bench<'_> {
         std::fs::create_dir_all(&rootfs)?;
         std::fs::copy(&hello_native, rootfs.join("hello"))?;
         std::fs::copy(&cpu_native, rootfs.join("cpu"))?;
-        for rt in ["crun", "runc"] {
-            match proc::which(rt) {
+        // wharf-runtime is Wharf's own, so the one beside this wharf first.
+        let beside = self.cfg.wharf.with_file_name("wharf-runtime");
+        let ours = Some(beside).filter(|p| p.is_file());
+        for rt in ["crun", "runc", "wharf-runtime"] {
+            let found = match rt {
+                "wharf-runtime" => ours.clone().or_else(|| proc::which(rt)),
+                _ => proc::which(rt),
+            };
+            match found {
                 None => self.peer(rt, "not installed", None, None),
                 Some(bin) => match self.setup_oci_runtime(rt, &bin, &rootfs) {
                     Ok(note) => self.peer(rt, "measured", Some(&bin), Some(note)),
@@ -635,6 +642,11 @@ impl Bench<'_> {
             });
         }
         // CPU kernels: one bundle per (kernel, argument), written in cpu().
+        // wharf-runtime is timed for its start only (issue 4): inside the
+        // container it runs the same native code as crun.
+        if rt == "wharf-runtime" {
+            return Ok(note);
+        }
         self.cpu_runners.push(CpuRunner {
             key: rt.into(),
             label: format!("{rt} run (static cpu bundle)"),
@@ -814,7 +826,10 @@ impl Bench<'_> {
         let container = |t: &Target| {
             t.kind == "linux"
                 || t.kind == "overhead"
-                || matches!(t.runner.as_str(), "crun" | "runc" | "podman")
+                || matches!(
+                    t.runner.as_str(),
+                    "crun" | "runc" | "wharf-runtime" | "podman"
+                )
         };
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
         for (group, containers) in [("processes", false), ("containers", true)] {
@@ -1136,7 +1151,8 @@ impl Bench<'_> {
         Ok((total, rss_total, method.into()))
     }
 
-    /// Removes every container left in the private store.
+    /// Removes every container left in the private store, and the store's
+    /// runtime state, which lives on a tmpfs outside it.
     fn cleanup(&self) {
         if let Ok(ids) = proc::capture(&self.wharf(&["ps", "-a", "-q"])) {
             let ids: Vec<&str> = ids.split_whitespace().collect();
@@ -1145,6 +1161,10 @@ impl Bench<'_> {
                 args.extend(ids);
                 let _ = proc::capture(&self.wharf(&args));
             }
+        }
+        let state = wharf_engine::linux_exec::state_root(&self.root);
+        if !state.starts_with(&self.root) {
+            let _ = std::fs::remove_dir_all(state);
         }
     }
 }

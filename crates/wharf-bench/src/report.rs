@@ -62,7 +62,14 @@ fn absent(r: &Results, name: &str) -> String {
     }
 }
 
-/// The goals of issues 2, 3 and 6, checked against the numbers.
+/// "PEER: why it was not measured" when `value` is missing.
+fn unmeasured(r: &Results, peer: &str, value: Option<f64>) -> Option<String> {
+    value
+        .is_none()
+        .then(|| format!("{peer}: {}", absent(r, peer)))
+}
+
+/// The goals of issues 2, 3, 4 and 6, checked against the numbers.
 pub fn goals(r: &Results) -> Vec<Goal> {
     let mut g = Vec::new();
     let wasm = warm(r, "wharf-wasm-p1").map(|l| l.median_ms);
@@ -135,11 +142,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         wasm.zip(wasmtime).map(|(w, t)| w / t),
         0.5,
         "ratio",
-        if wasmtime.is_none() {
-            format!("wasmtime: {}", absent(r, "wasmtime"))
-        } else {
-            String::new()
-        },
+        unmeasured(r, "wasmtime", wasmtime).unwrap_or_default(),
     );
     push(
         "linux-vs-crun",
@@ -150,6 +153,16 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         "ratio",
         crun_note(linux, 1.5),
     );
+    let runtime = warm(r, "wharf-runtime").map(|l| l.median_ms);
+    push(
+        "runtime-vs-crun",
+        "issue 4",
+        "`wharf-runtime run` of the static hello bundle at most 1.0x `crun run` of the same bundle",
+        runtime.zip(crun).map(|(w, c)| w / c),
+        1.0,
+        "ratio",
+        unmeasured(r, "wharf-runtime", runtime).unwrap_or_else(|| crun_note(runtime, 1.0)),
+    );
     let podman = warm(r, "podman").map(|l| l.median_ms);
     push(
         "linux-vs-podman",
@@ -158,11 +171,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         linux.zip(podman).map(|(l, p)| l / p),
         1.0 / 30.0,
         "ratio",
-        if podman.is_none() {
-            format!("podman: {}", absent(r, "podman"))
-        } else {
-            String::new()
-        },
+        unmeasured(r, "podman", podman).unwrap_or_default(),
     );
     for kernel in ["sha256", "nbody"] {
         let w = cpu(r, kernel, "wharf-wasm-p1").map(|c| c.median_ms);
@@ -176,11 +185,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
             w.zip(t).map(|(w, t)| w / t),
             1.02,
             "ratio",
-            if t.is_none() {
-                format!("wasmtime: {}", absent(r, "wasmtime"))
-            } else {
-                String::new()
-            },
+            unmeasured(r, "wasmtime", t).unwrap_or_default(),
         );
     }
     g
@@ -347,7 +352,7 @@ pub fn full(r: &Results) -> String {
     o.push_str("\n## Summary\n\n");
     o.push_str(&table(r));
 
-    o.push_str("\n## Goals\n\nThe performance goals of issues 2, 3 and 6, against the numbers measured above (n/a: the peer needed for the comparison is not installed or failed).\n\n");
+    o.push_str("\n## Goals\n\nThe performance goals of issues 2, 3, 4 and 6, against the numbers measured above (n/a: the peer needed for the comparison is not installed or failed).\n\n");
     goals_table(r, &mut o);
 
     let m = &r.machine;

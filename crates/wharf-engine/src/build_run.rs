@@ -77,7 +77,8 @@ fn run_step(
         hostname: "wharf-build".into(),
         ..LinuxOptions::default()
     };
-    linux_exec::prepare_bundle(dir, id, &mut spec, lower, &opts)?;
+    // The step's upper dir is read into a layer and then deleted.
+    linux_exec::prepare_bundle(dir, id, &mut spec, lower, &opts, true)?;
     spec.save(dir.join("config.json"))?;
     let state_root = linux_exec::state_root(&engine.root);
     let stdio = linux_exec::inherit_stdio(false)?;

@@ -7,15 +7,14 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::fsutil::{now_rfc3339, random_hex_id, write_atomic};
+use crate::fsutil::{
+    ensure_private_dir, is_private_dir, now_rfc3339, random_hex_id, tmpfs_dir_for, write_atomic,
+};
 use crate::kind::Kind;
 use crate::process;
 use crate::{Error, Result};
@@ -450,34 +449,11 @@ impl Containers {
 /// not survive a reboot go: `wharf-<hash of the store>` under the first of
 /// $XDG_RUNTIME_DIR, /run and /dev/shm that is a tmpfs. Not created here.
 fn volatile_dir(containers: &Path) -> Option<PathBuf> {
-    let store = fs::canonicalize(containers.parent()?).ok()?;
-    let tag = hex::encode(&Sha256::digest(store.as_os_str().as_bytes())[..8]);
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let candidates = xdg
         .into_iter()
-        .chain(["/run", "/dev/shm"].map(PathBuf::from))
-        .find(|p| is_tmpfs(p))
-        .map(|p| p.join(format!("wharf-{tag}")))
-}
-
-/// A directory that is really ours: not a symlink, owned by this user,
-/// closed to everyone else. /dev/shm lets anyone create names in it, so a
-/// directory found there is trusted only after this check.
-fn is_private_dir(dir: &Path) -> bool {
-    fs::symlink_metadata(dir).is_ok_and(|m| {
-        // SAFETY: geteuid has no preconditions.
-        m.is_dir() && m.uid() == unsafe { libc::geteuid() } && m.mode() & 0o077 == 0
-    })
-}
-
-fn ensure_private_dir(dir: &Path) -> bool {
-    let _ = fs::DirBuilder::new().mode(0o700).create(dir);
-    is_private_dir(dir)
-}
-
-fn is_tmpfs(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        .chain(["/run", "/dev/shm"].map(PathBuf::from));
+    tmpfs_dir_for(containers.parent()?, "", candidates)
 }
 
 /// What a name link holds: the first 48 hex digits of the id (192 bits, as

@@ -91,9 +91,17 @@ fn bad_security_opt(opt: &str) -> Error {
     ))
 }
 
-/// Where libcontainer keeps its per-container state.
+/// Where libcontainer keeps its per-container state, and Wharf its shadow
+/// bundles and compiled seccomp filters: runtime state that must not outlive
+/// a boot, so on a tmpfs as Docker's /run/docker is, at
+/// `wharf-<hash of the store>.run` under /run or /dev/shm (whichever is a
+/// tmpfs first). Where neither is, or that directory is not ours alone, it is
+/// `<root>/run`. Linux containers need root, so $XDG_RUNTIME_DIR plays no
+/// part: the answer must not change with the caller's session.
 pub fn state_root(root: &Path) -> PathBuf {
-    root.join("run")
+    crate::fsutil::tmpfs_dir_for(root, ".run", ["/run", "/dev/shm"].map(PathBuf::from))
+        .filter(|dir| crate::fsutil::ensure_private_dir(dir))
+        .unwrap_or_else(|| root.join("run"))
 }
 
 /// Says once per Wharf root (not on every run) that containers get a lower
@@ -117,14 +125,17 @@ pub fn notice_rlimit_clamp(root: &Path) {
 
 /// Mounts the container's overlay over `lower` and completes the spec with
 /// Docker's defaults; the caller writes it to the bundle's config.json.
+/// `ephemeral`: the container's changes are discarded when it ends (see
+/// [`wharf_linux::mount_overlay`]).
 pub fn prepare_bundle(
     dir: &Path,
     id: &str,
     spec: &mut Spec,
     lower: &Path,
     opts: &LinuxOptions,
+    ephemeral: bool,
 ) -> Result<()> {
-    let merged = wharf_linux::mount_overlay(lower, dir)?;
+    let merged = wharf_linux::mount_overlay(lower, dir, ephemeral)?;
     let mut root = spec.root().clone().unwrap_or_default();
     root.set_path(merged.clone());
     root.set_readonly(Some(opts.read_only));

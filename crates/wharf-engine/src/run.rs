@@ -162,6 +162,7 @@ impl Engine {
                     &mut spec,
                     &prepared.rootfs,
                     &o,
+                    opts.rm,
                 )?;
             }
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");

@@ -89,7 +89,13 @@ fn init_layer(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
 /// `container_dir/init` with the runtime's mount points (Docker's init layer),
 /// so the upper dir only holds the process's own changes. Mounting twice is a
 /// no-op.
-pub fn mount_overlay(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
+///
+/// An `ephemeral` container's changes are thrown away when it ends (`run
+/// --rm`, a build step), so its overlay is `volatile`, as Podman does for
+/// `--rm`: overlayfs then skips syncing the upper filesystem, which at unmount
+/// is a sync of the whole filesystem the store is on. Kernels older than 5.10
+/// lack the option and get a plain overlay.
+pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Result<PathBuf> {
     let upper = container_dir.join("upper");
     let work = container_dir.join("work");
     let merged = container_dir.join("merged");
@@ -130,14 +136,21 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
         upper.display(),
         work.display()
     );
-    mount(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|e| Error::Mount {
+    let mount_with = |data: &str| {
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+    };
+    let volatile = format!("{data},volatile");
+    let mounted = match mount_with(if ephemeral { &volatile } else { &data }) {
+        Err(nix::errno::Errno::EINVAL) if ephemeral => mount_with(&data),
+        other => other,
+    };
+    mounted.map_err(|e| Error::Mount {
         action: "mounting overlay on",
         path: merged.clone(),
         source: e.into(),

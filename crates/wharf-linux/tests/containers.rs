@@ -650,10 +650,17 @@ fn overlay_rootfs_and_layer() {
     let cdir = env.tmp.path().join("ovl");
     let id = format!("wt-ovl-{}", std::process::id());
     let _guard = guard(&env, &id, Some(&cdir));
-    let merged = wharf_linux::mount_overlay(&env.rootfs, &cdir).unwrap();
+    // Ephemeral, as a build step's: the upper dir is read into a layer.
+    let merged = wharf_linux::mount_overlay(&env.rootfs, &cdir, true).unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = mountinfo
+        .lines()
+        .find(|l| l.contains(merged.to_str().unwrap()))
+        .expect("the overlay is in the mount table");
+    assert!(line.contains("volatile"), "{line}");
     // Mounting twice is a no-op.
     assert_eq!(
-        wharf_linux::mount_overlay(&env.rootfs, &cdir).unwrap(),
+        wharf_linux::mount_overlay(&env.rootfs, &cdir, true).unwrap(),
         merged
     );
 
