@@ -16,7 +16,7 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::{LinuxResources, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 use serde::Serialize;
 
 use crate::filter_cache::{self, CachedFilter};
@@ -541,6 +541,30 @@ pub fn remove(state_root: &Path, id: &str, force: bool) -> Result<()> {
     crate::runtime::delete(state_root, id, force)?;
     let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
     Ok(())
+}
+
+/// Removes a container whose init this process has reaped (a foreground
+/// `run`) the way [`crate::wait_and_remove`] does Wharf's own: its empty
+/// cgroups, its state and the shadow bundle, without libcontainer's generic
+/// delete, which re-reads the state, re-checks the dead init and rediscovers
+/// every cgroup mount through procfs. That is sound only when the spec gives
+/// the container its own pid namespace (the kernel killed everything in it
+/// with the init), has no poststop hooks (which only delete runs) and the
+/// cgroups are plain directories (not systemd's); otherwise this is
+/// [`remove`].
+pub fn remove_reaped(state_root: &Path, id: &str, spec: &Spec) -> Result<()> {
+    let poststop = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_ref())
+        .is_some_and(|p| !p.is_empty());
+    let own_pids = crate::runtime::has_new_namespace(spec, LinuxNamespaceType::Pid);
+    let c = load(state_root, id)?;
+    if poststop || !own_pids || c.systemd() {
+        return remove(state_root, id, true);
+    }
+    let cgroups_path = c.spec().map_err(map_lc("delete", id))?.cgroup_path;
+    crate::runtime::remove_reaped_unchecked(state_root, id, &cgroups_path)
 }
 
 fn cgroup_manager(

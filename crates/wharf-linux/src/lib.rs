@@ -27,9 +27,9 @@ mod user;
 
 pub use bundle::{
     adapt_runc_spec, create, default_spec, exec_defaults, exec_process, features, list,
-    load_bundle, parse_signal, pause, pids, proxy_terminal, remove, resume, signal, start_created,
-    state, update, validate_id, wait_process, ContainerState, CreateOptions, Entrypoint,
-    ExecOptions,
+    load_bundle, parse_signal, pause, pids, proxy_terminal, remove, remove_reaped, resume, signal,
+    start_created, state, update, validate_id, wait_process, ContainerState, CreateOptions,
+    Entrypoint, ExecOptions,
 };
 pub use cgroup::cgroup_layout;
 pub use layer::layer_from_upper;

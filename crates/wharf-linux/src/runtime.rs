@@ -223,14 +223,15 @@ pub(crate) fn loopback_up(pid: i32) -> std::io::Result<()> {
 }
 
 pub(crate) fn has_new_netns(spec: &Spec) -> bool {
+    has_new_namespace(spec, oci_spec::runtime::LinuxNamespaceType::Network)
+}
+
+/// Does the spec make a namespace of type `typ` of its own (not join one)?
+pub(crate) fn has_new_namespace(spec: &Spec, typ: oci_spec::runtime::LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
-            })
-        })
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == typ && n.path().is_none()))
 }
 
 /// Creates and starts the container `id` from `bundle` (a directory with a
@@ -395,6 +396,18 @@ pub fn wait_and_remove(
 ) -> Result<Exit> {
     let code = wait_pid(started.pid)?;
     let oom_killed = cgroup::oom_killed(cgroups_path);
+    remove_reaped_unchecked(state_root, id, cgroups_path)?;
+    Ok(Exit { code, oom_killed })
+}
+
+/// The removal half of [`wait_and_remove`]: empty cgroups, libcontainer's
+/// state, the shadow bundle. The caller vouches that the container's init
+/// was reaped and that the spec gave it its own pid namespace.
+pub(crate) fn remove_reaped_unchecked(
+    state_root: &Path,
+    id: &str,
+    cgroups_path: &Path,
+) -> Result<()> {
     remove_cgroup_dirs(cgroups_path);
     let dir = state_root.join(id);
     match std::fs::remove_dir_all(&dir) {
@@ -403,7 +416,7 @@ pub fn wait_and_remove(
         Err(e) => return Err(Error::io("removing", &dir, e)),
     }
     let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
-    Ok(Exit { code, oom_killed })
+    Ok(())
 }
 
 /// Removes the container's (empty) cgroup directories on every hierarchy,

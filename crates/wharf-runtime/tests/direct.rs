@@ -118,10 +118,25 @@ fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
 fn run_prints_and_propagates_the_exit_code() {
     let env = Env::new();
     let b = env.linux_bundle("b", &["sh", "-c", "echo hi from $(hostname); exit 3"]);
+    // A cgroup path of this test's own, to see that `run` removes it.
+    let cgroup = format!("/wharf-test-run-{}", std::process::id());
+    let config = b.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    c["linux"]["cgroupsPath"] = cgroup.clone().into();
+    std::fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
     let out = env.rt(&["run", "--bundle", b.to_str().unwrap(), "r1"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hi from wharf\n");
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|ctrl| ctrl.path().join(cgroup.trim_start_matches('/')))
+        .filter(|dir| dir.exists())
+        .map(|dir| dir.display().to_string())
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
 
 #[test]

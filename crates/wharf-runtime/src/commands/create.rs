@@ -29,13 +29,13 @@ pub struct Args {
 
 /// Shared by create and run: loads the bundle, decides Linux or Wasm and
 /// creates the container. Returns its pid and, for a terminal without a
-/// console socket, the pty master.
+/// console socket, the pty master; and the bundle's spec.
 pub fn create(
     cli: &Cli,
     log: &Logger,
     a: &Args,
     own_console: bool,
-) -> Result<wharf_linux::Started> {
+) -> Result<(wharf_linux::Started, oci_spec::runtime::Spec)> {
     super::check_id(&a.id)?;
     let (bundle, spec) = wharf_linux::load_bundle(&a.bundle).map_err(super::linux_err)?;
     let entrypoint = crate::wasm::entrypoint(&spec)?;
@@ -73,7 +73,9 @@ pub fn create(
         stdio: None,
         entrypoint,
     };
-    wharf_linux::create(&cli.root, &a.id, &bundle, &spec, opts).map_err(super::linux_err)
+    let started =
+        wharf_linux::create(&cli.root, &a.id, &bundle, &spec, opts).map_err(super::linux_err)?;
+    Ok((started, spec))
 }
 
 pub fn run(cli: &Cli, log: &Logger, a: &Args) -> Result<i32> {

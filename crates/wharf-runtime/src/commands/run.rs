@@ -17,7 +17,7 @@ pub struct Args {
 /// container's code (a pty is proxied when the spec asks for a terminal).
 pub fn run(cli: &Cli, log: &Logger, a: &Args) -> Result<i32> {
     let id = &a.create.id;
-    let started = super::create::create(cli, log, &a.create, !a.detach)?;
+    let (started, spec) = super::create::create(cli, log, &a.create, !a.detach)?;
     if let Err(e) = wharf_linux::start_created(&cli.root, id) {
         let _ = wharf_linux::remove(&cli.root, id, true);
         return Err(super::linux_err(e));
@@ -31,7 +31,8 @@ pub fn run(cli: &Cli, log: &Logger, a: &Args) -> Result<i32> {
     }
     let code = wharf_linux::wait_process(started.pid).map_err(super::linux_err);
     if !a.keep {
-        let _ = wharf_linux::remove(&cli.root, id, true);
+        // The init is reaped: what is left is empty cgroups and state.
+        let _ = wharf_linux::remove_reaped(&cli.root, id, &spec);
     }
     code
 }

@@ -1629,37 +1629,30 @@ mod tests {
 /// Wharf patch. `Root::mkdir_all` reopens its handle through procfs with
 /// pathrs's overmount checks, about forty syscalls, even when the directory
 /// already exists, which it does for most mount points; a container start
-/// spent a good part of its init process there. An existing directory is
-/// found with one `openat2(RESOLVE_IN_ROOT)`, and a missing last component
-/// under an existing parent is made with one `mkdirat` on the parent's
-/// handle (also resolved inside the root, so nothing can escape it). Any
-/// other case goes to `mkdir_all` as before.
+/// spent a good part of its init process there. Here the parent is resolved
+/// inside the root with one `openat2(RESOLVE_IN_ROOT)`, the last component
+/// made with `mkdirat` on that handle (EEXIST is fine) and checked to be a
+/// real directory, not a symlink, with `fstatat(AT_SYMLINK_NOFOLLOW)` on the
+/// same handle: nothing can leave the root. Any other case (a missing
+/// parent, a symlink, a path ending in `..`) goes to `mkdir_all` as before.
 fn ensure_dir(root: &Root, path: &Path, perm: &Permissions) -> Result<()> {
-    if is_dir_in_root(root, path) {
-        return Ok(());
-    }
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::{Mode, SFlag, fstatat, mkdirat};
+
     if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
         if let Ok(parent) = root.resolve(parent) {
             let parent = OwnedFd::from(parent);
-            let made = nix::sys::stat::mkdirat(
-                Some(parent.as_raw_fd()),
-                name,
-                nix::sys::stat::Mode::from_bits_truncate(perm.mode()),
-            );
-            if (made.is_ok() || made == Err(Errno::EEXIST)) && is_dir_in_root(root, path) {
+            let dirfd = Some(parent.as_raw_fd());
+            let made = mkdirat(dirfd, name, Mode::from_bits_truncate(perm.mode()));
+            let is_dir = || {
+                fstatat(dirfd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits())
+            };
+            if matches!(made, Ok(()) | Err(Errno::EEXIST)) && is_dir() {
                 return Ok(());
             }
         }
     }
     root.mkdir_all(path, perm)?;
     Ok(())
-}
-
-/// True when `path` resolves inside `root` to a directory.
-fn is_dir_in_root(root: &Root, path: &Path) -> bool {
-    root.resolve(path)
-        .ok()
-        .map(|handle| fs::File::from(OwnedFd::from(handle)))
-        .and_then(|file| file.metadata().ok())
-        .is_some_and(|meta| meta.is_dir())
 }
