@@ -58,10 +58,7 @@ fn latency(r: &Results, path: &Path) -> Result<()> {
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => s.to_string(),
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&segment_label)
         .x_label_style(("sans-serif", 12))
         .y_desc("milliseconds (log scale)")
         .x_desc("target (see report.md)")
@@ -105,10 +102,7 @@ fn bars(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => s.to_string(),
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&segment_label)
         .x_label_style(("sans-serif", 12))
         .y_desc(y_desc)
         .draw()
@@ -177,4 +171,12 @@ fn cpu(r: &Results, path: &Path) -> Result<()> {
     }
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// A segmented axis's label: the segment's name.
+fn segment_label(v: &SegmentValue<&String>) -> String {
+    match v {
+        SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => s.to_string(),
+        SegmentValue::Last => String::new(),
+    }
 }

@@ -411,6 +411,23 @@ impl Bench<'_> {
 
     // --- peers ------------------------------------------------------------------
 
+    /// Sets up peer `name` found at `bin` (if found) and records how that
+    /// went: not installed, measured (with `setup`'s note) or failed (why).
+    fn try_peer(
+        &mut self,
+        name: &str,
+        bin: Option<PathBuf>,
+        setup: impl FnOnce(&mut Self, &Path) -> Result<String>,
+    ) {
+        match bin {
+            None => self.peer(name, "not installed", None, None),
+            Some(bin) => match setup(self, &bin) {
+                Ok(note) => self.peer(name, "measured", Some(&bin), Some(note)),
+                Err(e) => self.peer(name, "failed", Some(&bin), Some(format!("{e:#}"))),
+            },
+        }
+    }
+
     fn peer(&mut self, name: &str, status: &str, path: Option<&Path>, note: Option<String>) {
         let version = path.and_then(|p| match name {
             "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmer" | "podman" | "hyperfine" => {
@@ -475,45 +492,20 @@ impl Bench<'_> {
                 "wharf-runtime" => ours.clone().or_else(|| proc::which(rt)),
                 _ => proc::which(rt),
             };
-            match found {
-                None => self.peer(rt, "not installed", None, None),
-                Some(bin) => match self.setup_oci_runtime(rt, &bin, &rootfs) {
-                    Ok(note) => self.peer(rt, "measured", Some(&bin), Some(note)),
-                    Err(e) => self.peer(rt, "failed", Some(&bin), Some(format!("{e:#}"))),
-                },
-            }
+            self.try_peer(rt, found, |b, bin| b.setup_oci_runtime(rt, bin, &rootfs));
         }
-        match proc::which("wasmtime") {
-            None => self.peer("wasmtime", "not installed", None, None),
-            Some(bin) => match self.setup_wasmtime(&bin) {
-                Ok(()) => self.peer(
-                    "wasmtime",
-                    "measured",
-                    Some(&bin),
-                    Some("wasmtime run --allow-precompiled of modules precompiled with `wasmtime compile`".into()),
-                ),
-                Err(e) => self.peer("wasmtime", "failed", Some(&bin), Some(format!("{e:#}"))),
-            },
-        }
-        match proc::which("wasmer") {
-            None => self.peer("wasmer", "not installed", None, None),
-            Some(bin) => match self.setup_wasmer(&bin) {
-                Ok(()) => self.peer(
-                    "wasmer",
-                    "measured",
-                    Some(&bin),
-                    Some("wasmer run MODULE".into()),
-                ),
-                Err(e) => self.peer("wasmer", "failed", Some(&bin), Some(format!("{e:#}"))),
-            },
-        }
-        match proc::which("podman") {
-            None => self.peer("podman", "not installed", None, None),
-            Some(bin) => match self.setup_podman(&bin) {
-                Ok(note) => self.peer("podman", "measured", Some(&bin), Some(note)),
-                Err(e) => self.peer("podman", "failed", Some(&bin), Some(format!("{e:#}"))),
-            },
-        }
+        self.try_peer("wasmtime", proc::which("wasmtime"), |b, bin| {
+            b.setup_wasmtime(bin).map(|()| {
+                "wasmtime run --allow-precompiled of modules precompiled with `wasmtime compile`"
+                    .into()
+            })
+        });
+        self.try_peer("wasmer", proc::which("wasmer"), |b, bin| {
+            b.setup_wasmer(bin).map(|()| "wasmer run MODULE".into())
+        });
+        self.try_peer("podman", proc::which("podman"), |b, bin| {
+            b.setup_podman(bin)
+        });
         let hf = proc::which("hyperfine");
         let status = if hf.is_some() {
             "not used"
