@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-rt}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p wharf-runtime
 rt=$CARGO_TARGET_DIR/release/wharf-runtime
 hello=examples/hello/hello

@@ -149,6 +149,19 @@ fn bench_quick_writes_report_results_and_charts() {
     for peer in ["crun", "runc", "wasmtime", "wasmer", "podman"] {
         assert!(peers.contains(&peer), "peer {peer} missing: {peers:?}");
     }
+    // A runtime that runs here is also timed on the spec `wharf run` writes.
+    for p in v["peers"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if (name == "crun" || name == "wharf-runtime") && p["status"] == "measured" {
+            let key = format!("{name}-docker");
+            let timed = v["latency"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["target"] == key.as_str() && l["phase"] == "warm");
+            assert!(timed, "{name} measured but {key} not timed: {text}");
+        }
+    }
     let mut bad = Vec::new();
     let n = check_positive(&v, "$", &mut bad);
     assert!(n > 50, "suspiciously few numbers ({n}) in results.json");

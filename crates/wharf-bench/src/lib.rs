@@ -571,6 +571,76 @@ impl Bench<'_> {
         }
     }
 
+    /// `rt run` of the static hello with the spec `wharf run --rm
+    /// hello:linux` gives it: Docker's defaults (seccomp profile, capability
+    /// set, masked and read-only paths, cgroup namespace, /dev, the /etc
+    /// files). A plain `rt spec` bundle has none of these, so this target
+    /// tells Wharf's own cost apart from the cost of Docker's defaults. Only
+    /// the overlay differs: the bundle runs over the plain rootfs.
+    fn docker_defaults_target(
+        &self,
+        rt: &str,
+        bin: &Path,
+        rootfs: &Path,
+        id: &str,
+        wrapped: bool,
+    ) -> Result<Target> {
+        let name = format!("{rt}-docker");
+        let dir = self.bundle(bin, &name, rootfs, &["/hello".into()])?;
+        let plain: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
+        let cname = format!("wharf-bench-spec-{}", std::process::id());
+        proc::capture(&self.wharf(&["run", "--name", &cname, "hello:linux"]))?;
+        let copied = (|| -> Result<Value> {
+            let info: Value =
+                serde_json::from_str(&proc::capture(&self.wharf(&["inspect", &cname]))?)?;
+            let record = info[0]["LogPath"]
+                .as_str()
+                .and_then(|p| Path::new(p).parent())
+                .context("`wharf inspect` shows no LogPath for the container")?
+                .to_path_buf();
+            let mut spec: Value =
+                serde_json::from_slice(&std::fs::read(record.join("config.json"))?)?;
+            // The /etc files Wharf wrote beside its record go with the bundle.
+            for m in spec["mounts"].as_array_mut().into_iter().flatten() {
+                let Some(src) = m["source"].as_str().map(PathBuf::from) else {
+                    continue;
+                };
+                if let (true, Some(file)) = (src.starts_with(&record), src.file_name()) {
+                    let to = dir.join(file);
+                    std::fs::copy(&src, &to)?;
+                    m["source"] = Value::String(self.path(&to));
+                }
+            }
+            Ok(spec)
+        })();
+        let _ = proc::try_capture(&self.wharf(&["rm", "-f", &cname]));
+        let mut spec = copied.context("reading the spec of `wharf run hello:linux`")?;
+        // crun 1.8 refuses a spec version newer than the one it writes.
+        spec["ociVersion"] = plain["ociVersion"].clone();
+        spec["process"]["terminal"] = Value::Bool(false);
+        spec["root"] = plain["root"].clone();
+        spec["linux"]["cgroupsPath"] = Value::String(format!("/wharf-bench/{name}"));
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
+        let cmd = self.oci_run_cmd(bin, &dir, id, wrapped);
+        let (ok, out) = proc::try_capture(&cmd);
+        if !ok {
+            let _ = proc::try_capture(&Cmd::new(&[
+                self.path(bin),
+                "delete".into(),
+                "-f".into(),
+                id.into(),
+            ]));
+            bail!("`{rt} run` of it failed: {}", out.trim());
+        }
+        Ok(Target {
+            key: name,
+            label: format!("{rt} run (hello with the spec of `wharf run`: Docker's defaults)"),
+            kind: "linux".into(),
+            runner: rt.into(),
+            cmd,
+        })
+    }
+
     fn setup_oci_runtime(&mut self, rt: &str, bin: &Path, rootfs: &Path) -> Result<String> {
         let id = |what: &str| format!("wharf-bench-{}-{rt}-{what}", std::process::id());
         let hello = self.bundle(bin, &format!("{rt}-hello"), rootfs, &["/hello".into()])?;
@@ -632,6 +702,18 @@ impl Bench<'_> {
                     "umount /sys/fs/cgroup/unified 2>/dev/null; exec true",
                 ]),
             });
+        }
+        // The same hello with the spec `wharf run` writes, so a runtime is
+        // also timed doing Wharf's work. runc is left out: it is 3x slower
+        // than crun already and would only lengthen the bench.
+        let mut note = note;
+        if rt != "runc" {
+            match self.docker_defaults_target(rt, bin, rootfs, &id("docker"), wrapped) {
+                Ok(target) => self.targets.push(target),
+                Err(e) => {
+                    note.push_str(&format!("; not timed with Wharf's spec: {e:#}"));
+                }
+            }
         }
         // CPU kernels: one bundle per (kernel, argument), written in cpu().
         // wharf-runtime is timed for its start only (issue 4): inside the

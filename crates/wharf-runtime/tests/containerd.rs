@@ -138,6 +138,13 @@ impl Drop for Containerd {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_dir_all(format!("/run/containerd/runc/{}", self.namespace));
+        // containerd puts a task's cgroup at /<namespace>/<id> and leaves the
+        // namespace's directory behind (cgroup v1: one per controller; v2: one).
+        let cgroups = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten();
+        for dir in cgroups.filter_map(|e| e.ok()).map(|e| e.path()) {
+            let _ = std::fs::remove_dir(dir.join(&self.namespace));
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&self.namespace));
         // Unmount anything containerd left mounted under its root.
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let root = self.dir.path().to_string_lossy().into_owned();
