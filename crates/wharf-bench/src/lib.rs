@@ -624,12 +624,7 @@ impl Bench<'_> {
         let cmd = self.oci_run_cmd(bin, &dir, id, wrapped);
         let (ok, out) = proc::try_capture(&cmd);
         if !ok {
-            let _ = proc::try_capture(&Cmd::new(&[
-                self.path(bin),
-                "delete".into(),
-                "-f".into(),
-                id.into(),
-            ]));
+            self.oci_delete(bin, id);
             bail!("`{rt} run` of it failed: {}", out.trim());
         }
         Ok(Target {
@@ -641,18 +636,23 @@ impl Bench<'_> {
         })
     }
 
+    /// What a failed `rt run` may have left: `rt delete -f ID`.
+    fn oci_delete(&self, rt: &Path, id: &str) {
+        let _ = proc::try_capture(&Cmd::new(&[
+            self.path(rt),
+            "delete".into(),
+            "-f".into(),
+            id.into(),
+        ]));
+    }
+
     fn setup_oci_runtime(&mut self, rt: &str, bin: &Path, rootfs: &Path) -> Result<String> {
         let id = |what: &str| format!("wharf-bench-{}-{rt}-{what}", std::process::id());
         let hello = self.bundle(bin, &format!("{rt}-hello"), rootfs, &["/hello".into()])?;
         let mut wrapped = false;
         let (ok, out) = proc::try_capture(&self.oci_run_cmd(bin, &hello, &id("hello"), false));
         if !ok {
-            let _ = proc::try_capture(&Cmd::new(&[
-                self.path(bin),
-                "delete".into(),
-                "-f".into(),
-                id("hello"),
-            ]));
+            self.oci_delete(bin, &id("hello"));
             let (ok2, out2) = if rt == "crun" && machine::cgroup_layout() == "hybrid" {
                 proc::try_capture(&self.oci_run_cmd(bin, &hello, &id("hello"), true))
             } else {
