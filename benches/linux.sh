@@ -16,6 +16,7 @@
 #   OUT=dir bash benches/linux.sh      # keep the hyperfine JSON in dir
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-20}
 
@@ -47,11 +48,7 @@ echo "==> building hello:linux into $WHARF_ROOT"
 
 # The plain bundle, as crun writes it.
 plain=$work/plain
-mkdir -p "$plain/rootfs"
-cp examples/hello/hello "$plain/rootfs/hello"
-(cd "$plain" && crun spec)
-jq '.process.args = ["/hello"] | .process.terminal = false | .root.readonly = true' \
-    "$plain/config.json" >"$plain/c.json" && mv "$plain/c.json" "$plain/config.json"
+plain_hello_bundle "$plain" crun '.root.readonly = true'
 
 # Wharf's spec for the same image: a kept (not --rm) container's config.json
 # and /etc files, pointed at the plain rootfs.

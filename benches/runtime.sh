@@ -10,6 +10,7 @@
 # Usage: [RUNS=200] benches/runtime.sh [hyperfine args...]   (root; scripts/setup.sh first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p wharf-runtime
@@ -21,19 +22,9 @@ command -v crun >/dev/null || { echo "missing crun: run scripts/setup.sh" >&2; e
 tmp=$(mktemp -d /tmp/wharf-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 bundle=$tmp/bundle
-mkdir -p "$bundle/rootfs"
-cp "$hello" "$bundle/rootfs/hello"
-"$rt" spec --bundle "$bundle"
 # No terminal, just the static binary; the rest is the default spec (the
 # same for both runtimes).
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/hello"]
-json.dump(c, open(p, "w"), indent=2)
-PY
+plain_hello_bundle "$bundle" "$rt"
 
 # Sanity: both print the greeting.
 "$rt" --root "$tmp/wr" run --bundle "$bundle" check | grep -q "Hello from Linux!"

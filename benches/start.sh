@@ -8,6 +8,7 @@
 #   OUT=dir bash benches/start.sh    # keep the hyperfine JSON in dir
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-20}
 RSS_RUNS=${RSS_RUNS:-20}
@@ -42,11 +43,7 @@ fi
 
 if command -v crun >/dev/null; then
     bundle=$work/bundle
-    mkdir -p "$bundle/rootfs"
-    cp "$native" "$bundle/rootfs/hello"
-    (cd "$bundle" && crun spec)
-    jq '.process.args = ["/hello"] | .process.terminal = false' "$bundle/config.json" >"$bundle/c.json"
-    mv "$bundle/c.json" "$bundle/config.json"
+    plain_hello_bundle "$bundle" crun
     # crun on this machine needs its own mount namespace without the hybrid
     # cgroup2 mount.
     crun_cmd="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; crun run --bundle $bundle wharf-bench-$$'"
