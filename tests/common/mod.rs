@@ -204,7 +204,7 @@ impl Wharf {
 
     /// Where this store's Linux containers keep their runtime state.
     pub fn state_root(&self) -> PathBuf {
-        wharf_engine::linux_exec::state_root(self.root())
+        wharf_engine::Engine::runtime_dir(self.root())
     }
 
     pub fn root_str(&self) -> &str {

@@ -1236,7 +1236,7 @@ impl Bench<'_> {
                 let _ = proc::capture(&self.wharf(&args));
             }
         }
-        let state = wharf_engine::linux_exec::state_root(&self.root);
+        let state = wharf_engine::Engine::runtime_dir(&self.root);
         if !state.starts_with(&self.root) {
             let _ = std::fs::remove_dir_all(state);
         }

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use crate::paths::clean_segments;
+
 #[derive(Debug, Clone)]
 struct Pattern {
     negate: bool,
@@ -73,20 +75,9 @@ impl DockerIgnore {
     }
 }
 
-/// Splits into segments, dropping empty and `.` segments and resolving `..`
-/// lexically (like Go's filepath.Clean).
+/// The path's segments, cleaned like Go's filepath.Clean (as Docker does).
 fn clean(p: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in p.split('/') {
-        match s {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s.to_string()),
-        }
-    }
-    out
+    clean_segments(p).into_iter().map(str::to_string).collect()
 }
 
 fn match_segments(pat: &[String], path: &[String]) -> bool {

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::{
     ensure_private_dir, is_private_dir, now_rfc3339, random_hex_id, tmpfs_dir_for, write_atomic,
 };
-use crate::kind::Kind;
 use crate::process;
 use crate::{Error, Result};
 
@@ -47,7 +46,9 @@ pub struct State {
     /// The image as the user named it, and the config digest it resolved to.
     pub image: String,
     pub image_id: String,
-    pub kind: Kind,
+    /// The executor that runs the container ("wasm", "linux"), chosen once
+    /// at create (see [`crate::executor`]).
+    pub kind: String,
     pub status: Status,
     /// The process that owns the guest: the foreground `wharf run`, or the
     /// detached container's monitor. 0 when none.
@@ -88,6 +89,13 @@ impl Container {
     }
     pub fn short_id(&self) -> &str {
         &self.state.id[..12]
+    }
+    /// The container as its executor sees it.
+    pub fn bundle(&self) -> crate::executor::Bundle<'_> {
+        crate::executor::Bundle {
+            id: &self.state.id,
+            dir: &self.dir,
+        }
     }
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.json")
@@ -177,7 +185,7 @@ pub struct NewContainer<'a> {
     pub name: Option<&'a str>,
     pub image: &'a str,
     pub image_id: &'a str,
-    pub kind: Kind,
+    pub executor: &'a str,
     pub auto_remove: bool,
     pub rootfs: &'a Path,
     pub entrypoint: &'a [String],
@@ -263,7 +271,7 @@ impl Containers {
                 created: now_rfc3339(),
                 image: new.image.to_string(),
                 image_id: new.image_id.to_string(),
-                kind: new.kind,
+                kind: new.executor.to_string(),
                 status: Status::Created,
                 pid: 0,
                 pid_start: 0,
@@ -513,7 +521,7 @@ mod tests {
             name,
             image: "hello:1",
             image_id: "sha256:00",
-            kind: Kind::Wasm,
+            executor: "wasm",
             auto_remove: false,
             rootfs,
             entrypoint: &[],

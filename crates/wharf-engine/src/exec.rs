@@ -1,9 +1,11 @@
-//! `wharf exec`: a new process in a running Linux container, joining its
-//! namespaces and cgroup.
+//! `wharf exec`: a new process in a running container, through the
+//! container's executor (Linux containers join the namespaces and cgroup of
+//! the running container; a Wasm guest has no processes to add).
 
-use oci_spec::runtime::{Spec, UserBuilder};
+use oci_spec::runtime::Spec;
 
-use crate::{linux_exec, spec, tty, Engine, Error, Kind, Result};
+use crate::executor::ExecIo;
+use crate::{spec, Engine, Error, Result};
 
 #[derive(Debug, Default, Clone)]
 pub struct ExecOptions {
@@ -19,12 +21,7 @@ pub struct ExecOptions {
 impl Engine {
     pub fn exec(&self, o: &ExecOptions) -> Result<i32> {
         let c = self.containers.find(&o.container)?;
-        if c.state.kind == Kind::Wasm {
-            return Err(Error::Unsupported(format!(
-                "{} is a Wasm container: it is a single guest with no processes or OS to exec into; exec works on Linux containers",
-                c.state.name
-            )));
-        }
+        let executor = self.executor_of(&c)?;
         if !c.is_running() {
             return Err(Error::Conflict(format!(
                 "container {} is not running; start a new one with wharf run",
@@ -54,42 +51,11 @@ impl Engine {
         if let Some(w) = &o.workdir {
             process.set_cwd(w.into());
         }
-        if let Some(u) = &o.user {
-            let rootfs = spec
-                .root()
-                .as_ref()
-                .map(|r| r.path().clone())
-                .unwrap_or_default();
-            let r = wharf_linux::resolve_user(&rootfs, Some(u))?;
-            let user = UserBuilder::default()
-                .uid(r.uid)
-                .gid(r.gid)
-                .additional_gids(r.additional_gids)
-                .build()
-                .map_err(|e| Error::InvalidArgument(format!("user {u}: {e}")))?;
-            process.set_user(user);
-        }
-        process.set_terminal(Some(false));
-        let state_root = linux_exec::state_root(&self.root);
-        if !o.tty {
-            let stdio = linux_exec::inherit_stdio(o.interactive)?;
-            return Ok(wharf_linux::exec(&state_root, c.id(), process, stdio)?);
-        }
-        // A pty made here: the process gets its slave side as stdio.
-        let pty =
-            nix::pty::openpty(None, None).map_err(|e| Error::io("allocating a pty", e.into()))?;
-        let dup = |what| pty.slave.try_clone().map_err(|e| Error::io(what, e));
-        let stdio = wharf_linux::Stdio {
-            stdin: Some(dup("pty")?),
-            stdout: dup("pty")?,
-            stderr: dup("pty")?,
+        let io = ExecIo {
+            user: o.user.clone(),
+            interactive: o.interactive,
+            tty: o.tty,
         };
-        drop(pty.slave);
-        let _raw = tty::RawMode::enter();
-        let output = tty::pump(pty.master, o.interactive)
-            .map_err(|e| Error::io("attaching the terminal", e))?;
-        let code = wharf_linux::exec(&state_root, c.id(), process, stdio)?;
-        let _ = output.join();
-        Ok(code)
+        executor.exec(self, c.bundle(), &spec, process, io)
     }
 }

@@ -1,27 +1,16 @@
 //! Small filesystem helpers shared by the engine's state files.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Replaces `path` with `bytes` so readers see the old or the new file, never
-/// half of one. No fsync: container state describes processes, which do not
-/// survive a crash either; the image store (which must) lives elsewhere.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    drop(f);
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
-}
+/// Replaces `path` with `bytes` so readers see the old or the new file,
+/// never half of one. No fsync: container state describes processes, which
+/// do not survive a crash either; the image store (which must) fsyncs.
+pub use wharf_image::fsutil::write_replace as write_atomic;
 
 /// 32 random bytes as 64 lowercase hex digits, like a Docker container id.
 pub fn random_hex_id() -> String {

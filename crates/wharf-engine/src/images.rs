@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Value};
 use wharf_image::{media, Descriptor, Image, ImageIndex, ImageManifest, Reference, StoreLock};
 
-use crate::kind::image_kind;
+use crate::executor::image_kind;
 use crate::{Engine, Error, Result};
 
 pub use wharf_build::BuildOptions;
@@ -37,7 +37,7 @@ impl Engine {
             let mut runner = crate::build_run::LinuxRunStep { engine: self };
             let built = wharf_build::build(&self.store, opts, Some(&mut runner), out)?;
             for image in self.images_at(&built.manifest)? {
-                self.prepare_and_precompile(&image)?;
+                self.ready_image(&image)?;
             }
             if refs.is_empty() {
                 self.add_untagged(&lock, &built.manifest)?;
@@ -64,7 +64,7 @@ impl Engine {
             }
             for s in &staged {
                 for image in self.images_at(&s.target)? {
-                    self.prepare_and_precompile(&image)?;
+                    self.ready_image(&image)?;
                 }
             }
             let mut loaded = Vec::new();
@@ -272,7 +272,7 @@ impl Engine {
             "Created": config.get("created"),
             "Architecture": platform.as_ref().map(|p| p.architecture.clone()),
             "Os": platform.as_ref().map(|p| p.os.clone()),
-            "Kind": image_kind(&image).as_str(),
+            "Kind": image_kind(&image),
             "Config": config.get("config"),
             "RootFS": config.get("rootfs"),
             "Layers": image.manifest.layers().iter().map(|l| json!({

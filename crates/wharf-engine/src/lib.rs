@@ -1,17 +1,16 @@
 //! The engine: containers (ids, names, state, logs, monitor, lifecycle) and
 //! the image operations that need more than the content store (build, load
-//! and save prepare rootfs trees and compiled code). It is the only crate that
-//! knows both kinds of container: whether a container runs under the `wasm`
-//! or the `linux` executor is decided in [`kind`], and nowhere else.
+//! and save prepare rootfs trees and compiled code). It reaches the kinds of
+//! container through one seam, [`executor::Executor`]: the executor is
+//! chosen once per container, at create, and nothing else asks its kind.
 
 mod build_run;
 mod container;
 mod exec;
+pub mod executor;
 mod fsutil;
 pub mod images;
-pub mod kind;
 pub mod lifecycle;
-pub mod linux_exec;
 mod logs;
 mod monitor;
 mod prepare;
@@ -21,14 +20,12 @@ pub mod run;
 mod signals;
 pub mod spec;
 mod tty;
-pub mod wasm_exec;
 
 use std::path::{Path, PathBuf};
 
 pub use container::{Container, Status};
 pub use exec::ExecOptions;
-pub use kind::Kind;
-pub use linux_exec::LinuxFlags;
+pub use executor::LinuxFlags;
 pub use run::{RunOptions, RunResult};
 pub use wharf_image::{Platform, Reference, Store};
 
@@ -82,18 +79,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `$WHARF_ROOT` semantics: `/var/lib/wharf` for root, else
-    /// `$XDG_DATA_HOME/wharf` (default `~/.local/share/wharf`).
+    /// `$WHARF_ROOT` semantics: see [`wharf_image::default_root`].
     pub fn default_root() -> PathBuf {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            return PathBuf::from("/var/lib/wharf");
-        }
-        if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-            return PathBuf::from(d).join("wharf");
-        }
-        let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-        PathBuf::from(home).join(".local/share/wharf")
+        wharf_image::default_root()
     }
 
     pub fn open(root: &Path) -> Result<Engine> {
@@ -108,6 +96,14 @@ impl Engine {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the store at `root` keeps runtime state that must not outlive
+    /// a boot (Linux containers' libcontainer state, shadow bundles, compiled
+    /// seccomp filters): on a tmpfs outside the store when one is usable,
+    /// else `<root>/run`. Tools that make a private store remove it with the store.
+    pub fn runtime_dir(root: &Path) -> PathBuf {
+        executor::runtime_state_dir(root)
     }
 
     pub fn store(&self) -> &Store {

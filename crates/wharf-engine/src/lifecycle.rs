@@ -5,12 +5,10 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use nix::sys::signal::{self, Signal};
-use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 use crate::container::Container;
-use crate::{logs, process, signals, Engine, Error, Result, Status};
+use crate::{logs, process, Engine, Error, Result, Status};
 
 /// One row of `wharf ps`.
 pub struct ContainerSummary {
@@ -21,7 +19,7 @@ pub struct ContainerSummary {
     pub created: String,
     pub status: String,
     pub state: &'static str,
-    pub kind: &'static str,
+    pub kind: String,
 }
 
 impl Engine {
@@ -44,7 +42,7 @@ impl Engine {
                 created: c.state.created.clone(),
                 status: status_text(&c),
                 state: c.state.status.as_str(),
-                kind: c.state.kind.as_str(),
+                kind: c.state.kind.clone(),
             });
         }
         Ok(rows)
@@ -60,10 +58,10 @@ impl Engine {
     /// Sends `sig` to the container: a Linux container's init, or the
     /// process owning a Wasm guest (which turns it into an interruption).
     pub fn kill(&self, key: &str, sig: &str) -> Result<()> {
-        let sig = signals::parse_signal(sig)?;
+        let sig = wharf_linux::parse_signal(sig)?;
         let c = self.containers.find(key)?;
         self.signal(&c, sig)?;
-        if sig == Signal::SIGKILL {
+        if sig == libc::SIGKILL {
             // Wait until the exit is recorded (by the owner, or by the next read if the owner died).
             let (pid, start) = waited_on(&c);
             process::wait_gone(pid, start, Duration::from_secs(5));
@@ -72,7 +70,7 @@ impl Engine {
         Ok(())
     }
 
-    fn signal(&self, c: &Container, sig: Signal) -> Result<()> {
+    fn signal(&self, c: &Container, sig: i32) -> Result<()> {
         if !c.is_running() {
             return Err(Error::Conflict(format!(
                 "cannot kill container {}: the container is not running",
@@ -84,11 +82,16 @@ impl Engine {
         } else {
             c.state.pid
         };
-        match signal::kill(Pid::from_raw(pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-            Err(e) => Err(Error::io(
+        // SAFETY: kill(2) has no memory-safety preconditions; pid is a
+        // recorded, live process (never 0 or -1, which would mean groups).
+        if pid <= 0 || unsafe { libc::kill(pid, sig) } == 0 {
+            return Ok(());
+        }
+        match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            e => Err(Error::io(
                 format!("signalling container {}", c.state.name),
-                e.into(),
+                e,
             )),
         }
     }
@@ -100,10 +103,10 @@ impl Engine {
         if !c.is_running() {
             return Ok(());
         }
-        self.signal(&c, Signal::SIGTERM)?;
+        self.signal(&c, libc::SIGTERM)?;
         let (pid, start) = waited_on(&c);
         if !process::wait_gone(pid, start, timeout) {
-            let _ = self.signal(&c, Signal::SIGKILL);
+            let _ = self.signal(&c, libc::SIGKILL);
             process::wait_gone(pid, start, Duration::from_secs(5));
         }
         self.containers.load(c.id())?;
@@ -119,7 +122,7 @@ impl Engine {
                     c.state.name, c.state.name
                 )));
             }
-            self.signal(&c, Signal::SIGKILL)?;
+            self.signal(&c, libc::SIGKILL)?;
             let (pid, start) = waited_on(&c);
             process::wait_gone(pid, start, Duration::from_secs(5));
             c = self.containers.load(c.id())?;
@@ -173,7 +176,7 @@ impl Engine {
             .collect();
         let memory = spec
             .as_ref()
-            .and_then(crate::spec::memory_limit)
+            .and_then(wharf_wasm::oci::memory_limit)
             .unwrap_or(0);
         let s = &c.state;
         json!({
@@ -194,7 +197,7 @@ impl Engine {
             },
             "Image": s.image_id,
             "ImageName": s.image,
-            "Kind": s.kind.as_str(),
+            "Kind": s.kind,
             "LogPath": c.log_path(),
             "Config": {
                 "Hostname": &s.id[..12],

@@ -24,7 +24,9 @@ use wharf_image::{media, Descriptor, Image, ImageManifest, Platform, Reference};
 use wharf_registry::layer_file::{self, Found};
 use wharf_registry::{auth, Client, Credentials, Options, PullObserver, PullOptions};
 
-use crate::kind::{image_module, ModuleSource};
+use crate::executor::wasm::{
+    image_module, module_identity, module_path_in_image as module_path, ModuleSource,
+};
 use crate::{Engine, Error, Result};
 
 /// Modules larger than this are not read out of the layers into memory at
@@ -232,9 +234,9 @@ impl Engine {
                     }
                     return Ok(());
                 }
-                self.prepare_and_precompile(image).map(|_| ())
+                self.ready_image(image).map(|_| ())
             }
-            Located::Unpack => self.prepare_and_precompile(image).map(|_| ()),
+            Located::Unpack => self.ready_image(image).map(|_| ()),
         }
     }
 
@@ -244,7 +246,7 @@ impl Engine {
         let diff_ids = image.config.as_ref()?.rootfs().diff_ids().clone();
         let chain = wharf_snapshot::Snapshots::chain_ids(&diff_ids).pop()?;
         let snapshot = self.snapshots.path(&chain);
-        crate::prepare::module_identity(snapshot.file_name()?.to_str()?, &module_path(image)?)
+        module_identity(snapshot.file_name()?.to_str()?, &module_path(image)?)
     }
 
     /// `wharf run` of an image that is not in the store but names a
@@ -423,17 +425,6 @@ impl Engine {
         }
         self.push(list, dest, opts)
     }
-}
-
-/// The absolute path in the image of the module a Wasm image's args[0]
-/// names (relative to its workdir); `None` when it names none.
-fn module_path(image: &Image) -> Option<String> {
-    let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
-    let arg0 = entrypoint.into_iter().chain(cmd).next()?;
-    Some(crate::spec::path_in_image(
-        &arg0,
-        &crate::spec::image_workdir(image),
-    ))
 }
 
 fn sha256(bytes: &[u8]) -> String {

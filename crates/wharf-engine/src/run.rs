@@ -8,16 +8,15 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::Spec;
 
 use crate::container::{Container, NewContainer};
-use crate::linux_exec::{self, LinuxFlags};
+use crate::executor::{self, Executor, LinuxFlags, PrepareInput};
 use crate::logs::Capture;
 use crate::spec::{self, SpecInput};
-use crate::{monitor, process, signals, tty, wasm_exec, Engine, Error, Kind, Platform, Result};
+use crate::{monitor, process, signals, Engine, Error, Platform, Result};
 
 /// How long a signalled Wasm guest may take to notice before its owner exits anyway.
 const SIGNAL_GRACE_MS: u64 = 1000;
@@ -69,7 +68,8 @@ impl Engine {
                 "the working directory \"{w}\" is invalid: it must be an absolute path"
             )));
         }
-        let linux_options = opts.linux.options(memory, opts.tty, "")?;
+        let mut linux = opts.linux.options()?;
+        let cpus = spec::parse_cpus(opts.linux.cpus)?;
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
@@ -97,13 +97,12 @@ impl Engine {
                 Platform::host()
             )));
         }
-        let prepared = self.prepare(&image)?;
+        let executor = executor::for_image(&image);
+        let rootfs = self.unpack(&image)?;
         let (mut entrypoint, cmd) =
             spec::image_command(&image, opts.entrypoint.as_deref(), &opts.args);
-        if entrypoint.is_empty() && prepared.module_is_layer() {
-            // The module is the layer itself and the image names no program:
-            // argv[0] names the image, as wasmtime's argv[0] names the file.
-            entrypoint.push(opts.image.clone());
+        if entrypoint.is_empty() {
+            entrypoint = executor.default_entrypoint(&image, &opts.image);
         }
         let args: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
         if args.is_empty() {
@@ -117,54 +116,46 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| spec::image_workdir(&image));
         let env = spec::merge_env(spec::image_env(&image), &opts.env)?;
-        let module = match prepared.kind {
-            Kind::Wasm => Some(prepared.module_path(self, Some(&args[0]), &cwd)?),
-            Kind::Linux => None,
-        };
-        let user = opts.linux.user.clone().or_else(|| spec::image_user(&image));
+        linux.user = opts.linux.user.clone().or_else(|| spec::image_user(&image));
 
         let container = self.containers.create(&NewContainer {
             name: opts.name.as_deref(),
             image: &opts.image,
             image_id: &image.id(),
-            kind: prepared.kind,
+            executor: executor.name(),
             auto_remove: opts.rm,
-            rootfs: &prepared.rootfs,
+            rootfs: &rootfs,
             entrypoint: &entrypoint,
             cmd: &cmd,
-            owner: (prepared.kind == Kind::Wasm && !opts.detach).then(|| std::process::id() as i32),
+            owner: (executor.runs_in_owner() && !opts.detach).then(|| std::process::id() as i32),
         })?;
         let made = spec::build(SpecInput {
-            kind: prepared.kind,
             args,
             env,
             cwd,
-            rootfs: &prepared.rootfs,
+            rootfs: &rootfs,
             volumes: &volumes,
-            memory,
-            hostname: container.short_id().to_string(),
-            module,
+            limits: spec::Limits {
+                memory,
+                cpus,
+                pids: opts.linux.pids_limit,
+            },
+            read_only: opts.linux.read_only,
+            hostname: opts
+                .linux
+                .hostname
+                .clone()
+                .unwrap_or_else(|| container.short_id().to_string()),
             terminal: opts.tty,
         })
         .and_then(|mut spec| {
-            if prepared.kind == Kind::Linux {
-                linux_exec::notice_rlimit_clamp(&self.root);
-                let mut o = linux_options.clone();
-                o.user = user;
-                o.hostname = opts
-                    .linux
-                    .hostname
-                    .clone()
-                    .unwrap_or_else(|| container.short_id().to_string());
-                linux_exec::prepare_bundle(
-                    &container.dir,
-                    container.id(),
-                    &mut spec,
-                    &prepared.rootfs,
-                    &o,
-                    opts.rm,
-                )?;
-            }
+            let input = PrepareInput {
+                image: Some(&image),
+                rootfs: &rootfs,
+                linux: &linux,
+                ephemeral: opts.rm,
+            };
+            executor.prepare(self, container.bundle(), &mut spec, &input)?;
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             crate::fsutil::write_atomic(&container.config_path(), &bytes)
                 .map_err(|e| Error::io("writing the container's config.json", e))?;
@@ -189,10 +180,15 @@ impl Engine {
         }
     }
 
-    /// Removes a container that never ran, with whatever it left on the host.
+    /// The executor a container was created with.
+    pub(crate) fn executor_of(&self, container: &Container) -> Result<&'static dyn Executor> {
+        executor::by_name(&container.state.kind)
+    }
+
+    /// Removes a container, with whatever it left on the host.
     pub(crate) fn discard(&self, container: &Container) {
-        if container.state.kind == Kind::Linux {
-            linux_exec::cleanup(&self.root, &container.dir, container.id());
+        if let Ok(executor) = self.executor_of(container) {
+            executor.delete(self, container.bundle());
         }
         let _ = self.containers.remove(container);
     }
@@ -204,78 +200,27 @@ impl Engine {
     /// hears "ok" once the container is about to run, or what stopped it.
     pub(crate) fn supervise(
         &self,
-        container: Container,
-        spec: &Spec,
-        capture: bool,
-        interactive: bool,
-        ready: Option<File>,
-    ) -> Result<i32> {
-        match container.state.kind {
-            Kind::Wasm => self.supervise_wasm(container, spec, capture, interactive, ready),
-            Kind::Linux => self.supervise_linux(container, spec, capture, interactive, ready),
-        }
-    }
-
-    fn supervise_wasm(
-        &self,
         mut container: Container,
         spec: &Spec,
         capture: bool,
         interactive: bool,
         ready: Option<File>,
     ) -> Result<i32> {
-        let runtime = self.wasm_runtime()?;
-        signals::forward(self.on_wasm_signal(&runtime, &container))?;
-        if !interactive {
-            crate::logs::null_stdin()?;
-        }
-        let loaded = match wasm_exec::load(&runtime, spec) {
-            Ok(l) => l,
-            Err(e) => return Err(self.failed_to_start(container, ready, e)),
-        };
-        let capture = if capture {
-            Some(Capture::start(&container.log_path(), ready.is_none())?)
-        } else {
-            None
-        };
-        if !container.is_running() {
-            container.mark_running(std::process::id() as i32)?;
-        }
-        report_ready(ready);
-        let result = loaded.run(&runtime);
-        let (code, error) = match &result {
-            Ok(outcome) => {
-                let message = wasm_exec::describe(outcome);
-                if let Some(m) = &message {
-                    eprintln!("{m}");
+        let executor = self.executor_of(&container)?;
+        // Signals are taken from the start, so a Ctrl-C while the container
+        // is being created is not lost: it reaches the container once there
+        // is one to reach.
+        let target = SignalTarget::default();
+        signals::forward({
+            let target = target.clone();
+            let on_stuck = executor
+                .runs_in_owner()
+                .then(|| self.leave_if_stuck(&container));
+            move |sig| {
+                target.deliver(sig);
+                if let Some(on_stuck) = &on_stuck {
+                    on_stuck(sig);
                 }
-                (outcome.exit_code(), message.unwrap_or_default())
-            }
-            Err(e) => (125, e.to_string()),
-        };
-        if let Some(c) = capture {
-            c.finish();
-        }
-        self.record_exit(container, code, &error)?;
-        result.map(|_| code)
-    }
-
-    fn supervise_linux(
-        &self,
-        mut container: Container,
-        spec: &Spec,
-        capture: bool,
-        interactive: bool,
-        ready: Option<File>,
-    ) -> Result<i32> {
-        // Signals go to the container's init once it exists.
-        let init = Arc::new(AtomicI32::new(0));
-        let target = Arc::clone(&init);
-        signals::forward(move |sig| {
-            let pid = target.load(Ordering::Relaxed);
-            if pid > 0 {
-                // SAFETY: kill(2) has no memory-safety preconditions.
-                unsafe { libc::kill(pid, sig) };
             }
         })?;
         let capture = if capture {
@@ -283,17 +228,15 @@ impl Engine {
         } else {
             None
         };
-        let state_root = linux_exec::state_root(&self.root);
-        let started = linux_exec::inherit_stdio(interactive).and_then(|stdio| {
-            Ok(wharf_linux::start(
-                &state_root,
-                container.id(),
-                &container.dir,
-                stdio,
-            )?)
-        });
-        let started = match started {
-            Ok(s) => s,
+        let started = executor
+            .create(self, container.bundle(), spec, interactive)
+            .and_then(|mut task| {
+                target.set(task.signal_target());
+                let pid = task.start()?;
+                Ok((task, pid))
+            });
+        let (task, init) = match started {
+            Ok(started) => started,
             Err(e) => {
                 if let Some(c) = capture {
                     c.finish();
@@ -301,52 +244,36 @@ impl Engine {
                 return Err(self.failed_to_start(container, ready, e));
             }
         };
-        init.store(started.pid, Ordering::Relaxed);
-        container.state.init_pid = started.pid;
-        container.state.init_start = process::start_time(started.pid).unwrap_or(0);
-        container.mark_running(std::process::id() as i32)?;
-        report_ready(ready);
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        let raw = terminal.then(tty::RawMode::enter);
-        let output = match &started.pty_master {
-            Some(master) => Some(
-                master
-                    .try_clone()
-                    .and_then(|m| tty::pump(m, interactive))
-                    .map_err(|e| Error::io("attaching the container's terminal", e))?,
-            ),
-            None => None,
-        };
-        let cgroups = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| format!("/wharf/{}", container.id()).into());
-        let exit = wharf_linux::wait_and_remove(&state_root, container.id(), &started, &cgroups);
-        if let Some(t) = output {
-            let _ = t.join();
+        if let Some(pid) = init {
+            container.state.init_pid = pid;
+            container.state.init_start = process::start_time(pid).unwrap_or(0);
         }
-        drop(raw);
+        if !container.is_running() || init.is_some() {
+            container.mark_running(std::process::id() as i32)?;
+        }
+        report_ready(ready);
+        let exit = task.wait();
         if let Some(c) = capture {
             c.finish();
         }
-        match &exit {
-            Ok(_) => {
-                let _ = wharf_linux::unmount_overlay(&container.dir);
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(e) => {
+                executor.delete(self, container.bundle());
+                self.record_exit(container, 125, &e.to_string())?;
+                return Err(e);
             }
-            Err(_) => linux_exec::cleanup(&self.root, &container.dir, container.id()),
+        };
+        if let Some(m) = &exit.message {
+            eprintln!("{m}");
         }
-        let exit = exit?;
         container.state.oom_killed = exit.oom_killed;
-        self.record_exit(
-            container,
-            exit.code,
-            if exit.oom_killed { "OOM killed" } else { "" },
-        )?;
+        let error = match (&exit.message, exit.oom_killed) {
+            (Some(m), _) => m.as_str(),
+            (None, true) => "OOM killed",
+            (None, false) => "",
+        };
+        self.record_exit(container, exit.code, error)?;
         Ok(exit.code)
     }
 
@@ -366,8 +293,8 @@ impl Engine {
         if let Some(mut ready) = ready {
             let _ = writeln!(ready, "error: {e}");
         }
-        if container.state.kind == Kind::Linux {
-            linux_exec::cleanup(&self.root, &container.dir, container.id());
+        if let Ok(executor) = self.executor_of(&container) {
+            executor.delete(self, container.bundle());
         }
         let _ = container.mark_exited(125, &e.to_string());
         if container.state.auto_remove {
@@ -376,21 +303,14 @@ impl Engine {
         e
     }
 
-    /// What the owner of a Wasm guest does on SIGTERM, Ctrl-C and the like:
-    /// interrupt the guest through the epoch, which stops compiled code at
-    /// once. A guest blocked in a host call (a sleep, a stdin read) only sees
-    /// that when the call returns, so if it has not ended after a grace
-    /// period, record its exit here and leave, as a killed process would.
-    fn on_wasm_signal(
-        &self,
-        runtime: &wharf_wasm::Runtime,
-        container: &Container,
-    ) -> impl Fn(i32) + Send + 'static {
-        let interrupter = runtime.interrupter();
+    /// For a container that runs inside this process: a guest blocked in a
+    /// host call (a sleep, a stdin read) only notices a signal when the call
+    /// returns, so if it has not ended after a grace period, record its exit
+    /// here and leave, as a killed process would.
+    fn leave_if_stuck(&self, container: &Container) -> impl Fn(i32) + Send + 'static {
         let record = container.clone();
         let containers = self.containers.clone();
         move |sig| {
-            interrupter.interrupt(sig);
             let mut record = record.clone();
             let containers = containers.clone();
             std::thread::spawn(move || {
@@ -407,6 +327,35 @@ impl Engine {
                 unsafe { libc::_exit(128 + sig) };
             });
         }
+    }
+}
+
+/// Where the signal thread sends what it receives: the container's
+/// executor once the container exists; before that, the signal waits.
+#[derive(Clone, Default)]
+struct SignalTarget(Arc<Mutex<TargetState>>);
+
+#[derive(Default)]
+struct TargetState {
+    deliver: Option<Box<dyn Fn(i32) + Send>>,
+    pending: Option<i32>,
+}
+
+impl SignalTarget {
+    fn deliver(&self, sig: i32) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &state.deliver {
+            Some(deliver) => deliver(sig),
+            None => state.pending = Some(sig),
+        }
+    }
+
+    fn set(&self, deliver: Box<dyn Fn(i32) + Send>) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sig) = state.pending.take() {
+            deliver(sig);
+        }
+        state.deliver = Some(deliver);
     }
 }
 

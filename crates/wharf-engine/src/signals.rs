@@ -15,15 +15,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
-
 /// Write end of the pipe the handler writes to (-1 before `forward`).
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
@@ -46,7 +37,8 @@ pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for s in FORWARDED {
+    for s in wharf_linux::FORWARDED_SIGNALS {
+        let s = Signal::try_from(s).expect("the forwarded signals are standard ones");
         // SAFETY: the handler only calls write(2).
         unsafe { signal::sigaction(s, &action) }.map_err(|e| {
             crate::Error::io(
@@ -65,37 +57,4 @@ pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
         })
         .map_err(|e| crate::Error::io("starting the signal thread", e))?;
     Ok(())
-}
-
-/// Parses `SIGTERM`, `TERM`, `term` or `15`.
-pub fn parse_signal(s: &str) -> crate::Result<Signal> {
-    let bad = || {
-        crate::Error::InvalidArgument(format!(
-            "invalid signal \"{s}\": use a name like SIGTERM or KILL, or a number"
-        ))
-    };
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>().map_err(|_| bad())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signal_names_and_numbers() {
-        assert_eq!(parse_signal("SIGTERM").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("kill").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("2").unwrap(), Signal::SIGINT);
-        assert!(parse_signal("SIGNOPE").is_err());
-        assert!(parse_signal("999").is_err());
-    }
 }

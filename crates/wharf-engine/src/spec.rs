@@ -5,30 +5,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, MountBuilder, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder,
+    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
 };
 use wharf_image::Image;
 
-use crate::{Error, Kind, Result};
-
-/// Annotation naming the module's host path, so the executor need not find it again.
-pub const MODULE_ANNOTATION: &str = "dev.wharf.module";
-/// Annotation with what identifies the module's bytes for the code cache
-/// (its digest, or its snapshot and path) when known without reading it.
-pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
-/// The bundle annotation containerd users set for Wasm; Wharf sets it too.
-pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
-
-/// Where a program named `arg0` (args\[0\]) is in the image: itself when
-/// absolute, else relative to `cwd`, as an exec from that directory finds it.
-pub(crate) fn path_in_image(arg0: &str, cwd: &str) -> String {
-    if arg0.starts_with('/') {
-        arg0.to_string()
-    } else {
-        format!("{}/{arg0}", cwd.trim_end_matches('/'))
-    }
-}
+use crate::{Error, Result};
 
 /// Docker's rule: `--entrypoint` replaces the image's ENTRYPOINT and drops its
 /// CMD; trailing arguments replace CMD. Returns (entrypoint, cmd); the
@@ -229,16 +211,72 @@ pub fn parse_memory(s: &str) -> Result<u64> {
     Ok((n * mult as f64) as u64)
 }
 
+/// Resource limits, as `run` flags give them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// `--memory`, in bytes.
+    pub memory: Option<u64>,
+    /// `--cpus`: a CFS quota, in CPUs.
+    pub cpus: Option<f64>,
+    /// `--pids-limit` (`<= 0`: unlimited).
+    pub pids: Option<i64>,
+}
+
+impl Limits {
+    /// The spec's `linux.resources`: memory limit, CPU quota per 100 ms
+    /// period (at least 1 ms, the kernel's floor), pids limit.
+    fn resources(&self) -> Result<LinuxResources> {
+        let mut resources = LinuxResourcesBuilder::default();
+        if let Some(limit) = self.memory {
+            let memory = LinuxMemoryBuilder::default()
+                .limit(limit as i64)
+                .build()
+                .map_err(spec_err)?;
+            resources = resources.memory(memory);
+        }
+        if let Some(cpus) = self.cpus {
+            let period: u64 = 100_000;
+            let quota = ((cpus * period as f64).round() as i64).max(1000);
+            let cpu = LinuxCpuBuilder::default()
+                .quota(quota)
+                .period(period)
+                .build()
+                .map_err(spec_err)?;
+            resources = resources.cpu(cpu);
+        }
+        if let Some(pids) = self.pids {
+            let pids = LinuxPidsBuilder::default()
+                .limit(if pids <= 0 { -1 } else { pids })
+                .build()
+                .map_err(spec_err)?;
+            resources = resources.pids(pids);
+        }
+        resources.build().map_err(spec_err)
+    }
+}
+
+/// `--cpus`: a positive number of CPUs such as 0.5 or 2.
+pub fn parse_cpus(cpus: Option<f64>) -> Result<Option<f64>> {
+    match cpus {
+        Some(c) if !(c > 0.0 && c.is_finite()) => Err(Error::InvalidArgument(format!(
+            "invalid --cpus {c}: give a positive number such as 0.5 or 2"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// What every container's spec is made from, whatever its kind; the
+/// executor then completes it ([`crate::executor::Executor::prepare`]).
 pub struct SpecInput<'a> {
-    pub kind: Kind,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
     pub rootfs: &'a Path,
     pub volumes: &'a [Volume],
-    pub memory: Option<u64>,
+    pub limits: Limits,
+    /// The container's root is read-only (`--read-only`).
+    pub read_only: bool,
     pub hostname: String,
-    pub module: Option<(PathBuf, Option<String>)>,
     pub terminal: bool,
 }
 
@@ -252,7 +290,7 @@ pub fn build(input: SpecInput) -> Result<Spec> {
         .map_err(spec_err)?;
     let root = RootBuilder::default()
         .path(input.rootfs)
-        .readonly(true)
+        .readonly(input.read_only)
         .build()
         .map_err(spec_err)?;
     let mut mounts = Vec::new();
@@ -268,40 +306,18 @@ pub fn build(input: SpecInput) -> Result<Spec> {
                 .map_err(spec_err)?,
         );
     }
-    let mut annotations = HashMap::new();
-    if input.kind == Kind::Wasm {
-        annotations.insert(HANDLER_ANNOTATION.to_string(), "wasm".to_string());
-    }
-    if let Some((path, digest)) = input.module {
-        annotations.insert(
-            MODULE_ANNOTATION.to_string(),
-            path.to_string_lossy().into_owned(),
-        );
-        if let Some(d) = digest {
-            annotations.insert(MODULE_DIGEST_ANNOTATION.to_string(), d);
-        }
-    }
-    let mut linux = LinuxBuilder::default();
-    if let Some(limit) = input.memory {
-        let memory = LinuxMemoryBuilder::default()
-            .limit(limit as i64)
-            .build()
-            .map_err(spec_err)?;
-        linux = linux.resources(
-            LinuxResourcesBuilder::default()
-                .memory(memory)
-                .build()
-                .map_err(spec_err)?,
-        );
-    }
+    let linux = LinuxBuilder::default()
+        .resources(input.limits.resources()?)
+        .build()
+        .map_err(spec_err)?;
     SpecBuilder::default()
         .version("1.2.0")
         .process(process)
         .root(root)
         .hostname(input.hostname)
         .mounts(mounts)
-        .annotations(annotations)
-        .linux(linux.build().map_err(spec_err)?)
+        .annotations(HashMap::new())
+        .linux(linux)
         .build()
         .map_err(spec_err)
 }
@@ -312,18 +328,7 @@ fn spec_err(e: oci_spec::OciSpecError) -> Error {
     ))
 }
 
-/// The memory limit a spec asks for, if any.
-pub fn memory_limit(spec: &Spec) -> Option<u64> {
-    spec.linux()
-        .as_ref()?
-        .resources()
-        .as_ref()?
-        .memory()
-        .as_ref()?
-        .limit()
-        .filter(|l| *l > 0)
-        .map(|l| l as u64)
-}
+pub use wharf_wasm::oci::memory_limit;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,12 @@
-//! Crash-safe file primitives: temp file in the target directory, fsync,
-//! rename, fsync the directory.
+//! Atomic file primitives: write a temp file in the target directory, then
+//! rename it over the target, so that readers see the old or the new file,
+//! never half of one.
+//!
+//! [`write_atomic`] also fsyncs (the file before the rename, the directory
+//! after it) so the new content survives a crash: the image store needs
+//! that. [`write_replace`] skips both fsyncs, for files that describe
+//! processes, which do not survive a crash either. Both are public so that
+//! other crates (the engine's state files) use these instead of a copy.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -7,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
@@ -48,12 +55,27 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx(|| format!("cannot sync directory {}", dir.display()))
 }
 
-/// Writes `bytes` to a temp file next to `dest` and fsyncs it; returns the
-/// temp path for the caller to rename or link.
-fn write_temp(dest: &Path, bytes: &[u8]) -> Result<(PathBuf, PathBuf)> {
+/// Whether a write must survive a crash, or only be atomic for readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// fsync the file before it is renamed or linked into place, and the
+    /// directory after.
+    Durable,
+    /// No fsync: readers never see a torn file, but after a crash the file
+    /// may hold its old content (or, on some filesystems, be empty).
+    RenameOnly,
+}
+
+/// Writes `bytes` to a fresh temp file next to `dest` (fsynced when
+/// `durability` asks for it); returns the directory and the temp path for the
+/// caller to rename or link. The temp file is removed if the write fails.
+fn write_temp(dest: &Path, bytes: &[u8], durability: Durability) -> Result<(PathBuf, PathBuf)> {
     let dir = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (mut f, tmp) = create_temp(&dir)?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all());
+    let res = f.write_all(bytes).and_then(|_| match durability {
+        Durability::Durable => f.sync_all(),
+        Durability::RenameOnly => Ok(()),
+    });
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(e).ctx(|| format!("cannot write {}", tmp.display()));
@@ -61,14 +83,56 @@ fn write_temp(dest: &Path, bytes: &[u8]) -> Result<(PathBuf, PathBuf)> {
     Ok((dir, tmp))
 }
 
-/// Replaces `dest` atomically with `bytes`.
-pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let (dir, tmp) = write_temp(dest, bytes)?;
+/// Replaces `dest` with `bytes` through a temp file and a rename; the temp
+/// file is removed on any failure.
+fn replace(dest: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    let (dir, tmp) = write_temp(dest, bytes, durability)?;
     if let Err(e) = fs::rename(&tmp, dest) {
         let _ = fs::remove_file(&tmp);
         return Err(e).ctx(|| format!("cannot rename into {}", dest.display()));
     }
-    sync_dir(&dir)
+    match durability {
+        Durability::Durable => sync_dir(&dir),
+        Durability::RenameOnly => Ok(()),
+    }
+}
+
+/// The store's durable replace of `dest`, with errors that name the step
+/// and the file that failed.
+pub(crate) fn write_durable(dest: &Path, bytes: &[u8]) -> Result<()> {
+    replace(dest, bytes, Durability::Durable)
+}
+
+/// The bare io error under one of ours: the public functions leave it to
+/// their callers to say what they were writing.
+fn into_io(e: Error) -> io::Error {
+    match e {
+        Error::Io { source, .. } => source,
+        other => io::Error::other(other),
+    }
+}
+
+/// Replaces `dest` with `bytes` atomically and durably: a temp file in the
+/// same directory (so the rename cannot cross filesystems), fsync, rename
+/// over `dest`, fsync the directory (so the rename itself is on disk).
+/// Readers see the old or the new file, never half of one, and after a
+/// crash `dest` holds one of the two. For files that must survive a crash;
+/// [`write_replace`] is cheaper when they need not.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(dest, bytes, Durability::Durable).map_err(into_io)
+}
+
+/// Replaces `dest` with `bytes` so readers see the old or the new file, never
+/// half of one, but without any fsync: for files that describe processes
+/// (container state, a container's config), which do not survive a crash
+/// either, so paying for durability on every start would buy nothing.
+///
+/// The temp file is named after this process and a per-process counter
+/// (`.tmp-<pid>-<n>-...`, created exclusively) in `dest`'s directory, so
+/// concurrent writers in other threads or processes never share one; it is
+/// removed if the write or the rename fails.
+pub fn write_replace(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(dest, bytes, Durability::RenameOnly).map_err(into_io)
 }
 
 /// Creates `dest` with `bytes` unless it already exists. A hard link fails if
@@ -78,7 +142,7 @@ pub(crate) fn create_atomic_if_absent(dest: &Path, bytes: &[u8]) -> Result<()> {
     if dest.exists() {
         return Ok(());
     }
-    let (dir, tmp) = write_temp(dest, bytes)?;
+    let (dir, tmp) = write_temp(dest, bytes, Durability::Durable)?;
     let res = fs::hard_link(&tmp, dest);
     let _ = fs::remove_file(&tmp);
     match res {
@@ -128,5 +192,69 @@ pub(crate) fn flock_exclusive(path: &Path) -> Result<File> {
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e).ctx(|| format!("cannot lock {}", path.display()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn public_writes_replace_the_file_and_leave_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("state.json");
+        write_replace(&dest, b"one").unwrap();
+        write_replace(&dest, b"two").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        write_atomic(&dest, b"three").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"three");
+        assert_eq!(names_in(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn concurrent_replacers_never_share_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("state.json");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let dest = &dest;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_replace(dest, &[t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = fs::read(&dest).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|b| *b == bytes[0]), "a torn file");
+        assert_eq!(names_in(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn public_errors_are_the_bare_io_error_and_leave_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir").join("state.json");
+        let err = write_replace(&missing, b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            write_atomic(&missing, b"x").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        // A directory in the way: the rename fails after the temp file exists.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("inside"), b"keep").unwrap();
+        assert!(write_replace(&blocked, b"x").is_err());
+        assert_eq!(names_in(dir.path()), ["blocked"]);
     }
 }

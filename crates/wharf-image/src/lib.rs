@@ -7,22 +7,36 @@
 
 pub mod archive;
 pub mod error;
+pub mod fsutil;
 pub mod media;
 pub mod platform;
 pub mod reference;
 pub mod store;
 
-mod fsutil;
+mod layout;
 #[cfg(test)]
 mod testutil;
 
 pub use error::{Error, Result};
+pub use layout::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 pub use platform::Platform;
 pub use reference::Reference;
 pub use store::{BlobWriter, FinishedBlob, Image, ImageSummary, Store, StoreLock};
 
-/// Annotation holding the tag of an index.json entry, in Docker's short form.
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Annotation containerd (and Docker's OCI export) uses for the full name.
-pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// Where Wharf keeps its store (and, beside it, snapshots, the code cache
+/// and containers) when neither `--root` nor `$WHARF_ROOT` says:
+/// `/var/lib/wharf` for root, else `$XDG_DATA_HOME/wharf` (default
+/// `~/.local/share/wharf`). Both binaries, `wharf` and `wharf-runtime`, use it.
+pub fn default_root() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/wharf");
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("wharf");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    PathBuf::from(home).join(".local/share/wharf")
+}

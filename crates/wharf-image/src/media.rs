@@ -1,5 +1,7 @@
 //! Media types Wharf understands, and how to classify them.
 
+use std::io::{self, BufRead, Read};
+
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -49,6 +51,17 @@ impl Compression {
         } else {
             Compression::None
         }
+    }
+
+    /// A reader of `input` decompressed as this compression says, reading
+    /// from the buffer so the bytes [`from_magic`](Self::from_magic) peeked
+    /// at are not lost.
+    pub(crate) fn decoder<'a>(self, input: impl BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Compression::None => Box::new(input),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        })
     }
 
     /// The OCI tar layer media type with this compression.

@@ -1,8 +1,12 @@
-//! Host cgroup facts and OOM accounting.
+//! Host cgroup facts, OOM accounting, and a container's cgroup manager.
 
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{get_cgroup_setup, CgroupSetup};
+use libcontainer::container::Container;
+
+use crate::container::{chain, load, map_lc};
+use crate::{Error, Result};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -84,4 +88,24 @@ pub(crate) fn oom_killed(cgroup_path: &Path) -> bool {
         },
         Err(_) => false,
     }
+}
+
+/// libcgroups' manager of the container `id`'s cgroups, with the container.
+pub(crate) fn cgroup_manager(
+    state_root: &Path,
+    id: &str,
+) -> Result<(Container, libcgroups::common::AnyCgroupManager)> {
+    let c = load(state_root, id)?;
+    let config = c.spec().map_err(map_lc("load", id))?;
+    let manager = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: config.cgroup_path,
+        systemd_cgroup: c.systemd(),
+        container_name: id.to_string(),
+    })
+    .map_err(|e| Error::Runtime {
+        action: "open cgroups of",
+        id: id.to_string(),
+        message: chain(&e),
+    })?;
+    Ok((c, manager))
 }

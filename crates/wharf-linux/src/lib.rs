@@ -4,38 +4,56 @@
 //!
 //! The crate knows nothing about images: the caller hands it a rootfs (usually
 //! an overlay mounted with [`mount_overlay`]) and a spec whose process
-//! args/env/cwd are already set; [`apply_defaults`] fills in the rest and
-//! [`start`]/[`wait`]/[`kill`]/[`delete`]/[`exec`] drive the container.
+//! args/env/cwd are already set; [`apply_defaults`] fills in the rest.
+//!
+//! A container lives runc's way ([`create`], then [`start_created`]; [`start`]
+//! does both), and is driven by [`wait`]/[`kill`]/[`delete`]/[`exec`] and the
+//! rest of runc's commands, all through the state kept under a state root.
 //!
 //! Processes are children of the calling process (libcontainer clones the
 //! init process with `CLONE_PARENT`), so [`wait`] and [`exec`] must run in the
-//! process that called [`start`]/[`exec`].
+//! process that called [`create`]/[`start`]/[`exec`].
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-mod bundle;
 mod caps;
 mod cgroup;
+mod container;
+mod control;
+mod exec;
+mod features;
 mod filter_cache;
 mod layer;
+mod lifecycle;
+mod netns;
 mod overlay;
-mod runtime;
+mod query;
 mod seccomp;
+mod shadow;
+mod signals;
 mod spec;
+mod stdio;
+mod terminal;
 mod user;
 
-pub use bundle::{
-    adapt_runc_spec, create, default_spec, exec_defaults, exec_process, features, list,
-    load_bundle, parse_signal, pause, pids, proxy_terminal, remove, remove_reaped, resume, signal,
-    start_created, state, update, validate_id, wait_process, ContainerState, CreateOptions,
-    Entrypoint, ExecOptions,
-};
 pub use cgroup::cgroup_layout;
+pub use container::validate_id;
+pub use control::{pause, resume, update};
+pub use exec::{exec, exec_defaults, exec_process, ExecOptions};
+pub use features::{default_spec, features};
 pub use layer::layer_from_upper;
+pub use lifecycle::{
+    create, create_held, delete, kill, remove_reaped, start, start_created, wait, wait_and_remove,
+    wait_process, CreateOptions, Created, Entrypoint,
+};
 pub use overlay::{mount_overlay, unmount_overlay};
-pub use runtime::{delete, exec, kill, start, wait, wait_and_remove};
+pub use query::{list, pids, state, ContainerState};
+pub use shadow::{adapt_runc_spec, load_bundle};
+pub use signals::{parse_signal, FORWARDED_SIGNALS};
 pub use spec::{apply_defaults, nofile_clamp};
+pub use stdio::ProcessIo;
+pub use terminal::proxy_terminal;
 pub use user::{resolve_user, ResolvedUser};
 
 /// Result type of this crate.
@@ -154,7 +172,10 @@ pub enum Network {
     Host,
 }
 
-/// Docker-like options applied by [`apply_defaults`].
+/// Docker's Linux-only options, applied by [`apply_defaults`]. What every
+/// container has whatever its kind — hostname, terminal, read-only root,
+/// memory/CPU/pids limits — is in the spec the caller hands over, and
+/// nowhere else.
 #[derive(Debug, Clone, Default)]
 pub struct LinuxOptions {
     /// Capabilities to add: `NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`.
@@ -163,24 +184,12 @@ pub struct LinuxOptions {
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
     pub seccomp: Seccomp,
-    /// Read-only root filesystem.
-    pub read_only: bool,
-    /// Memory limit in bytes (swap is limited to the same total, so OOM kills).
-    pub memory: Option<u64>,
-    /// CPU quota in CPUs (`1.5` = 150ms per 100ms period).
-    pub cpus: Option<f64>,
-    /// Maximum number of processes/threads (`<= 0` = unlimited).
-    pub pids_limit: Option<i64>,
     pub network: Network,
     /// `--tmpfs` mounts: `/run` or `/run:size=64m,mode=1777`.
     pub tmpfs: Vec<String>,
     /// `name`, `uid`, `uid:gid`, `name:group`: resolved from the rootfs's
     /// /etc/passwd and /etc/group.
     pub user: Option<String>,
-    /// Container hostname (empty: the first 12 characters of the id).
-    pub hostname: String,
-    /// Allocate a pseudo terminal for the process.
-    pub tty: bool,
 }
 
 /// The container process's stdio.

@@ -149,9 +149,13 @@ fn obj(v: &mut Value) -> &mut Map<String, Value> {
     v.as_object_mut().expect("object")
 }
 
-/// Fills `spec` (whose process args/env/cwd the caller already set) with
-/// Docker's defaults and `opts`; writes /etc/hosts, /etc/hostname and
-/// /etc/resolv.conf into `container_dir` and bind-mounts them.
+/// Fills `spec` with Docker's Linux defaults and `opts`: capabilities,
+/// seccomp, user, rlimits, namespaces, masked paths, cgroup path, devices,
+/// the default mounts, swap equal to the memory limit; writes /etc/hosts,
+/// /etc/hostname and /etc/resolv.conf into `container_dir` and bind-mounts
+/// them. What the caller set — process args/env/cwd/terminal, hostname
+/// (default: the id's first 12 characters), root.readonly, mounts, memory,
+/// CPU and pids limits — is kept as it is: each is set in one place.
 pub fn apply_defaults(
     spec: &mut Spec,
     id: &str,
@@ -203,7 +207,7 @@ pub fn apply_defaults(
     } else {
         process.remove("noNewPrivileges");
     }
-    process.insert("terminal".into(), json!(opts.tty));
+    let tty = matches!(process.get("terminal"), Some(Value::Bool(true)));
     process.insert(
         "rlimits".into(),
         json!([{ "type": "RLIMIT_NOFILE", "hard": nofile_limit(), "soft": nofile_limit() }]),
@@ -213,6 +217,11 @@ pub fn apply_defaults(
         user["additionalGids"] = json!(resolved.additional_gids);
     }
     process.insert("user".into(), user);
+    let hostname = match root.get("hostname") {
+        Some(Value::String(h)) if !h.is_empty() => h.clone(),
+        _ => id.chars().take(12).collect(),
+    };
+    let process = obj(root.entry("process").or_insert(Value::Null));
     let mut envs: Vec<String> = process
         .get("env")
         .and_then(|e| serde_json::from_value(e.clone()).ok())
@@ -224,19 +233,24 @@ pub fn apply_defaults(
         envs.push(format!("HOME={}", resolved.home));
     }
     if !envs.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        envs.push(format!("HOSTNAME={}", hostname(id, opts)));
+        envs.push(format!("HOSTNAME={hostname}"));
     }
-    if opts.tty && !envs.iter().any(|e| e.starts_with("TERM=")) {
+    if tty && !envs.iter().any(|e| e.starts_with("TERM=")) {
         envs.push("TERM=xterm".into());
     }
     process.insert("env".into(), json!(envs));
 
     // Root and hostname.
+    let read_only = root
+        .get("root")
+        .and_then(|r| r.get("readonly"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     root.insert(
         "root".into(),
-        json!({ "path": rootfs.to_string_lossy(), "readonly": opts.read_only }),
+        json!({ "path": rootfs.to_string_lossy(), "readonly": read_only }),
     );
-    root.insert("hostname".into(), json!(hostname(id, opts)));
+    root.insert("hostname".into(), json!(hostname));
 
     // /etc files.
     std::fs::create_dir_all(container_dir)
@@ -248,13 +262,12 @@ pub fn apply_defaults(
         _ => write_file(
             &hosts,
             &format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
-                hostname(id, opts)
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n"
             ),
         )?,
     }
     let hostname_file = container_dir.join("hostname");
-    write_file(&hostname_file, &format!("{}\n", hostname(id, opts)))?;
+    write_file(&hostname_file, &format!("{hostname}\n"))?;
     let resolv = container_dir.join("resolv.conf");
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     write_file(&resolv, &host_resolv)?;
@@ -323,8 +336,10 @@ pub fn apply_defaults(
             );
         }
     }
-    let mut resources = json!({});
-    if let Some(m) = opts.memory {
+    // Limits are the caller's; the memory limit gets Docker's equal swap
+    // limit (so the OOM killer, not swap, answers it) and a floor.
+    let mut resources = linux.get("resources").cloned().unwrap_or_else(|| json!({}));
+    if let Some(m) = resources.pointer("/memory/limit").and_then(Value::as_i64) {
         if m < 6 * 1024 * 1024 {
             return Err(Error::invalid(
                 "memory limit",
@@ -332,40 +347,15 @@ pub fn apply_defaults(
                 "the minimum is 6 MiB (6291456 bytes)",
             ));
         }
-        let mut mem = json!({ "limit": m });
-        if cgroup::swap_limit_supported() {
-            mem["swap"] = json!(m);
+        if cgroup::swap_limit_supported() && resources.pointer("/memory/swap").is_none() {
+            resources["memory"]["swap"] = json!(m);
         }
-        resources["memory"] = mem;
-    }
-    if let Some(c) = opts.cpus {
-        if !(c > 0.0 && c.is_finite()) {
-            return Err(Error::invalid(
-                "cpus",
-                c.to_string(),
-                "expected a positive number like 0.5 or 2",
-            ));
-        }
-        let period: u64 = 100_000;
-        let quota = (c * period as f64).round() as i64;
-        resources["cpu"] = json!({ "quota": quota.max(1000), "period": period });
-    }
-    if let Some(p) = opts.pids_limit {
-        resources["pids"] = json!({ "limit": if p <= 0 { -1 } else { p } });
     }
     resources["devices"] = json!([{ "allow": false, "access": "rwm" }]);
     linux.insert("resources".into(), resources);
 
     *spec = serde_json::from_value(v).map_err(|e| Error::Spec(format!("internal: {e}")))?;
     Ok(())
-}
-
-fn hostname(id: &str, opts: &LinuxOptions) -> String {
-    if opts.hostname.is_empty() {
-        id.chars().take(12).collect()
-    } else {
-        opts.hostname.clone()
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
-use oci_spec::runtime::{ProcessBuilder, Spec};
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder, ProcessBuilder,
+    Spec,
+};
 use wharf_linux::{LinuxOptions, Network, Seccomp, Stdio};
 
 const APPLETS: &[&str] = &[
@@ -91,22 +94,64 @@ fn env() -> Env {
     }
 }
 
-fn spec_for(
-    env: &Env,
-    id: &str,
-    args: &[&str],
-    opts: &LinuxOptions,
-) -> wharf_linux::Result<PathBuf> {
+/// What a test container asks for: Docker's Linux options, and what the
+/// caller of `apply_defaults` puts in the spec itself.
+#[derive(Default)]
+struct Opts {
+    linux: LinuxOptions,
+    hostname: Option<&'static str>,
+    tty: bool,
+    read_only: bool,
+    memory: Option<i64>,
+    /// CFS quota and period.
+    cpu: Option<(i64, u64)>,
+    pids: Option<i64>,
+}
+
+impl From<LinuxOptions> for Opts {
+    fn from(linux: LinuxOptions) -> Opts {
+        Opts {
+            linux,
+            ..Opts::default()
+        }
+    }
+}
+
+fn spec_for(env: &Env, id: &str, args: &[&str], opts: &Opts) -> wharf_linux::Result<PathBuf> {
     let mut spec = Spec::default();
     let process = ProcessBuilder::default()
         .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .env(vec!["PATH=/bin".to_string()])
         .cwd("/")
+        .terminal(opts.tty)
         .build()
         .unwrap();
     spec.set_process(Some(process));
+    spec.set_hostname(opts.hostname.map(str::to_string));
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_readonly(Some(opts.read_only));
+    spec.set_root(Some(root));
+    let mut resources = LinuxResourcesBuilder::default();
+    if let Some(limit) = opts.memory {
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().unwrap());
+    }
+    if let Some((quota, period)) = opts.cpu {
+        resources = resources.cpu(
+            LinuxCpuBuilder::default()
+                .quota(quota)
+                .period(period)
+                .build()
+                .unwrap(),
+        );
+    }
+    if let Some(limit) = opts.pids {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build().unwrap());
+    }
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    linux.set_resources(Some(resources.build().unwrap()));
+    spec.set_linux(Some(linux));
     let cdir = env.tmp.path().join("containers").join(id);
-    wharf_linux::apply_defaults(&mut spec, id, &env.rootfs, &cdir, opts)?;
+    wharf_linux::apply_defaults(&mut spec, id, &env.rootfs, &cdir, &opts.linux)?;
     let bundle = cdir.join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
     spec.save(bundle.join("config.json")).unwrap();
@@ -119,7 +164,7 @@ struct Output {
     stderr: String,
 }
 
-fn run_in(env: &Env, id: &str, args: &[&str], opts: &LinuxOptions) -> Output {
+fn run_in(env: &Env, id: &str, args: &[&str], opts: &Opts) -> Output {
     let bundle = spec_for(env, id, args, opts).unwrap();
     let _guard = guard(env, id, None);
     let (out_r, out_w) = pipe();
@@ -151,7 +196,7 @@ fn run_in(env: &Env, id: &str, args: &[&str], opts: &LinuxOptions) -> Output {
     out
 }
 
-fn run(args: &[&str], opts: &LinuxOptions) -> Output {
+fn run(args: &[&str], opts: &Opts) -> Output {
     let env = env();
     let id = format!("wt-{}-{}", std::process::id(), rand_suffix());
     run_in(&env, &id, args, opts)
@@ -207,14 +252,11 @@ fn echo_and_exit_codes() {
     if !usable() {
         return;
     }
-    let o = run(&["echo", "hi"], &LinuxOptions::default());
+    let o = run(&["echo", "hi"], &Opts::default());
     assert_eq!(o.stdout, "hi\n");
     assert_eq!(o.exit.code, 0);
     assert!(!o.exit.oom_killed);
-    let o = run(
-        &["sh", "-c", "echo err >&2; exit 3"],
-        &LinuxOptions::default(),
-    );
+    let o = run(&["sh", "-c", "echo err >&2; exit 3"], &Opts::default());
     assert_eq!(o.exit.code, 3);
     assert_eq!(o.stderr, "err\n");
 }
@@ -224,26 +266,28 @@ fn docker_default_security() {
     if !usable() {
         return;
     }
-    let o = run(&["cat", "/proc/self/status"], &LinuxOptions::default());
+    let o = run(&["cat", "/proc/self/status"], &Opts::default());
     assert_eq!(status_field(&o.stdout, "CapEff"), "00000000a80425fb");
     assert_eq!(status_field(&o.stdout, "CapBnd"), "00000000a80425fb");
     assert_eq!(status_field(&o.stdout, "Seccomp"), "2");
     assert_eq!(status_field(&o.stdout, "NoNewPrivs"), "0");
 
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         no_new_privileges: true,
         cap_drop: vec!["ALL".into()],
         ..Default::default()
-    };
+    }
+    .into();
     let o = run(&["cat", "/proc/self/status"], &opts);
     assert_eq!(status_field(&o.stdout, "CapEff"), "0000000000000000");
     assert_eq!(status_field(&o.stdout, "NoNewPrivs"), "1");
 
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         seccomp: Seccomp::Unconfined,
         cap_add: vec!["NET_ADMIN".into()],
         ..Default::default()
-    };
+    }
+    .into();
     let o = run(&["cat", "/proc/self/status"], &opts);
     assert_eq!(status_field(&o.stdout, "Seccomp"), "0");
     assert_eq!(status_field(&o.stdout, "CapEff"), "00000000a80435fb");
@@ -261,7 +305,7 @@ fn seccomp_default_allows_fork_and_blocks_namespaces() {
             "-c",
             "(echo child); echo parent; unshare -n true 2>/dev/null || echo denied",
         ],
-        &LinuxOptions::default(),
+        &Opts::default(),
     );
     assert_eq!(o.exit.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("child\nparent\n"), "{}", o.stdout);
@@ -272,8 +316,8 @@ fn pid_namespace_hostname_and_network() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
-        hostname: "boxy".into(),
+    let opts = Opts {
+        hostname: Some("boxy"),
         ..Default::default()
     };
     let o = run(
@@ -296,10 +340,11 @@ fn pid_namespace_hostname_and_network() {
     );
     assert_eq!(lines.last().unwrap().trim(), "lo");
 
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         network: Network::Host,
         ..Default::default()
-    };
+    }
+    .into();
     let o = run(&["ls", "/sys/class/net"], &opts);
     assert!(o.stdout.split_whitespace().count() >= 1);
 }
@@ -319,7 +364,7 @@ fn masked_and_readonly_paths() {
              echo 1 > /proc/sys/kernel/domainname && echo wrote || echo ro-ok; \
              ls /proc/acpi | wc -l; ls /sys/firmware | wc -l; ls /dev",
         ],
-        &LinuxOptions::default(),
+        &Opts::default(),
     );
     let lines: Vec<&str> = o.stdout.lines().map(str::trim).collect();
     assert_eq!(
@@ -345,7 +390,7 @@ fn masked_and_readonly_paths() {
             "-c",
             "echo x > /dev/null && echo null-ok; head -c 4 /dev/urandom | wc -c",
         ],
-        &LinuxOptions::default(),
+        &Opts::default(),
     );
     assert_eq!(o.stdout, "null-ok\n4\n");
 }
@@ -355,9 +400,12 @@ fn read_only_rootfs_with_tmpfs() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
+    let opts = Opts {
         read_only: true,
-        tmpfs: vec!["/tmp:size=8m,mode=1777".into()],
+        linux: LinuxOptions {
+            tmpfs: vec!["/tmp:size=8m,mode=1777".into()],
+            ..Default::default()
+        },
         ..Default::default()
     };
     let o = run(
@@ -379,10 +427,11 @@ fn users() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         user: Some("app".into()),
         ..Default::default()
-    };
+    }
+    .into();
     let o = run(
         &["sh", "-c", "id; echo $HOME; grep CapEff /proc/self/status"],
         &opts,
@@ -407,10 +456,11 @@ fn users() {
         o.stdout
     );
 
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         user: Some("1000:50".into()),
         ..Default::default()
-    };
+    }
+    .into();
     let o = run(&["id"], &opts);
     assert!(
         o.stdout.contains("uid=1000") && o.stdout.contains("gid=50"),
@@ -419,10 +469,11 @@ fn users() {
     );
 
     let env = env();
-    let opts = LinuxOptions {
+    let opts: Opts = LinuxOptions {
         user: Some("nobody-here".into()),
         ..Default::default()
-    };
+    }
+    .into();
     let err = spec_for(&env, "wt-unknown-user", &["id"], &opts).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -436,9 +487,12 @@ fn memory_limit_oom_kills() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
+    let opts = Opts {
         memory: Some(32 * 1024 * 1024),
-        seccomp: Seccomp::Default,
+        linux: LinuxOptions {
+            seccomp: Seccomp::Default,
+            ..Default::default()
+        },
         ..Default::default()
     };
     // `sort` keeps its whole (newline-free) input in memory: 100 MB really allocated.
@@ -459,8 +513,8 @@ fn pids_limit() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
-        pids_limit: Some(20),
+    let opts = Opts {
+        pids: Some(20),
         ..Default::default()
     };
     let o = run(
@@ -483,10 +537,10 @@ fn cgroup_limits_are_applied() {
     if !usable() {
         return;
     }
-    let opts = LinuxOptions {
-        cpus: Some(0.5),
+    let opts = Opts {
+        cpu: Some((50_000, 100_000)),
         memory: Some(64 << 20),
-        pids_limit: Some(50),
+        pids: Some(50),
         ..Default::default()
     };
     let env = env();
@@ -543,10 +597,7 @@ fn rlimit_nofile_is_clamped() {
     }
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    let o = run(
-        &["sh", "-c", "ulimit -n; ulimit -Hn"],
-        &LinuxOptions::default(),
-    );
+    let o = run(&["sh", "-c", "ulimit -n; ulimit -Hn"], &Opts::default());
     assert_eq!(o.exit.code, 0, "{}", o.stderr);
     let want = hard.min(1_048_576).to_string();
     let lines: Vec<&str> = o.stdout.lines().collect();
@@ -560,7 +611,7 @@ fn exec_kill_delete() {
     }
     let env = env();
     let id = format!("wt-exec-{}", std::process::id());
-    let bundle = spec_for(&env, &id, &["sleep", "30"], &LinuxOptions::default()).unwrap();
+    let bundle = spec_for(&env, &id, &["sleep", "30"], &Opts::default()).unwrap();
     let _guard = guard(&env, &id, None);
     let (_r, w) = pipe();
     let (_r2, w2) = pipe();
@@ -676,6 +727,10 @@ fn overlay_rootfs_and_layer() {
         .build()
         .unwrap();
     spec.set_process(Some(process));
+    // The container writes to its root (Spec::default() makes it read-only, as `runc spec` does).
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_readonly(Some(false));
+    spec.set_root(Some(root));
     // A lower dir that an opaque replacement will hide.
     let sub = cdir.join("bundle");
     wharf_linux::apply_defaults(&mut spec, &id, &merged, &cdir, &LinuxOptions::default()).unwrap();
@@ -783,7 +838,7 @@ fn tty_gives_a_pty_master() {
     }
     let env = env();
     let id = format!("wt-tty-{}", std::process::id());
-    let opts = LinuxOptions {
+    let opts = Opts {
         tty: true,
         ..Default::default()
     };
@@ -824,6 +879,132 @@ fn tty_gives_a_pty_master() {
     assert!(out.contains("is-a-tty"), "{out:?}");
 }
 
+/// A 64-hex container id, as the engine makes them.
+fn long_id(n: u32) -> String {
+    format!("{:0>64x}", std::process::id() * 16 + n)
+}
+
+/// What a pty master holds once the process on the other side has exited.
+fn read_pty(master: OwnedFd) -> String {
+    let mut buf = [0u8; 256];
+    let n = std::fs::File::from(master).read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+/// Nothing is left under the state root but the seccomp cache and the
+/// shadow bundles' directory: no container state, no console socket.
+fn assert_state_root_clean(state: &Path) {
+    let left: Vec<String> = std::fs::read_dir(state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".seccomp" && n != ".bundles")
+        .collect();
+    assert!(left.is_empty(), "left under the state root: {left:?}");
+}
+
+/// `wharf run -t` as the engine does it: a 64-hex id under a state root
+/// longer than a socket address (108 bytes; the engine's
+/// `/dev/shm/wharf-<16 hex>.run` with such an id already makes 114). The
+/// console socket that receives the pty master must still be usable, and
+/// gone afterwards.
+#[test]
+fn tty_with_a_long_state_root_and_id() {
+    if !usable() {
+        return;
+    }
+    let env = env();
+    let id = long_id(0);
+    let state = env.tmp.path().join("s".repeat(100));
+    let opts = Opts {
+        tty: true,
+        ..Default::default()
+    };
+    let args = ["sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty"];
+    let bundle = spec_for(&env, &id, &args, &opts).unwrap();
+    let _guard = Guard {
+        state: state.clone(),
+        id: id.clone(),
+        overlay: None,
+    };
+    let (_r, w) = pipe();
+    let (_r2, w2) = pipe();
+    let stdio = Stdio {
+        stdin: None,
+        stdout: w,
+        stderr: w2,
+    };
+    let started = wharf_linux::start(&state, &id, &bundle, stdio).unwrap();
+    let master = started.pty_master.as_ref().expect("pty master");
+    let master = master.try_clone().unwrap();
+    let exit = wharf_linux::wait(&state, &id, &started).unwrap();
+    let out = read_pty(master);
+    wharf_linux::delete(&state, &id, true).unwrap();
+    assert_eq!(exit.code, 0);
+    assert!(out.contains("is-a-tty"), "{out:?}");
+    assert_no_cgroup_left(&id);
+    assert_state_root_clean(&state);
+}
+
+/// runc's way, as `wharf-runtime` drives it: create (the init waits),
+/// start, exec with a terminal whose master comes back to us, kill, reap,
+/// remove; with a 64-hex id under a state root too long for a socket
+/// address.
+#[test]
+fn create_start_exec_with_tty_kill_remove() {
+    if !usable() {
+        return;
+    }
+    let env = env();
+    let id = long_id(1);
+    let state = env.tmp.path().join("s".repeat(100));
+    let bundle = spec_for(&env, &id, &["sleep", "30"], &Opts::default()).unwrap();
+    let _guard = Guard {
+        state: state.clone(),
+        id: id.clone(),
+        overlay: None,
+    };
+    let (bundle, spec) = wharf_linux::load_bundle(&bundle).unwrap();
+    let (_r, w) = pipe();
+    let (_r2, w2) = pipe();
+    let opts = wharf_linux::CreateOptions {
+        stdio: Some(Stdio {
+            stdin: None,
+            stdout: w,
+            stderr: w2,
+        }),
+        ..Default::default()
+    };
+    let started = wharf_linux::create(&state, &id, &bundle, &spec, opts).unwrap();
+    assert!(started.pty_master.is_none());
+    let status = |want: &str| {
+        let s = wharf_linux::state(&state, &id).unwrap();
+        assert_eq!(s.status, want);
+        assert_eq!(s.bundle, bundle);
+    };
+    status("created");
+    wharf_linux::start_created(&state, &id).unwrap();
+    status("running");
+
+    let args = ["sh", "-c", "test -t 0 && test -t 1 && echo exec-tty"];
+    let args = args.iter().map(|a| a.to_string()).collect();
+    let process = wharf_linux::exec_defaults(&state, &id, args, vec![], None, None, true).unwrap();
+    let opts = wharf_linux::ExecOptions::default();
+    let exec = wharf_linux::exec_process(&state, &id, &process, opts).unwrap();
+    let master = exec.pty_master.expect("exec pty master");
+    assert_eq!(wharf_linux::wait_process(exec.pid).unwrap(), 0);
+    let out = read_pty(master);
+    assert!(out.contains("exec-tty"), "{out:?}");
+
+    wharf_linux::kill(&state, &id, 9, false).unwrap();
+    assert_eq!(wharf_linux::wait_process(started.pid).unwrap(), 137);
+    wharf_linux::remove_reaped(&state, &id, &spec).unwrap();
+    assert_no_cgroup_left(&id);
+    let err = wharf_linux::state(&state, &id).unwrap_err();
+    assert!(matches!(err, wharf_linux::Error::NotFound { .. }), "{err}");
+    assert_state_root_clean(&state);
+}
+
 /// Docker's clone rule allows clone() only without namespace flags: checked
 /// with a small static C program (needs gcc with static glibc; else skipped).
 #[test]
@@ -846,7 +1027,7 @@ fn seccomp_clone_rule_blocks_namespace_flags() {
         return;
     }
     let id = format!("wt-clone-{}", std::process::id());
-    let o = run_in(&env, &id, &["/bin/clone_probe"], &LinuxOptions::default());
+    let o = run_in(&env, &id, &["/bin/clone_probe"], &Opts::default());
     assert!(o.stdout.contains("plain clone: ok"), "{}", o.stdout);
     assert!(
         o.stdout.contains("userns clone: Operation not permitted"),
@@ -861,7 +1042,8 @@ fn seccomp_clone_rule_blocks_namespace_flags() {
         &LinuxOptions {
             seccomp: Seccomp::Unconfined,
             ..Default::default()
-        },
+        }
+        .into(),
     );
     assert!(o.stdout.contains("plain clone: ok"), "{}", o.stdout);
 }

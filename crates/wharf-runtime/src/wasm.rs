@@ -1,5 +1,5 @@
-//! Wasm bundles: the guest is loaded by the engine's Wasm executor in the
-//! runtime process (compiled code from the host cache), before the
+//! Wasm bundles: the guest is loaded from the bundle's spec by the Wasm
+//! executor's spec reader (`wharf_wasm::oci`) in the runtime process (compiled code from the host cache), before the
 //! container's init is cloned, and run by that init inside the container's
 //! namespaces and cgroups after pivot_root.
 
@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use nix::sys::signal::{SigSet, Signal};
 use oci_spec::runtime::Spec;
-use wharf_engine::wasm_exec::{self, Loaded};
 use wharf_linux::Entrypoint;
+use wharf_wasm::oci::{self, Loaded};
 use wharf_wasm::Runtime;
 
 /// `$WHARF_ROOT/cache/wasm` (default `/var/lib/wharf/cache/wasm`): the code
@@ -18,7 +18,7 @@ fn cache_dir() -> PathBuf {
     std::env::var_os("WHARF_ROOT")
         .filter(|r| !r.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(wharf_engine::Engine::default_root)
+        .unwrap_or_else(wharf_image::default_root)
         .join("cache")
         .join("wasm")
 }
@@ -27,7 +27,7 @@ fn cache_dir() -> PathBuf {
 /// has an absolute root path.
 pub fn entrypoint(spec: &Spec) -> Result<Option<Entrypoint>, String> {
     let Some((runtime, loaded)) =
-        wasm_exec::load_for_bundle(spec, cache_dir()).map_err(|e| e.to_string())?
+        oci::load_for_bundle(spec, cache_dir()).map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };
@@ -41,15 +41,8 @@ pub fn entrypoint(spec: &Spec) -> Result<Option<Entrypoint>, String> {
 /// each into an epoch interruption, which stops even a spinning guest.
 fn run(runtime: &Runtime, loaded: &Loaded) -> i32 {
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        set.add(s);
+    for s in wharf_linux::FORWARDED_SIGNALS {
+        set.add(Signal::try_from(s).expect("the forwarded signals are standard ones"));
     }
     let _ = set.thread_block();
     let interrupter = runtime.interrupter();
@@ -60,7 +53,7 @@ fn run(runtime: &Runtime, loaded: &Loaded) -> i32 {
     });
     match loaded.run(runtime) {
         Ok(outcome) => {
-            if let Some(msg) = wasm_exec::describe(&outcome) {
+            if let Some(msg) = oci::describe(&outcome) {
                 eprintln!("{msg}");
             }
             outcome.exit_code()

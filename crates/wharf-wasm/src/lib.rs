@@ -1,8 +1,10 @@
 //! Run one WebAssembly guest with an embedded wasmtime, deny-by-default.
 //!
-//! `wharf-wasm` knows nothing about images, namespaces or containers. The
-//! caller hands it bytes (or a file) and a [`Guest`] grant list; it compiles
-//! (or loads from the compiled-code cache) and runs the guest:
+//! `wharf-wasm` knows nothing about images or namespaces. The caller hands
+//! it bytes (or a file) and a [`Guest`] grant list, or an OCI runtime spec
+//! that [`oci`] reads the grant list from (the Wasm executor's half of the
+//! one container description); it compiles (or loads from the
+//! compiled-code cache) and runs the guest:
 //!
 //! * WASI preview 1 core modules (`_start`) and WASI preview 2 components
 //!   (`wasi:cli/command`) are both supported; [`binary_kind`] tells them apart.
@@ -18,6 +20,7 @@
 //! recompiled and rewritten atomically. The cache is always safe to delete.
 
 mod cache;
+pub mod oci;
 mod run;
 
 use std::fmt;
@@ -88,6 +91,14 @@ pub enum Error {
     /// typically an import this engine does not provide.
     #[error("cannot start the WebAssembly {kind}: {message}; Wharf provides only WASI preview 1 (wasi_snapshot_preview1) to modules and WASI 0.2 (wasi:cli/command) to components")]
     Instantiate { kind: BinaryKind, message: String },
+
+    /// The module args\[0\] names is not in the container's filesystem.
+    #[error("the Wasm module {path} (args[0]) {why} in the image; check the image's ENTRYPOINT/CMD or the command you gave")]
+    NoModule { path: String, why: &'static str },
+
+    /// The runtime spec lacks what a Wasm guest needs.
+    #[error("invalid runtime spec for a Wasm guest: {0}")]
+    Spec(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,8 +1,12 @@
 use super::*;
+use crate::error::{Error, Result};
 use crate::media::{self, Compression};
+use crate::reference::Reference;
 use crate::testutil::*;
 use crate::{Platform, Store};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 use serde_json::json;
+use std::io::Read;
 
 fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();

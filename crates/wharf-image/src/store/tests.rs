@@ -1,6 +1,12 @@
 use super::*;
+use crate::error::Error;
+use crate::fsutil::TMP_PREFIX;
 use crate::media::Compression;
+use crate::platform::Platform;
+use crate::reference::Reference;
 use crate::testutil::*;
+use crate::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+use std::collections::HashMap;
 use std::io::Write;
 
 fn new_store() -> (tempfile::TempDir, Store) {

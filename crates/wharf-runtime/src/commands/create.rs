@@ -72,6 +72,7 @@ pub fn create(
         systemd_cgroup: cli.systemd_cgroup,
         stdio: None,
         entrypoint,
+        runc_spec: true,
     };
     let started =
         wharf_linux::create(&cli.root, &a.id, &bundle, &spec, opts).map_err(super::linux_err)?;

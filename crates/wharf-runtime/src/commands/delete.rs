@@ -10,7 +10,7 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
     super::check_id(&a.id)?;
-    match wharf_linux::remove(&cli.root, &a.id, a.force) {
+    match wharf_linux::delete(&cli.root, &a.id, a.force) {
         Ok(()) => Ok(0),
         // Like runc: `delete --force` of a container that is already gone succeeds.
         Err(wharf_linux::Error::NotFound { .. }) if a.force => {

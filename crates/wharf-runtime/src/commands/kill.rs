@@ -14,6 +14,6 @@ pub struct Args {
 pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
     super::check_id(&a.id)?;
     let sig = wharf_linux::parse_signal(&a.signal).map_err(super::linux_err)?;
-    wharf_linux::signal(&cli.root, &a.id, sig, a.all).map_err(super::linux_err)?;
+    wharf_linux::kill(&cli.root, &a.id, sig, a.all).map_err(super::linux_err)?;
     Ok(0)
 }

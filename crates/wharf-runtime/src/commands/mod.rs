@@ -61,22 +61,19 @@ pub fn check_id(id: &str) -> Result<()> {
     wharf_linux::validate_id(id).map_err(linux_err)
 }
 
-/// The container's args and the signals runc forwards to it in the
-/// foreground (run/exec): blocked here, forwarded by a thread.
+/// Passes the signals a foreground container gets
+/// ([`wharf_linux::FORWARDED_SIGNALS`], and SIGWINCH, which runc forwards
+/// too) on to its process `pid` (run/exec): blocked here, forwarded by a
+/// thread.
 pub fn forward_signals(pid: i32) {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ] {
-        set.add(s);
+    for s in wharf_linux::FORWARDED_SIGNALS {
+        if let Ok(s) = Signal::try_from(s) {
+            set.add(s);
+        }
     }
+    set.add(Signal::SIGWINCH);
     let _ = set.thread_block();
     std::thread::spawn(move || {
         while let Ok(sig) = set.wait() {

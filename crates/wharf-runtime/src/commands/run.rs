@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, log: &Logger, a: &Args) -> Result<i32> {
     let id = &a.create.id;
     let (started, spec) = super::create::create(cli, log, &a.create, !a.detach)?;
     if let Err(e) = wharf_linux::start_created(&cli.root, id) {
-        let _ = wharf_linux::remove(&cli.root, id, true);
+        let _ = wharf_linux::delete(&cli.root, id, true);
         return Err(super::linux_err(e));
     }
     if a.detach {

@@ -1,0 +1,284 @@
+//! The instruction handlers that change the stage's config and history
+//! (FROM, ARG, ENV, LABEL, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL,
+//! MAINTAINER, SHELL, ENTRYPOINT, CMD) and the dispatch of each
+//! instruction to its handler; RUN and COPY/ADD have their own modules.
+
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::dockerfile::{Command, CommandForm, Instruction};
+use crate::driver::Builder;
+use crate::error::{step_err, Result};
+use crate::image::canon;
+use crate::layer::{LayerPlan, Node};
+use crate::stage::{last_value, Stage};
+use crate::{Platform, RunStep};
+
+impl Builder<'_> {
+    /// Applies one instruction to the build state.
+    pub(crate) fn step<'r>(
+        &mut self,
+        ins: &Instruction,
+        runner: Option<&mut (dyn RunStep + 'r)>,
+    ) -> Result<()> {
+        match &ins.command {
+            Command::From {
+                image,
+                alias,
+                platform,
+            } => return self.from(ins, image, alias.clone(), platform.as_deref()),
+            Command::Arg(list) => {
+                for (name, default) in list {
+                    let value = match self.build_arg(name) {
+                        Some(v) => Some(v),
+                        None => match default {
+                            Some(d) => Some(self.subst(ins, d)?),
+                            None if self.stage.is_some() => last_value(&self.meta_args, name),
+                            None => None,
+                        },
+                    };
+                    let value = value.unwrap_or_default();
+                    match self.stage.as_mut() {
+                        Some(s) => s.args.push((name.clone(), value)),
+                        None => self.meta_args.push((name.clone(), value)),
+                    }
+                }
+                if self.stage.is_some() {
+                    self.history(ins, true);
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.stage_mut(ins)?;
+        let wasm = self.stage.as_ref().is_some_and(|s| s.platform.is_wasm());
+        match &ins.command {
+            Command::From { .. } | Command::Arg(_) => unreachable!("handled above"),
+            Command::Env(pairs) => {
+                let done = self.subst_pairs(ins, pairs)?;
+                let s = self.stage_mut(ins)?;
+                for (k, v) in done {
+                    s.env.retain(|(n, _)| *n != k);
+                    s.env.push((k, v));
+                }
+                self.history(ins, true);
+            }
+            Command::Label(pairs) => {
+                let done = self.subst_pairs(ins, pairs)?;
+                self.stage_mut(ins)?.labels.extend(done);
+                self.history(ins, true);
+            }
+            Command::Workdir(raw) => {
+                let p = self.subst(ins, raw)?;
+                let s = self.stage_mut(ins)?;
+                let norm = s.image_path(&p);
+                s.workdir = format!("/{norm}");
+                let exists = norm.is_empty() || self.known_dirs(ins)?.contains_key(&norm);
+                if exists {
+                    self.history(ins, true);
+                } else {
+                    let known = self.known_dirs(ins)?.clone();
+                    let mut plan = LayerPlan::new(0, 0, None);
+                    plan.add(norm, Node::Dir { mode: 0o755 }, &known);
+                    self.commit_layer(ins, plan)?;
+                    self.history(ins, false);
+                }
+            }
+            Command::User(raw) => {
+                let u = self.subst(ins, raw)?;
+                self.stage_mut(ins)?.user = u;
+                self.history(ins, true);
+            }
+            Command::Expose(raw) => {
+                let ports = self.subst_words(ins, raw)?;
+                let mut done = Vec::new();
+                for p in ports {
+                    let (port, proto) = match p.split_once('/') {
+                        Some((port, proto)) => (port.to_string(), proto.to_ascii_lowercase()),
+                        None => (p.clone(), "tcp".to_string()),
+                    };
+                    let valid = !port.is_empty()
+                        && port.split('-').all(|n| n.parse::<u16>().is_ok())
+                        && matches!(proto.as_str(), "tcp" | "udp" | "sctp");
+                    if !valid {
+                        return Err(step_err(
+                            ins,
+                            format!("'{p}' is not a port; write e.g. EXPOSE 8080 or EXPOSE 53/udp"),
+                        ));
+                    }
+                    done.push(format!("{port}/{proto}"));
+                }
+                self.stage_mut(ins)?.exposed.extend(done);
+                self.history(ins, true);
+            }
+            Command::Volume(raw) => {
+                let vols = match serde_json::from_str::<Vec<String>>(raw) {
+                    Ok(v) if raw.trim_start().starts_with('[') => v,
+                    _ => self.subst_words(ins, raw)?,
+                };
+                self.stage_mut(ins)?.volumes.extend(vols);
+                self.history(ins, true);
+            }
+            Command::StopSignal(raw) => {
+                let s = self.subst(ins, raw)?;
+                self.stage_mut(ins)?.stop_signal = Some(s);
+                self.history(ins, true);
+            }
+            Command::Maintainer(m) => {
+                let m = m.clone();
+                self.stage_mut(ins)?.author = Some(m);
+                self.history(ins, true);
+            }
+            Command::Shell(v) => {
+                let v = v.clone();
+                self.stage_mut(ins)?.shell = v;
+                self.history(ins, true);
+            }
+            Command::Entrypoint(form) | Command::Cmd(form) => {
+                if wasm && matches!(form, CommandForm::Shell(_)) {
+                    return Err(step_err(
+                        ins,
+                        format!(
+                            "the shell form '{}' cannot be used: Wasm images have no shell: use the exec form, e.g. ENTRYPOINT [\"/app.wasm\"]",
+                            ins.original
+                        ),
+                    ));
+                }
+                let s = self.stage_mut(ins)?;
+                let args = s.argv(form);
+                if matches!(ins.command, Command::Entrypoint(_)) {
+                    s.entrypoint = Some(args);
+                    if !s.cmd_set_here {
+                        s.cmd = None;
+                    }
+                } else {
+                    s.cmd = Some(args);
+                    s.cmd_set_here = true;
+                }
+                self.history(ins, true);
+            }
+            Command::Run(form) => self.run(ins, form, runner)?,
+            Command::Copy {
+                flags,
+                sources,
+                dest,
+            } => self.copy(ins, flags, sources, dest, false)?,
+            Command::Add {
+                flags,
+                sources,
+                dest,
+            } => self.copy(ins, flags, sources, dest, true)?,
+        }
+        Ok(())
+    }
+
+    /// FROM: starts a stage from scratch, an earlier stage or a base image
+    /// in the store.
+    fn from(
+        &mut self,
+        ins: &Instruction,
+        image: &str,
+        alias: Option<String>,
+        platform: Option<&str>,
+    ) -> Result<()> {
+        if let Some(prev) = self.stage.take() {
+            self.stages.push(prev);
+        }
+        let image = self.subst(ins, image)?;
+        let platform = match platform {
+            Some(p) => {
+                let p = self.subst(ins, p)?;
+                Some(Platform::from_str(&p).map_err(|e| step_err(ins, e.to_string()))?)
+            }
+            None => self.opts.platform.clone(),
+        };
+        if image.eq_ignore_ascii_case("scratch") {
+            let platform = platform.unwrap_or_else(Platform::host);
+            self.stage = Some(Stage::scratch(platform, alias));
+            self.history(ins, true);
+            // FROM scratch has no history entry in Docker; drop it.
+            if let Some(s) = self.stage.as_mut() {
+                s.history.clear();
+            }
+            return Ok(());
+        }
+        if let Some(prev) = self
+            .stages
+            .iter()
+            .rev()
+            .find(|s| s.alias.as_deref() == Some(image.to_ascii_lowercase().as_str()))
+        {
+            let mut s = prev.clone();
+            s.alias = alias;
+            s.args.clear();
+            s.cmd_set_here = false;
+            self.stage = Some(s);
+            return Ok(());
+        }
+        let img = self
+            .store
+            .resolve(&image, platform.as_ref())
+            .map_err(|e| step_err(ins, format!("base image '{image}': {e}")))?;
+        let Some(config) = img.config.clone() else {
+            return Err(step_err(
+                ins,
+                format!(
+                    "base image '{image}' has a {} config, not an OCI image config (it is a Wasm artifact); it cannot be built upon: COPY its module into FROM scratch instead",
+                    img.config_media_type
+                ),
+            ));
+        };
+        let platform = platform
+            .or_else(|| img.platform())
+            .unwrap_or_else(Platform::host);
+        let mut s = Stage::scratch(platform, alias);
+        s.dirs = None;
+        s.layers = img.manifest.layers().clone();
+        s.diff_ids = config.rootfs().diff_ids().clone();
+        if s.layers.len() != s.diff_ids.len() {
+            return Err(step_err(
+                ins,
+                format!(
+                    "base image '{image}' is inconsistent: {} layers but {} diff_ids; re-pull or rebuild it",
+                    s.layers.len(),
+                    s.diff_ids.len()
+                ),
+            ));
+        }
+        if let Some(c) = config.config() {
+            s.user = c.user().clone().unwrap_or_default();
+            s.workdir = c.working_dir().clone().unwrap_or_default();
+            s.entrypoint = c.entrypoint().clone();
+            s.cmd = c.cmd().clone();
+            s.stop_signal = c.stop_signal().clone();
+            for e in c.env().clone().unwrap_or_default() {
+                let (k, v) = e.split_once('=').unwrap_or((&e, ""));
+                s.env.push((k.to_string(), v.to_string()));
+            }
+            s.labels = c.labels().clone().unwrap_or_default().into_iter().collect();
+            s.exposed = c
+                .exposed_ports()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            s.volumes = c
+                .volumes()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+        }
+        s.author = config.author().clone();
+        s.history = config
+            .history()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| canon(serde_json::to_value(h).unwrap_or(Value::Null)))
+            .collect();
+        self.stage = Some(s);
+        Ok(())
+    }
+}

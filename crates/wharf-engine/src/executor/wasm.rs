@@ -1,0 +1,237 @@
+//! The `wasm` executor: runs the guest a runtime spec describes, inside the
+//! process that owns the container, with the embedded wasmtime
+//! (`wharf-wasm`). It reads its grants from the spec (`wharf_wasm::oci`), as
+//! `wharf-runtime` does for a bundle from containerd.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use wharf_image::{media, Image};
+use wharf_wasm::oci::{self, Loaded, HANDLER_ANNOTATION, MODULE_ANNOTATION};
+use wharf_wasm::Runtime;
+
+use super::{Bundle, Executor, Exit, PrepareInput, Task};
+use crate::{Engine, Error, Result};
+
+pub(crate) struct WasmExecutor;
+
+impl Executor for WasmExecutor {
+    fn name(&self) -> &'static str {
+        "wasm"
+    }
+
+    fn handles(&self, image: &Image) -> bool {
+        image_module(image).is_some()
+    }
+
+    fn runs_in_owner(&self) -> bool {
+        true
+    }
+
+    /// A module that is a layer of its own and an image that names no
+    /// program: argv\[0\] names the image, as wasmtime's argv\[0\] names the file.
+    fn default_entrypoint(&self, image: &Image, image_name: &str) -> Vec<String> {
+        match image_module(image) {
+            Some(ModuleSource::Layer { .. }) => vec![image_name.to_string()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn image_ready(&self, engine: &Engine, image: &Image, rootfs: &Path) -> Result<()> {
+        precompile(engine, image, rootfs)
+    }
+
+    /// Names the module in the spec's annotations (with what identifies
+    /// its bytes for the code cache), so a start need not look for it.
+    fn prepare(
+        &self,
+        engine: &Engine,
+        _bundle: Bundle,
+        spec: &mut Spec,
+        input: &PrepareInput,
+    ) -> Result<()> {
+        let process = spec.process().as_ref();
+        let arg0 = process
+            .and_then(|p| p.args().as_ref())
+            .and_then(|a| a.first())
+            .cloned();
+        let cwd = process
+            .map(|p| p.cwd().to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into());
+        let source = input
+            .image
+            .and_then(image_module)
+            .unwrap_or(ModuleSource::InRootfs);
+        let (module, identity) = locate(engine, &source, input.rootfs, arg0.as_deref(), &cwd)?;
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(HANDLER_ANNOTATION.into(), "wasm".into());
+        annotations.insert(
+            MODULE_ANNOTATION.into(),
+            module.to_string_lossy().into_owned(),
+        );
+        if let Some(identity) = identity {
+            annotations.insert(oci::MODULE_DIGEST_ANNOTATION.into(), identity);
+        }
+        spec.set_annotations(Some(annotations));
+        Ok(())
+    }
+
+    fn create(
+        &self,
+        engine: &Engine,
+        _bundle: Bundle,
+        spec: &Spec,
+        stdin: bool,
+    ) -> Result<Box<dyn Task>> {
+        let runtime = engine.wasm_runtime()?;
+        if !stdin {
+            crate::logs::null_stdin()?;
+        }
+        let loaded = oci::load(&runtime, spec)?;
+        Ok(Box::new(WasmTask { runtime, loaded }))
+    }
+
+    /// A guest leaves nothing on the host: it ran inside its owner.
+    fn delete(&self, _engine: &Engine, _bundle: Bundle) {}
+}
+
+struct WasmTask {
+    runtime: Runtime,
+    loaded: Loaded,
+}
+
+impl Task for WasmTask {
+    /// An epoch interruption, which stops even a guest spinning in compiled code.
+    fn signal_target(&self) -> Box<dyn Fn(i32) + Send> {
+        let interrupter = self.runtime.interrupter();
+        Box::new(move |sig| interrupter.interrupt(sig))
+    }
+
+    /// The guest runs in [`wait`](Task::wait), in this process.
+    fn start(&mut self) -> Result<Option<i32>> {
+        Ok(None)
+    }
+
+    fn wait(self: Box<Self>) -> Result<Exit> {
+        let outcome = self.loaded.run(&self.runtime)?;
+        Ok(Exit {
+            code: outcome.exit_code(),
+            message: oci::describe(&outcome),
+            oom_killed: false,
+        })
+    }
+}
+
+/// Where a Wasm image keeps its module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ModuleSource {
+    /// A layer that is the module itself (CNCF wasm artifacts, runwasi, Spin).
+    Layer { digest: String },
+    /// A file inside the tar layers, named by the container's args\[0\]
+    /// (Docker's `wasi/wasm` images).
+    InRootfs,
+}
+
+/// "Is it Wasm?" for images: its config says `architecture: wasm`, its
+/// config is the CNCF wasm config, or a layer has one of the raw Wasm layer
+/// types. Returns where the module is for Wasm images, None for others.
+pub(crate) fn image_module(image: &Image) -> Option<ModuleSource> {
+    if let Some(layer) = image
+        .manifest
+        .layers()
+        .iter()
+        .find(|l| media::is_wasm_layer(l.media_type().as_ref()))
+    {
+        return Some(ModuleSource::Layer {
+            digest: layer.digest().to_string(),
+        });
+    }
+    let wasm_config = image.config_media_type == media::WASM_CONFIG;
+    let wasm_platform = image.platform().is_some_and(|p| p.is_wasm());
+    (wasm_config || wasm_platform).then_some(ModuleSource::InRootfs)
+}
+
+/// The module's host path and, when known without reading it, what
+/// identifies its bytes for the code cache (its digest, or for a file in a
+/// snapshot the snapshot and path). `args0` is the container's first
+/// argument; `cwd` resolves a relative one.
+pub(crate) fn locate(
+    engine: &Engine,
+    source: &ModuleSource,
+    rootfs: &Path,
+    args0: Option<&str>,
+    cwd: &str,
+) -> Result<(PathBuf, Option<String>)> {
+    match source {
+        ModuleSource::Layer { digest } => {
+            Ok((engine.store.blob_path(digest)?, Some(digest.clone())))
+        }
+        ModuleSource::InRootfs => {
+            let arg = args0.ok_or_else(|| {
+                Error::InvalidArgument(
+                    "this Wasm image names no module: it has no ENTRYPOINT or CMD; give the module's path as the command, e.g. `wharf run IMAGE /app.wasm`".into(),
+                )
+            })?;
+            let path = oci::module_in_root(rootfs, arg, cwd)?;
+            let identity = snapshot_identity(engine, rootfs, &path);
+            Ok((path, identity))
+        }
+    }
+}
+
+/// What names a module file in a snapshot as surely as its digest:
+/// snapshots never change once made and are named by the chain id of their
+/// layers, so the chain id and the path inside name the bytes. It spares
+/// reading and hashing the module on every start.
+fn snapshot_identity(engine: &Engine, rootfs: &Path, module: &Path) -> Option<String> {
+    if rootfs.parent() != Some(engine.snapshots.dir()) {
+        return None;
+    }
+    let snapshot = rootfs.file_name()?.to_str()?;
+    let inside = module.strip_prefix(rootfs).ok()?.to_str()?;
+    module_identity(snapshot, inside)
+}
+
+/// The code-cache identity of the file `path` (in the image) of snapshot
+/// `snapshot` (its directory name). None for a path with `..` in it.
+pub(crate) fn module_identity(snapshot: &str, path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return None;
+        }
+        parts.push(part);
+    }
+    Some(format!("snapshot:{snapshot}:/{}", parts.join("/")))
+}
+
+/// The path in the image of the module a Wasm image's args\[0\] names
+/// (relative to its workdir); `None` when it names none.
+pub(crate) fn module_path_in_image(image: &Image) -> Option<String> {
+    let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+    let arg0 = entrypoint.into_iter().chain(cmd).next()?;
+    Some(oci::path_in_image(
+        &arg0,
+        &crate::spec::image_workdir(image),
+    ))
+}
+
+/// Checks that a Wasm image's module is valid and compiles it into the
+/// code cache, so the first run is warm.
+fn precompile(engine: &Engine, image: &Image, rootfs: &Path) -> Result<()> {
+    let Some(source) = image_module(image) else {
+        return Ok(());
+    };
+    let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+    let args0 = entrypoint.into_iter().chain(cmd).next();
+    if args0.is_none() && source == ModuleSource::InRootfs {
+        // Nothing named yet: `wharf run IMAGE /app.wasm` names it.
+        return Ok(());
+    }
+    let workdir = crate::spec::image_workdir(image);
+    let (path, identity) = locate(engine, &source, rootfs, args0.as_deref(), &workdir)?;
+    engine
+        .wasm_runtime()?
+        .prepare_file(&path, identity.as_deref())?;
+    Ok(())
+}

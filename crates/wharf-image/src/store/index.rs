@@ -1,0 +1,130 @@
+//! index.json: the store's list of images, and the tags on them. Every
+//! change is a read-modify-write under the store's lock, replaced durably.
+
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+
+use super::names::{entry_display_name, entry_is_untagged, entry_matches};
+use super::resolve::Target;
+use super::{Store, StoreLock};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::layout::{with_names, without_names};
+use crate::media;
+use crate::reference::Reference;
+
+impl Store {
+    pub fn index(&self) -> Result<ImageIndex> {
+        let path = self.root.join("index.json");
+        let bytes = std::fs::read(&path).ctx(|| {
+            format!(
+                "cannot read {}; is {} an image store?",
+                path.display(),
+                self.root.display()
+            )
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::json(
+                format!(
+                    "{} (fix or remove the file; blobs are kept)",
+                    path.display()
+                ),
+                e,
+            )
+        })
+    }
+
+    /// Read-modify-write of index.json under the caller's lock.
+    pub fn update_index<R>(
+        &self,
+        lock: &StoreLock,
+        f: impl FnOnce(&mut ImageIndex) -> Result<R>,
+    ) -> Result<R> {
+        debug_assert_eq!(lock.root, self.root, "lock taken on another store");
+        let mut index = self.index()?;
+        let r = f(&mut index)?;
+        index.set_media_type(Some(MediaType::ImageIndex));
+        let bytes = serde_json::to_vec_pretty(&index).map_err(|e| Error::json("index.json", e))?;
+        fsutil::write_durable(&self.root.join("index.json"), &bytes)?;
+        Ok(r)
+    }
+
+    /// Names `target` (a manifest or index whose whole graph is in the store).
+    /// An image that loses its last name this way stays as an untagged entry,
+    /// like Docker's `<none>` images.
+    pub fn tag(&self, lock: &StoreLock, reference: &Reference, target: &Descriptor) -> Result<()> {
+        let mt = target.media_type().to_string();
+        if !media::is_manifest(&mt) && !media::is_index(&mt) {
+            return Err(Error::UnsupportedMediaType {
+                media_type: mt,
+                context: format!(
+                    "tagging '{reference}' (the target must be an image manifest or index)"
+                ),
+            });
+        }
+        self.verify_graph(target, &format!("image '{reference}'"), false)?;
+
+        let desc = with_names(target, reference);
+        self.update_index(lock, |index| {
+            let mut entries = index.manifests().clone();
+            let mut displaced = Vec::new();
+            entries.retain(|e| {
+                let same = entry_matches(e, reference);
+                if same {
+                    displaced.push(e.clone());
+                }
+                !same
+            });
+            entries.retain(|e| !(entry_is_untagged(e) && e.digest() == desc.digest()));
+            for old in displaced {
+                if old.digest() != desc.digest()
+                    && !entries.iter().any(|e| e.digest() == old.digest())
+                {
+                    entries.push(without_names(&old));
+                }
+            }
+            entries.push(desc);
+            index.set_manifests(entries);
+            Ok(())
+        })
+    }
+
+    /// Removes the entry named `reference`; returns what it pointed at.
+    pub fn untag(&self, lock: &StoreLock, reference: &Reference) -> Result<Descriptor> {
+        self.update_index(lock, |index| {
+            let mut entries = index.manifests().clone();
+            let pos = entries
+                .iter()
+                .position(|e| entry_matches(e, reference))
+                .ok_or_else(|| Error::ImageNotFound(reference.familiar()))?;
+            let removed = entries.remove(pos);
+            entries.retain(|e| !entry_matches(e, reference));
+            index.set_manifests(entries);
+            Ok(removed)
+        })
+    }
+
+    /// Untags `name`; if `name` is an ID or digest, removes every entry of
+    /// that image. Returns the names removed (the digest for untagged entries).
+    pub fn remove(&self, lock: &StoreLock, name: &str) -> Result<Vec<String>> {
+        self.update_index(lock, |index| {
+            let target = self.lookup(index, name)?;
+            let mut entries = index.manifests().clone();
+            let mut removed = Vec::new();
+            let mut pos = 0;
+            entries.retain(|e| {
+                let hit = match &target {
+                    Target::Named(p) => p.contains(&pos),
+                    Target::Digest(d) => e.digest().as_ref() == d,
+                    Target::Config { entries, .. } => entries.contains(e.digest().as_ref()),
+                };
+                pos += 1;
+                if hit {
+                    removed.push(entry_display_name(e).unwrap_or_else(|| e.digest().to_string()));
+                }
+                !hit
+            });
+            index.set_manifests(entries);
+            Ok(removed)
+        })
+    }
+}
