@@ -34,7 +34,7 @@ work=$(mktemp -d /tmp/wharf-bench.XXXXXX)
 export WHARF_ROOT=$work/root
 cleanup() {
     # The store's runtime state lives on tmpfs, named after a hash of the
-    # store's path (linux_exec::state_root).
+    # store's path (Engine::runtime_dir).
     local tag
     tag=$(printf '%s' "$(realpath "$WHARF_ROOT" 2>/dev/null)" | sha256sum | cut -c1-16)
     rm -rf "$work" "/run/wharf-$tag.run" "/dev/shm/wharf-$tag.run"

@@ -21,17 +21,9 @@ pub fn cores() -> usize {
         .unwrap_or(1)
 }
 
+/// Total RAM, bytes (0 when /proc/meminfo cannot be read).
 pub fn memory_bytes() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
+    kb_field("/proc/meminfo", "MemTotal:").unwrap_or(0)
 }
 
 pub fn kernel() -> String {
@@ -87,6 +79,7 @@ pub fn pss_bytes(pid: u32) -> Option<u64> {
     kb_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
+/// The value of the `FIELD: N kB` line of a /proc file, bytes.
 fn kb_field(path: &str, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(path).ok()?;
     let kb = s

@@ -37,7 +37,9 @@ impl Cmd {
         self.argv.join(" ")
     }
 
-    fn command(&self) -> Command {
+    /// A `Command` for this command line and environment, to be given its
+    /// stdio and spawned.
+    pub fn command(&self) -> Command {
         let mut c = Command::new(&self.argv[0]);
         c.args(&self.argv[1..]);
         for (k, v) in &self.env {

@@ -1,6 +1,6 @@
 //! Media types Wharf understands, and how to classify them.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -42,6 +42,22 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// From a media type's suffix (`+gzip`, `.gzip`, `+zstd`, any case);
+    /// `None` when the media type does not say (plain `tar` or unknown):
+    /// sniff with [`from_magic`](Self::from_magic) then. Unlike
+    /// [`tar_layer_compression`] it accepts media types Wharf does not list,
+    /// so a layer with an unusual but suffixed type still unpacks.
+    pub fn from_media_type(media_type: &str) -> Option<Compression> {
+        let m = media_type.trim().to_ascii_lowercase();
+        if m.ends_with("gzip") {
+            Some(Compression::Gzip)
+        } else if m.ends_with("zstd") {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
     /// Guesses the compression from the first bytes of a blob.
     pub fn from_magic(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
@@ -72,6 +88,20 @@ impl Compression {
             Compression::Zstd => OCI_LAYER_ZSTD,
         }
     }
+}
+
+/// Wraps `reader` in the decompressor for `compression`, sniffed from the
+/// magic bytes (see [`Compression::from_magic`]) when `None`.
+pub fn decompress<'a, R: Read + 'a>(
+    reader: R,
+    compression: Option<Compression>,
+) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buf = BufReader::new(reader);
+    let c = match compression {
+        Some(c) => c,
+        None => Compression::from_magic(buf.fill_buf()?),
+    };
+    c.decoder(buf)
 }
 
 /// The compression a tar layer media type declares; `None` if `mt` is not a
@@ -149,5 +179,19 @@ mod tests {
             Compression::Zstd
         );
         assert_eq!(Compression::from_magic(b"ustar"), Compression::None);
+    }
+
+    #[test]
+    fn compression_from_media_type_suffix() {
+        assert_eq!(
+            Compression::from_media_type(DOCKER_LAYER_GZIP),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_media_type(" Application/X-Tar+ZSTD "),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(Compression::from_media_type(OCI_LAYER), None);
+        assert_eq!(Compression::from_media_type(""), None);
     }
 }

@@ -26,6 +26,7 @@ use std::time::Duration;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
+use oci_spec::image::{ImageIndex, ImageManifest};
 use wharf_image::{media, Reference};
 
 pub use auth::Credentials;
@@ -424,6 +425,36 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Parses the image index `digest` found `depth` indexes deep (0 for the
+/// one a reference names), refusing indexes nested beyond
+/// [`MAX_INDEX_DEPTH`] so a registry cannot make a pull or push recurse
+/// without end.
+pub(crate) fn parse_index(
+    bytes: &[u8],
+    digest: &str,
+    depth: usize,
+    shown: &str,
+) -> Result<ImageIndex> {
+    if depth > MAX_INDEX_DEPTH {
+        return Err(Error::Invalid {
+            reference: shown.to_string(),
+            detail: "its indexes are nested too deeply".into(),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        reference: shown.to_string(),
+        detail: format!("the image index {digest} is not valid: {e}"),
+    })
+}
+
+/// Parses the image manifest `digest`.
+pub(crate) fn parse_manifest(bytes: &[u8], digest: &str, shown: &str) -> Result<ImageManifest> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        reference: shown.to_string(),
+        detail: format!("manifest {digest} is not valid: {e}"),
+    })
 }
 
 /// The media type of a manifest or index, from its `mediaType` or, when

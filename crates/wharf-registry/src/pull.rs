@@ -13,7 +13,9 @@ use oci_client::client::{BlobResponse, SizedStream};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use wharf_image::{media, BlobWriter, FinishedBlob, Platform, Reference, Store};
 
-use crate::{manifest_media_type, Client, Error, Result, PARALLEL_PULLS};
+use crate::{
+    manifest_media_type, parse_index, parse_manifest, Client, Error, Result, PARALLEL_PULLS,
+};
 
 /// Told about each blob of a pull (config or layer) as soon as it arrived
 /// and matched its digest, before it is visible in the store, so the caller
@@ -151,6 +153,16 @@ fn choose(
     })
 }
 
+/// What to ask the registry for when fetching `r`: its digest when it has
+/// one (the digest pins the content, whatever the tag says), else its tag,
+/// else `latest`.
+pub(crate) fn fetch_pin(r: &Reference) -> String {
+    r.digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".to_string())
+}
+
 fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<Descriptor> {
     let digest: oci_spec::image::Digest = digest.parse().map_err(|_| Error::Invalid {
         reference: digest.to_string(),
@@ -175,11 +187,7 @@ impl Client {
         observer: &dyn PullObserver,
     ) -> Result<Pulled> {
         let shown = r.familiar();
-        let pin = r
-            .digest
-            .clone()
-            .or_else(|| r.tag.clone())
-            .unwrap_or_else(|| "latest".to_string());
+        let pin = fetch_pin(r);
         let job = Job {
             store,
             r,
@@ -189,11 +197,7 @@ impl Client {
         self.rt.block_on(async {
             let (bytes, digest, mt) = self.fetch_manifest(r, &pin, &shown).await?;
             if media::is_index(&mt) {
-                let index: ImageIndex =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
-                        reference: shown.clone(),
-                        detail: format!("the image index {digest} is not valid: {e}"),
-                    })?;
+                let index = parse_index(&bytes, &digest, 0, &shown)?;
                 if opts.all_platforms && opts.platform.is_none() {
                     for child in index.manifests().iter().filter(|d| !is_attestation(d)) {
                         self.pull_child(&job, child, None, 1).await?;
@@ -250,16 +254,7 @@ impl Client {
             });
         }
         if media::is_index(&mt) {
-            if depth > crate::MAX_INDEX_DEPTH {
-                return Err(Error::Invalid {
-                    reference: shown.to_string(),
-                    detail: "its indexes are nested too deeply".into(),
-                });
-            }
-            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
-                reference: shown.to_string(),
-                detail: format!("the image index {digest} is not valid: {e}"),
-            })?;
+            let index = parse_index(&bytes, &digest, depth, shown)?;
             let (c, _) = choose(&index, want, shown)?;
             return Box::pin(self.pull_child(job, &c, want, depth + 1)).await;
         }
@@ -358,11 +353,7 @@ impl Client {
         let Job {
             store, r, shown, ..
         } = *job;
-        let manifest: ImageManifest =
-            serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
-                reference: shown.to_string(),
-                detail: format!("manifest {digest} is not valid: {e}"),
-            })?;
+        let manifest = parse_manifest(bytes, digest, shown)?;
         let cmt = manifest.config().media_type().to_string();
         if !media::is_image_config(&cmt) && cmt != media::WASM_CONFIG {
             return Err(Error::Unsupported {

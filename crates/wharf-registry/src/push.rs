@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::Descriptor;
 use reqwest::header::HeaderValue;
 use wharf_image::{media, Reference, Store};
 
-use crate::pull::{record_source, sources};
-use crate::{Client, Error, Result, PARALLEL_BLOBS};
+use crate::pull::{fetch_pin, record_source, sources};
+use crate::{parse_index, parse_manifest, Client, Error, Result, PARALLEL_BLOBS};
 
 impl Client {
     /// Pushes `target` (a manifest or index in `store`) to `dest`; returns
@@ -50,16 +50,7 @@ impl Client {
             .read_blob(&digest)
             .map_err(store_err(format!("reading {digest}")))?;
         if media::is_index(&mt) {
-            if depth > crate::MAX_INDEX_DEPTH {
-                return Err(Error::Invalid {
-                    reference: shown.to_string(),
-                    detail: "its indexes are nested too deeply".into(),
-                });
-            }
-            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
-                reference: shown.to_string(),
-                detail: format!("image index {digest} is not valid: {e}"),
-            })?;
+            let index = parse_index(&bytes, &digest, depth, shown)?;
             for child in index.manifests() {
                 let cd = child.digest().to_string();
                 if !store.has_blob(&cd) {
@@ -81,11 +72,7 @@ impl Client {
                 Box::pin(self.push_graph(store, child, dest, &cd, shown, depth + 1)).await?;
             }
         } else if media::is_manifest(&mt) {
-            let manifest: ImageManifest =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
-                    reference: shown.to_string(),
-                    detail: format!("manifest {digest} is not valid: {e}"),
-                })?;
+            let manifest = parse_manifest(&bytes, &digest, shown)?;
             let mut seen = HashSet::new();
             let blobs: Vec<&Descriptor> = std::iter::once(manifest.config())
                 .chain(manifest.layers())
@@ -204,11 +191,7 @@ impl Client {
     /// Fetches a manifest or index from the registry: (bytes, media type).
     pub fn fetch_manifest_bytes(&self, r: &Reference) -> Result<(Vec<u8>, String)> {
         let shown = r.familiar();
-        let pin = r
-            .digest
-            .clone()
-            .or_else(|| r.tag.clone())
-            .unwrap_or_else(|| "latest".to_string());
+        let pin = fetch_pin(r);
         self.rt.block_on(async {
             let (bytes, _, mt) = self.fetch_manifest(r, &pin, &shown).await?;
             Ok((bytes, mt))

@@ -36,6 +36,16 @@ struct DirMeta {
     mtime: Option<i64>,
 }
 
+/// The metadata a tar header gives an entry, cut down to what this process
+/// may apply: the mode without setuid/setgid unless root, the owner only
+/// when root.
+#[derive(Clone, Copy)]
+struct EntryAttrs {
+    mode: u32,
+    mtime: Option<i64>,
+    owner: Option<(u32, u32)>,
+}
+
 pub(crate) struct Extractor<'a> {
     dest: &'a Path,
     label: &'a str,
@@ -196,30 +206,21 @@ impl<'a> Extractor<'a> {
             _ => None,
         };
         let owner = if self.root { owner } else { None };
+        let attrs = EntryAttrs { mode, mtime, owner };
 
         use tar::EntryType as T;
         match kind {
-            T::Directory => self.directory(&raw, &rel, mode, mtime, owner),
-            T::Regular | T::Continuous | T::GNUSparse => {
-                self.regular(entry, &raw, &rel, mode, mtime, owner)
-            }
+            T::Directory => self.directory(&raw, &rel, attrs),
+            T::Regular | T::Continuous | T::GNUSparse => self.regular(entry, &raw, &rel, attrs),
             T::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| self.corrupt(e))?
-                    .ok_or_else(|| self.unsafe_entry(&raw, "is a symlink without a target"))?
-                    .into_owned();
-                self.symlink(&raw, &rel, &target, mtime, owner)
+                let target = self.link_target(entry, &raw, "symlink")?;
+                self.symlink(&raw, &rel, &target, attrs)
             }
             T::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| self.corrupt(e))?
-                    .ok_or_else(|| self.unsafe_entry(&raw, "is a hard link without a target"))?
-                    .into_owned();
+                let target = self.link_target(entry, &raw, "hard link")?;
                 self.hard_link(&raw, &rel, &target)
             }
-            T::Fifo => self.fifo(&raw, &rel, mode, mtime, owner),
+            T::Fifo => self.fifo(&raw, &rel, attrs),
             T::Char | T::Block => Err(Error::DeviceNode {
                 layer: self.label.to_string(),
                 entry: raw.display().to_string(),
@@ -231,6 +232,21 @@ impl<'a> Extractor<'a> {
                 kind: format!("{other:?}"),
             }),
         }
+    }
+
+    /// The target of a symlink or hard link entry (`kind` names which, for
+    /// the error when it has none).
+    fn link_target<R: Read>(
+        &self,
+        entry: &tar::Entry<R>,
+        raw: &Path,
+        kind: &str,
+    ) -> Result<PathBuf> {
+        Ok(entry
+            .link_name()
+            .map_err(|e| self.corrupt(e))?
+            .ok_or_else(|| self.unsafe_entry(raw, format!("is a {kind} without a target")))?
+            .into_owned())
     }
 
     fn whiteout(&mut self, raw: &Path, rel: &Path, name: &[u8]) -> Result<()> {
@@ -285,14 +301,8 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn directory(
-        &mut self,
-        raw: &Path,
-        rel: &Path,
-        mode: u32,
-        mtime: Option<i64>,
-        owner: Option<(u32, u32)>,
-    ) -> Result<()> {
+    fn directory(&mut self, raw: &Path, rel: &Path, attrs: EntryAttrs) -> Result<()> {
+        let EntryAttrs { mode, mtime, owner } = attrs;
         if rel.as_os_str().is_empty() {
             self.dir_meta
                 .insert(PathBuf::new(), DirMeta { mode, mtime });
@@ -337,10 +347,9 @@ impl<'a> Extractor<'a> {
         entry: &mut tar::Entry<R>,
         raw: &Path,
         rel: &Path,
-        mode: u32,
-        mtime: Option<i64>,
-        owner: Option<(u32, u32)>,
+        attrs: EntryAttrs,
     ) -> Result<()> {
+        let EntryAttrs { mode, mtime, owner } = attrs;
         let full = self.prepare_target(raw, rel)?;
         let mut f = OpenOptions::new()
             .write(true)
@@ -364,14 +373,9 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn symlink(
-        &mut self,
-        raw: &Path,
-        rel: &Path,
-        target: &Path,
-        mtime: Option<i64>,
-        owner: Option<(u32, u32)>,
-    ) -> Result<()> {
+    /// A symlink's mode means nothing on Linux, so only its owner and mtime
+    /// are applied.
+    fn symlink(&mut self, raw: &Path, rel: &Path, target: &Path, attrs: EntryAttrs) -> Result<()> {
         if !target.is_absolute() {
             let mut depth = rel.components().count() as i64 - 1;
             for c in target.components() {
@@ -396,14 +400,7 @@ impl<'a> Extractor<'a> {
         let full = self.prepare_target(raw, rel)?;
         std::os::unix::fs::symlink(target, &full)
             .map_err(|e| io_err(format!("creating symlink {}", full.display()), e))?;
-        if let Some((u, g)) = owner {
-            lchown(&full, u, g)?;
-        }
-        if let Some(t) = mtime {
-            lutimes(&full, t)
-                .map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
-        }
-        Ok(())
+        set_metadata(&full, attrs.owner, None, attrs.mtime)
     }
 
     fn hard_link(&mut self, raw: &Path, rel: &Path, target: &Path) -> Result<()> {
@@ -443,14 +440,7 @@ impl<'a> Extractor<'a> {
         link_or_copy(&target_full, &full)
     }
 
-    fn fifo(
-        &mut self,
-        raw: &Path,
-        rel: &Path,
-        mode: u32,
-        mtime: Option<i64>,
-        owner: Option<(u32, u32)>,
-    ) -> Result<()> {
+    fn fifo(&mut self, raw: &Path, rel: &Path, attrs: EntryAttrs) -> Result<()> {
         let full = self.prepare_target(raw, rel)?;
         let c = cpath(&full)?;
         // SAFETY: c is a valid NUL-terminated path.
@@ -460,16 +450,7 @@ impl<'a> Extractor<'a> {
                 io::Error::last_os_error(),
             ));
         }
-        if let Some((u, g)) = owner {
-            lchown(&full, u, g)?;
-        }
-        fs::set_permissions(&full, Permissions::from_mode(mode))
-            .map_err(|e| io_err(format!("setting mode of {}", full.display()), e))?;
-        if let Some(t) = mtime {
-            lutimes(&full, t)
-                .map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
-        }
-        Ok(())
+        set_metadata(&full, attrs.owner, Some(attrs.mode), attrs.mtime)
     }
 
     /// True when every component of `rel` is a real directory (no symlinks):
@@ -492,16 +473,33 @@ impl<'a> Extractor<'a> {
             if !self.real_dir_chain(rel) {
                 continue;
             }
-            let full = self.dest.join(rel);
-            fs::set_permissions(&full, Permissions::from_mode(meta.mode))
-                .map_err(|e| io_err(format!("setting mode of {}", full.display()), e))?;
-            if let Some(t) = meta.mtime {
-                lutimes(&full, t)
-                    .map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
-            }
+            set_metadata(&self.dest.join(rel), None, Some(meta.mode), meta.mtime)?;
         }
         Ok(())
     }
+}
+
+/// Applies what is given of owner, mode and mtime to the entry at `full`,
+/// in that order (chown clears setuid/setgid, so the mode comes after it).
+/// Owner and mtime never follow a final symlink; a mode is only given for
+/// entries that are not symlinks, since `chmod` would follow one.
+fn set_metadata(
+    full: &Path,
+    owner: Option<(u32, u32)>,
+    mode: Option<u32>,
+    mtime: Option<i64>,
+) -> Result<()> {
+    if let Some((u, g)) = owner {
+        lchown(full, u, g)?;
+    }
+    if let Some(mode) = mode {
+        fs::set_permissions(full, Permissions::from_mode(mode))
+            .map_err(|e| io_err(format!("setting mode of {}", full.display()), e))?;
+    }
+    if let Some(t) = mtime {
+        lutimes(full, t).map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
+    }
+    Ok(())
 }
 
 fn make_dir(full: &Path) -> Result<()> {

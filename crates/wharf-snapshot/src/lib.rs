@@ -16,12 +16,17 @@ mod extract;
 
 use std::collections::HashSet;
 use std::fs::{self, File, Permissions};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// Layer decompression lives with the media types in `wharf-image`;
+/// re-exported because callers that unpack layers (engine, build) reach it
+/// through this crate.
+pub use wharf_image::media::{decompress, Compression};
 
 /// Errors of this crate. Every message names what was wrong (layer, entry)
 /// and what to do about it.
@@ -95,58 +100,6 @@ pub struct LayerSource {
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     dir: PathBuf,
-}
-
-/// Compression of a layer blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// From a media type suffix (`+gzip`, `.gzip`, `+zstd`); `None` when the
-    /// media type does not say (plain `tar` or unknown): sniff then.
-    pub fn from_media_type(media_type: &str) -> Option<Compression> {
-        let m = media_type.trim().to_ascii_lowercase();
-        if m.ends_with("gzip") {
-            Some(Compression::Gzip)
-        } else if m.ends_with("zstd") {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
-    }
-
-    /// From the first bytes of a stream.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
-
-/// Wraps `reader` in the decompressor for `compression` (sniffed from the
-/// magic bytes when `None`).
-pub fn decompress<'a, R: Read + 'a>(
-    reader: R,
-    compression: Option<Compression>,
-) -> io::Result<Box<dyn Read + 'a>> {
-    let mut buf = BufReader::new(reader);
-    let c = match compression {
-        Some(c) => c,
-        None => Compression::sniff(buf.fill_buf()?),
-    };
-    Ok(match c {
-        Compression::None => Box::new(buf),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buf)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buf)?),
-    })
 }
 
 /// A reader that hashes what passes through it.

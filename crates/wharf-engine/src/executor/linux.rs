@@ -149,7 +149,7 @@ impl Executor for LinuxExecutor {
             id: bundle.id.to_string(),
             dir,
             cgroups,
-            state: TaskState::Created(created),
+            state: TaskState::Created(Box::new(created)),
             interactive: stdin,
             terminal: None,
         }))
@@ -292,7 +292,8 @@ impl Task for LinuxTask {
 }
 
 enum TaskState {
-    Created(Created),
+    /// Boxed: libcontainer's handle is large, and a task moves once.
+    Created(Box<Created>),
     Started(Started),
     /// Between the two, or after a failed start.
     Gone,

@@ -1,0 +1,141 @@
+//! Start-to-exit latency of every target: cold starts (first run, empty
+//! compiled-code cache) and warm starts (round robin after a warm-up).
+
+use anyhow::Result;
+
+use crate::proc::{Cmd, Sample};
+use crate::results::Latency;
+use crate::session::{Bench, Target};
+use crate::stats;
+
+impl Bench<'_> {
+    /// Cold starts: a Linux container's first run, and Wasm runs with the
+    /// compiled-code cache deleted before each.
+    pub(crate) fn cold_starts(&mut self) -> Result<Vec<Latency>> {
+        let mut out = Vec::new();
+        // Linux: the first run after the image's snapshot exists.
+        self.phase("cold start: hello:linux (first run)");
+        let cmd = self.wharf(&["run", "--rm", "hello:linux"]);
+        let s = self.timed(&cmd)?;
+        out.push(latency_of(
+            "wharf-linux",
+            "wharf run --rm hello:linux (first run)",
+            "linux",
+            "wharf",
+            "cold",
+            None,
+            &[s],
+        ));
+        // Wasm: every run after deleting the compiled-code cache.
+        for (kind, tag) in [("wasm-p1", "wasm"), ("wasm-p2", "p2")] {
+            self.phase(&format!("cold start: hello:{tag} (cache/wasm deleted)"));
+            let cmd = self.wharf(&["run", "--rm", &format!("hello:{tag}")]);
+            let mut samples = Vec::new();
+            for _ in 0..self.settings.cold_runs {
+                let cache = self.root.join("cache/wasm");
+                if cache.exists() {
+                    std::fs::remove_dir_all(&cache)?;
+                }
+                samples.push(self.timed(&cmd)?);
+            }
+            out.push(latency_of(
+                &format!("wharf-{kind}"),
+                &format!("wharf run --rm hello:{tag} (cache/wasm deleted)"),
+                kind,
+                "wharf",
+                "cold",
+                None,
+                &samples,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Warm-up, then `runs` rounds in which every target runs once (round
+    /// robin, so drifting machine load hits every target alike), in two
+    /// groups one after the other: plain processes (Wasm, native, wasmtime,
+    /// wasmer), then Linux containers (wharf, crun and its wrapper, runc,
+    /// podman). A Linux container leaves work to the kernel after it exits
+    /// (its network namespace and cgroups are torn down by kernel workers);
+    /// on two cores that slowed whatever ran next by about a millisecond,
+    /// which is most of a Wasm start. Returns the latencies and every
+    /// target's samples (in `targets` order), which the peak-RSS runs reuse.
+    pub(crate) fn warm_starts(&mut self) -> Result<(Vec<Latency>, Vec<Vec<Sample>>)> {
+        let cmds: Vec<Cmd> = self.targets.iter().map(|t| t.cmd.clone()).collect();
+        let container = |t: &Target| {
+            t.kind == "linux"
+                || t.kind == "overhead"
+                || matches!(
+                    t.runner.as_str(),
+                    "crun" | "runc" | "wharf-runtime" | "podman"
+                )
+        };
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
+        for (group, containers) in [("processes", false), ("containers", true)] {
+            let members: Vec<usize> = (0..cmds.len())
+                .filter(|&i| container(&self.targets[i]) == containers)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            self.phase(&format!("warm start ({group}): warm-up"));
+            for _ in 0..self.settings.warmup {
+                for &i in &members {
+                    self.timed(&cmds[i])?;
+                }
+            }
+            for r in 0..self.settings.runs {
+                self.phase(&format!(
+                    "warm start ({group}): round {}/{}",
+                    r + 1,
+                    self.settings.runs
+                ));
+                for &i in &members {
+                    samples[i].push(self.timed(&cmds[i])?);
+                }
+            }
+        }
+        let mut lat = Vec::new();
+        for (t, s) in self.targets.iter().zip(&samples) {
+            lat.push(latency_of(
+                &t.key,
+                &t.label,
+                &t.kind,
+                &t.runner,
+                "warm",
+                Some(self.settings.warmup),
+                s,
+            ));
+        }
+        Ok((lat, samples))
+    }
+}
+
+/// The statistics of samples `s` of target `key` in `phase` (cold/warm).
+fn latency_of(
+    key: &str,
+    label: &str,
+    kind: &str,
+    runner: &str,
+    phase: &str,
+    warmup: Option<usize>,
+    s: &[Sample],
+) -> Latency {
+    let ms: Vec<f64> = s.iter().map(|x| x.ms).collect();
+    Latency {
+        target: key.into(),
+        label: label.into(),
+        kind: kind.into(),
+        runner: runner.into(),
+        phase: phase.into(),
+        runs: ms.len(),
+        warmup,
+        median_ms: stats::median(&ms),
+        p95_ms: stats::percentile(&ms, 95.0),
+        p99_ms: stats::percentile(&ms, 99.0),
+        mean_ms: stats::mean(&ms),
+        min_ms: stats::min(&ms),
+        max_ms: stats::max(&ms),
+        samples_ms: ms,
+    }
+}
