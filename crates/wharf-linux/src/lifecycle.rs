@@ -372,10 +372,19 @@ pub fn remove_reaped(state_root: &Path, id: &str, spec: &Spec) -> Result<()> {
 fn remove_reaped_unchecked(state_root: &Path, id: &str, cgroups_path: &Path) -> Result<()> {
     remove_cgroup_dirs(cgroups_path);
     let dir = state_root.join(id);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("removing", &dir, e)),
+    // A concurrent `kill` may be rewriting state.json (libcontainer records
+    // "stopped" after signalling), which makes one pass fail with ENOTEMPTY.
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(_) if attempts < 20 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io("removing", &dir, e)),
+        }
     }
     let _ = std::fs::remove_dir_all(shadow_dir(state_root, id));
     Ok(())
@@ -409,7 +418,16 @@ pub fn kill(state_root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     }
     let sig = libcontainer::signal::Signal::try_from(signal)
         .map_err(|_| Error::invalid("signal", signal.to_string(), "not a valid signal number"))?;
-    c.kill(sig, all).map_err(map_lc("kill", id))?;
+    if let Err(e) = c.kill(sig, all) {
+        // libcontainer records "stopped" after signalling; when that fails
+        // because the container's state is gone, the signal was delivered
+        // and whoever reaped the container (a foreground `run`) removed it
+        // meanwhile: the kill did what it was asked.
+        if !state_root.join(id).join("state.json").exists() {
+            return Ok(());
+        }
+        return Err(map_lc("kill", id)(e));
+    }
     // libcontainer records "stopped" after any signal; a container that
     // survives a harmless one keeps its state.
     if matches!(before, ContainerStatus::Created | ContainerStatus::Paused) {
