@@ -19,7 +19,6 @@ pub mod registry;
 pub mod run;
 mod signals;
 pub mod spec;
-mod tty;
 
 use std::path::{Path, PathBuf};
 

@@ -53,7 +53,7 @@ pub use shadow::{adapt_runc_spec, load_bundle};
 pub use signals::{parse_signal, FORWARDED_SIGNALS};
 pub use spec::{apply_defaults, nofile_clamp};
 pub use stdio::ProcessIo;
-pub use terminal::proxy_terminal;
+pub use terminal::{proxy_terminal, pump, RawMode};
 pub use user::{resolve_user, ResolvedUser};
 
 /// Result type of this crate.

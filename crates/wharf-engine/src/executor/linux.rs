@@ -14,7 +14,7 @@ use wharf_image::Image;
 use wharf_linux::{CreateOptions, Created, LinuxOptions, Network, Seccomp, Started, Stdio};
 
 use super::{Bundle, ExecIo, Executor, Exit, PrepareInput, Task};
-use crate::{tty, Engine, Error, Result};
+use crate::{Engine, Error, Result};
 
 pub(crate) struct LinuxExecutor;
 
@@ -195,8 +195,8 @@ impl Executor for LinuxExecutor {
             stderr: dup("pty")?,
         };
         drop(pty.slave);
-        let _raw = tty::RawMode::enter();
-        let output = tty::pump(pty.master, io.interactive)
+        let _raw = wharf_linux::RawMode::enter();
+        let output = wharf_linux::pump(pty.master, io.interactive)
             .map_err(|e| Error::io("attaching the terminal", e))?;
         let code = wharf_linux::exec(&state_root, bundle.id, process, stdio)?;
         let _ = output.join();
@@ -221,7 +221,7 @@ struct LinuxTask {
     interactive: bool,
     /// With a terminal: this terminal in raw mode and the thread copying
     /// the container's pty to stdout, from start until the end.
-    terminal: Option<(tty::RawMode, JoinHandle<()>)>,
+    terminal: Option<(wharf_linux::RawMode, JoinHandle<()>)>,
 }
 
 impl Task for LinuxTask {
@@ -248,10 +248,10 @@ impl Task for LinuxTask {
         let started = created.start()?;
         let pid = started.pid;
         if let Some(master) = &started.pty_master {
-            let raw = tty::RawMode::enter();
+            let raw = wharf_linux::RawMode::enter();
             let output = master
                 .try_clone()
-                .and_then(|m| tty::pump(m, self.interactive))
+                .and_then(|m| wharf_linux::pump(m, self.interactive))
                 .map_err(|e| Error::io("attaching the container's terminal", e))?;
             self.terminal = Some((raw, output));
         }
