@@ -748,3 +748,25 @@ fn bad_input_leaves_nothing_behind() {
         .unwrap_or(0);
     assert_eq!(left, 0, "container directories left behind");
 }
+
+/// `run -it` under a real pseudo-terminal (`script` gives wharf one): the
+/// container's stdio is a tty of its own, what is typed reaches it, its
+/// exit code comes back, and nothing is left behind. (The console socket
+/// once lived at a path longer than a unix socket address holds.)
+#[test]
+fn interactive_tty_under_a_real_terminal() {
+    let w = Wharf::new();
+    busybox(&w);
+    let wharf = format!("{BIN} --root {}", w.root_str());
+    let script = format!(
+        "{wharf} run --rm -it bb sh -c 'test -t 0 && test -t 1 && echo tty-ok; read line; echo \"got:$line\"; exit 3'"
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qfec", &script, "/dev/null"]);
+    let out = run_with_timeout(cmd, Some(b"typed-here\n"), Duration::from_secs(60));
+    let text = stdout(&out);
+    assert!(text.contains("tty-ok"), "{}", describe(&out));
+    assert!(text.contains("got:typed-here"), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(w.ps_all().is_empty(), "{:?}", w.ps_all());
+}
