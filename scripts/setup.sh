@@ -38,6 +38,10 @@ declare -A want=(
     [runc]=/usr/sbin/runc
     [iproute2]=/usr/sbin/ip
     [curl]=/usr/bin/curl
+    # container networking (wharf-net): netavark drives bridges/NAT/ports,
+    # aardvark-dns answers container names
+    [netavark]=/usr/lib/podman/netavark
+    [aardvark-dns]=/usr/lib/podman/aardvark-dns
 )
 missing=()
 for pkg in "${!want[@]}"; do
