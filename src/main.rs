@@ -48,6 +48,8 @@ enum Command {
     Login(commands::login::Args),
     Logout(commands::logout::Args),
     Manifest(commands::manifest::Args),
+    Network(commands::network::Args),
+    Port(commands::port::Args),
     Bench(commands::bench::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
@@ -97,6 +99,8 @@ fn main() -> ExitCode {
             Command::Login(a) => commands::login::exec(&engine, a),
             Command::Logout(a) => commands::logout::exec(&engine, a),
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
+            Command::Network(a) => commands::network::exec(&engine, a),
+            Command::Port(a) => commands::port::exec(&engine, a),
             Command::Bench(_) => unreachable!("handled before the store is opened"),
             Command::Monitor { id } => Ok(engine.monitor(&id)),
         });

@@ -66,6 +66,7 @@ fn detached_run_shows_in_ps() {
             "COMMAND",
             "CREATED",
             "STATUS",
+            "PORTS",
             "NAMES"
         ],
         "ps header: {table}"

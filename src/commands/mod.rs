@@ -12,6 +12,8 @@ pub mod login;
 pub mod logout;
 pub mod logs;
 pub mod manifest;
+pub mod network;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;

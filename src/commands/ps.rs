@@ -32,6 +32,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                 let v = json!({
                     "ID": &r.id[..12], "Names": r.name, "Image": r.image, "Command": r.command,
                     "CreatedAt": r.created, "Status": r.status, "State": r.state, "Kind": r.kind,
+                    "Ports": r.ports,
                 });
                 println!("{v}");
             }
@@ -46,6 +47,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                         quote_command(&r.command),
                         format!("{} ago", wharf_engine::lifecycle::since(Some(&r.created))),
                         r.status.clone(),
+                        r.ports.clone(),
                         r.name.clone(),
                     ]
                 })
@@ -57,6 +59,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                     "COMMAND",
                     "CREATED",
                     "STATUS",
+                    "PORTS",
                     "NAMES",
                 ],
                 &cells,

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use wharf_engine::{Engine, LinuxFlags, RunOptions, RunResult};
+use wharf_engine::{Engine, LinuxFlags, NetworkFlags, RunOptions, RunResult};
 
 /// Run a command in a new container
 #[derive(clap::Args)]
@@ -61,9 +61,18 @@ pub struct Args {
     /// Linux: maximum number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
-    /// Linux: network mode: none (default; loopback only) or host. Bridge networking is not available yet.
-    #[arg(long, value_name = "MODE")]
+    /// Network: none (loopback only; the default without -p), host, bridge (the default with -p) or a network's name
+    #[arg(long, value_name = "NETWORK")]
     network: Option<String>,
+    /// Another name the container answers to on its network (repeatable)
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    network_alias: Vec<String>,
+    /// A fixed IPv4 address on the network
+    #[arg(long, value_name = "IP")]
+    ip: Option<String>,
+    /// Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
     /// Linux: mount a tmpfs (e.g. /run or /run:size=64m)
     #[arg(long, value_name = "PATH[:OPTS]")]
     tmpfs: Vec<String>,
@@ -96,6 +105,12 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         entrypoint: a.entrypoint,
         memory: a.memory,
         platform: a.platform,
+        network: NetworkFlags {
+            network: a.network,
+            aliases: a.network_alias,
+            ip: a.ip,
+            publish: a.publish,
+        },
         linux: LinuxFlags {
             cap_add: a.cap_add,
             cap_drop: a.cap_drop,
@@ -103,7 +118,6 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             read_only: a.read_only,
             cpus: a.cpus,
             pids_limit: a.pids_limit,
-            network: a.network,
             tmpfs: a.tmpfs,
             user: a.user,
             hostname: a.hostname,

@@ -75,6 +75,10 @@ pub struct State {
     pub entrypoint: Vec<String>,
     #[serde(default)]
     pub cmd: Vec<String>,
+    /// The bridge networks the container is on (its namespace, addresses
+    /// and ports are wharf-net's records); empty for none or host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +198,8 @@ pub struct NewContainer<'a> {
     /// foreground Wasm run): the record is written running in it at once,
     /// sparing a rewrite of state.json on the start path.
     pub owner: Option<i32>,
+    /// Bridge networks it will be attached to.
+    pub networks: &'a [String],
 }
 
 impl Containers {
@@ -286,6 +292,7 @@ impl Containers {
                 init_start: 0,
                 entrypoint: new.entrypoint.to_vec(),
                 cmd: new.cmd.to_vec(),
+                networks: new.networks.to_vec(),
             },
         };
         if let Some(pid) = new.owner {
@@ -527,6 +534,7 @@ mod tests {
             entrypoint: &[],
             cmd: &[],
             owner: None,
+            networks: &[],
         }
     }
 

@@ -13,6 +13,7 @@ pub mod images;
 pub mod lifecycle;
 mod logs;
 mod monitor;
+mod networks;
 mod prepare;
 mod process;
 pub mod registry;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 pub use container::{Container, Status};
 pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
+pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
 pub use wharf_image::{Platform, Reference, Store};
 
@@ -46,6 +48,8 @@ pub enum Error {
     Build(#[from] wharf_build::Error),
     #[error(transparent)]
     Linux(#[from] wharf_linux::Error),
+    #[error(transparent)]
+    Net(#[from] wharf_net::Error),
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("{0}")]
@@ -75,6 +79,8 @@ pub struct Engine {
     store: Store,
     snapshots: wharf_snapshot::Snapshots,
     containers: container::Containers,
+    /// Opened on first use: see [`Engine::networks`].
+    networks: std::sync::OnceLock<wharf_net::Networks>,
 }
 
 impl Engine {
@@ -89,6 +95,7 @@ impl Engine {
             root: root.to_path_buf(),
             snapshots: wharf_snapshot::Snapshots::new(root.join("snapshots")),
             containers: container::Containers::new(root.join("containers")),
+            networks: std::sync::OnceLock::new(),
             store,
         })
     }

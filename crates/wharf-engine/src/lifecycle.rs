@@ -20,6 +20,8 @@ pub struct ContainerSummary {
     pub status: String,
     pub state: &'static str,
     pub kind: String,
+    /// Published ports, `0.0.0.0:8080->80/tcp, ...`.
+    pub ports: String,
 }
 
 impl Engine {
@@ -43,6 +45,7 @@ impl Engine {
                 status: status_text(&c),
                 state: c.state.status.as_str(),
                 kind: c.state.kind.clone(),
+                ports: self.ports_text(&c),
             });
         }
         Ok(rows)
@@ -209,6 +212,7 @@ impl Engine {
             },
             "HostConfig": {"Memory": memory, "AutoRemove": s.auto_remove},
             "Mounts": mounts,
+            "NetworkSettings": self.network_settings(c),
             "Rootfs": s.rootfs,
         })
     }

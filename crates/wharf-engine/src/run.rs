@@ -11,10 +11,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::Spec;
+use wharf_linux::{JoinedNetwork, Network};
 
 use crate::container::{Container, NewContainer};
 use crate::executor::{self, Executor, LinuxFlags, PrepareInput};
 use crate::logs::Capture;
+use crate::networks::{NetworkFlags, NetworkMode};
 use crate::spec::{self, SpecInput};
 use crate::{monitor, process, signals, Engine, Error, Platform, Result};
 
@@ -36,6 +38,8 @@ pub struct RunOptions {
     pub entrypoint: Option<String>,
     pub memory: Option<String>,
     pub platform: Option<String>,
+    /// `--network`, `--network-alias`, `--ip`, `-p`.
+    pub network: NetworkFlags,
     /// Flags that only Linux containers take (a Wasm guest has no users,
     /// capabilities or processes to limit).
     pub linux: LinuxFlags,
@@ -70,6 +74,7 @@ impl Engine {
         }
         let mut linux = opts.linux.options()?;
         let cpus = spec::parse_cpus(opts.linux.cpus)?;
+        let (network_mode, ports) = opts.network.parse()?;
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
@@ -98,6 +103,13 @@ impl Engine {
             )));
         }
         let executor = executor::for_image(&image);
+        if network_mode != NetworkMode::None && !executor.joins_networks() {
+            return Err(Error::Unsupported(format!(
+                "{} runs as a {} container, which cannot be given a network yet (its guest gets no sockets); run it without --network and -p",
+                opts.image,
+                executor.name()
+            )));
+        }
         let rootfs = self.unpack(&image)?;
         let (mut entrypoint, cmd) =
             spec::image_command(&image, opts.entrypoint.as_deref(), &opts.args);
@@ -117,6 +129,10 @@ impl Engine {
             .unwrap_or_else(|| spec::image_workdir(&image));
         let env = spec::merge_env(spec::image_env(&image), &opts.env)?;
         linux.user = opts.linux.user.clone().or_else(|| spec::image_user(&image));
+        let bridges = match &network_mode {
+            NetworkMode::Bridges(names) => names.clone(),
+            _ => Vec::new(),
+        };
 
         let container = self.containers.create(&NewContainer {
             name: opts.name.as_deref(),
@@ -128,39 +144,60 @@ impl Engine {
             entrypoint: &entrypoint,
             cmd: &cmd,
             owner: (executor.runs_in_owner() && !opts.detach).then(|| std::process::id() as i32),
+            networks: &bridges,
         })?;
-        let made = spec::build(SpecInput {
-            args,
-            env,
-            cwd,
-            rootfs: &rootfs,
-            volumes: &volumes,
-            limits: spec::Limits {
-                memory,
-                cpus,
-                pids: opts.linux.pids_limit,
-            },
-            read_only: opts.linux.read_only,
-            hostname: opts
-                .linux
-                .hostname
-                .clone()
-                .unwrap_or_else(|| container.short_id().to_string()),
-            terminal: opts.tty,
-        })
-        .and_then(|mut spec| {
-            let input = PrepareInput {
-                image: Some(&image),
-                rootfs: &rootfs,
-                linux: &linux,
-                ephemeral: opts.rm,
-            };
-            executor.prepare(self, container.bundle(), &mut spec, &input)?;
-            let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");
-            crate::fsutil::write_atomic(&container.config_path(), &bytes)
-                .map_err(|e| Error::io("writing the container's config.json", e))?;
-            Ok(spec)
-        });
+        let made = self
+            .attach_networks(&container, &network_mode, &opts.network, ports)
+            .map(|attached| {
+                linux.network = match (&network_mode, attached) {
+                    (_, Some(attached)) => Network::Joined(JoinedNetwork {
+                        netns: attached.netns,
+                        addresses: attached
+                            .interfaces
+                            .iter()
+                            .map(|i| i.ip.to_string())
+                            .collect(),
+                        nameservers: attached.nameservers.iter().map(|n| n.to_string()).collect(),
+                        search: attached.search_domains,
+                    }),
+                    (NetworkMode::Host, None) => Network::Host,
+                    _ => Network::None,
+                }
+            })
+            .and_then(|()| {
+                spec::build(SpecInput {
+                    args,
+                    env,
+                    cwd,
+                    rootfs: &rootfs,
+                    volumes: &volumes,
+                    limits: spec::Limits {
+                        memory,
+                        cpus,
+                        pids: opts.linux.pids_limit,
+                    },
+                    read_only: opts.linux.read_only,
+                    hostname: opts
+                        .linux
+                        .hostname
+                        .clone()
+                        .unwrap_or_else(|| container.short_id().to_string()),
+                    terminal: opts.tty,
+                })
+            })
+            .and_then(|mut spec| {
+                let input = PrepareInput {
+                    image: Some(&image),
+                    rootfs: &rootfs,
+                    linux: &linux,
+                    ephemeral: opts.rm,
+                };
+                executor.prepare(self, container.bundle(), &mut spec, &input)?;
+                let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+                crate::fsutil::write_atomic(&container.config_path(), &bytes)
+                    .map_err(|e| Error::io("writing the container's config.json", e))?;
+                Ok(spec)
+            });
         let spec = match made {
             Ok(spec) => spec,
             Err(e) => {
@@ -190,6 +227,7 @@ impl Engine {
         if let Ok(executor) = self.executor_of(container) {
             executor.delete(self, container.bundle());
         }
+        self.detach_networks(container);
         let _ = self.containers.remove(container);
     }
 
@@ -256,6 +294,7 @@ impl Engine {
         if let Some(c) = capture {
             c.finish();
         }
+        self.detach_networks(&container);
         let exit = match exit {
             Ok(exit) => exit,
             Err(e) => {
@@ -296,6 +335,7 @@ impl Engine {
         if let Ok(executor) = self.executor_of(&container) {
             executor.delete(self, container.bundle());
         }
+        self.detach_networks(&container);
         let _ = container.mark_exited(125, &e.to_string());
         if container.state.auto_remove {
             let _ = self.containers.remove(&container);

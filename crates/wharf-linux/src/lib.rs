@@ -163,13 +163,30 @@ pub enum Seccomp {
 }
 
 /// Network mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Network {
     /// A new network namespace with only the loopback interface.
     #[default]
     None,
     /// Share the host's network namespace.
     Host,
+    /// Join a network namespace made (and wired) beforehand, e.g. by
+    /// netavark on a bridge network.
+    Joined(JoinedNetwork),
+}
+
+/// A network namespace a container joins, and what its /etc/hosts and
+/// /etc/resolv.conf say about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinedNetwork {
+    /// The namespace file (a bind mount of the namespace).
+    pub netns: PathBuf,
+    /// The container's own addresses, listed in /etc/hosts with its hostname.
+    pub addresses: Vec<String>,
+    /// resolv.conf's nameservers; empty: the host's resolv.conf.
+    pub nameservers: Vec<String>,
+    /// resolv.conf's search domains.
+    pub search: Vec<String>,
 }
 
 /// Docker's Linux-only options, applied by [`apply_defaults`]. What every

@@ -257,20 +257,36 @@ pub fn apply_defaults(
         .map_err(|e| Error::io("creating container directory", container_dir, e))?;
     let hosts = container_dir.join("hosts");
     let host_hosts = std::fs::read_to_string("/etc/hosts").ok();
-    match (opts.network, host_hosts) {
-        (Network::Host, Some(h)) => write_file(&hosts, &h)?,
-        _ => write_file(
-            &hosts,
-            &format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n"
-            ),
-        )?,
-    }
+    let local = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts_text, resolv_text) = match (&opts.network, host_hosts) {
+        (Network::Host, Some(h)) => (h, host_resolv()),
+        (Network::Joined(joined), _) => {
+            let mut hosts_text = local.to_string();
+            for address in &joined.addresses {
+                hosts_text.push_str(&format!("{address}\t{hostname}\n"));
+            }
+            let resolv_text = if joined.nameservers.is_empty() {
+                host_resolv()
+            } else {
+                let mut r = String::new();
+                if !joined.search.is_empty() {
+                    r.push_str(&format!("search {}\n", joined.search.join(" ")));
+                }
+                for ns in &joined.nameservers {
+                    r.push_str(&format!("nameserver {ns}\n"));
+                }
+                r
+            };
+            (hosts_text, resolv_text)
+        }
+        _ => (format!("{local}127.0.0.1\t{hostname}\n"), host_resolv()),
+    };
+    write_file(&hosts, &hosts_text)?;
     let hostname_file = container_dir.join("hostname");
     write_file(&hostname_file, &format!("{hostname}\n"))?;
     let resolv = container_dir.join("resolv.conf");
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write_file(&resolv, &host_resolv)?;
+    write_file(&resolv, &resolv_text)?;
 
     // Mounts: Docker's, then --tmpfs, then the /etc files; the caller's own
     // mounts (volumes) win over any of these at the same destination.
@@ -307,8 +323,12 @@ pub fn apply_defaults(
         json!({"type": "uts"}),
         json!({"type": "ipc"}),
     ];
-    if opts.network == Network::None {
-        namespaces.push(json!({"type": "network"}));
+    match &opts.network {
+        Network::None => namespaces.push(json!({"type": "network"})),
+        Network::Joined(joined) => {
+            namespaces.push(json!({"type": "network", "path": joined.netns.to_string_lossy()}))
+        }
+        Network::Host => {}
     }
     namespaces.push(json!({"type": "cgroup"}));
     linux.insert("namespaces".into(), json!(namespaces));

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use oci_spec::runtime::{Process, Spec, UserBuilder};
 use wharf_image::Image;
-use wharf_linux::{CreateOptions, Created, LinuxOptions, Network, Seccomp, Started, Stdio};
+use wharf_linux::{CreateOptions, Created, LinuxOptions, Seccomp, Started, Stdio};
 
 use super::{Bundle, ExecIo, Executor, Exit, PrepareInput, Task};
 use crate::{Engine, Error, Result};
@@ -29,7 +29,6 @@ pub struct LinuxFlags {
     pub read_only: bool,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
-    pub network: Option<String>,
     pub tmpfs: Vec<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
@@ -46,15 +45,6 @@ impl LinuxFlags {
             tmpfs: self.tmpfs.clone(),
             user: self.user.clone(),
             ..LinuxOptions::default()
-        };
-        opts.network = match self.network.as_deref() {
-            None | Some("none") => Network::None,
-            Some("host") => Network::Host,
-            Some(other) => {
-                return Err(Error::Unsupported(format!(
-                    "--network {other} is not available: Wharf has no bridge networking yet; use --network none (the default: only loopback) or --network host"
-                )))
-            }
         };
         for opt in &self.security_opt {
             let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
@@ -96,6 +86,11 @@ impl Executor for LinuxExecutor {
 
     fn runs_in_owner(&self) -> bool {
         false
+    }
+
+    /// By the namespace's path in the spec (libcontainer joins it).
+    fn joins_networks(&self) -> bool {
+        true
     }
 
     /// Mounts the container's overlay over the image's tree and completes

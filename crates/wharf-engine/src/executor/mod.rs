@@ -74,6 +74,10 @@ pub trait Executor: Sync {
     /// a signal it cannot notice (blocked in a host call) ends its owner.
     fn runs_in_owner(&self) -> bool;
 
+    /// Whether containers of this kind can be put on a network: join a
+    /// namespace wired for them (a bridge network), or the host's.
+    fn joins_networks(&self) -> bool;
+
     /// args\[0\] for an image that names no program, if this kind has one.
     fn default_entrypoint(&self, _image: &Image, _image_name: &str) -> Vec<String> {
         Vec::new()

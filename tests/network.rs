@@ -1,0 +1,273 @@
+//! Networks end to end, as root, with the real netavark and aardvark-dns:
+//! `wharf network` commands, Linux containers on bridge networks finding
+//! each other by name and alias, isolation between networks, `-p` from the
+//! host's 127.0.0.1, the port-conflict error, the Wasm refusal, and a host
+//! left exactly as it was (links, mounts, firewall rules). Traffic goes only
+//! to 127.0.0.1 and to the namespaces the test makes.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// busybox with `httpd` content at /www (index.html says `page-of-NAME`
+/// when served with `-h /www/NAME`).
+fn busybox(w: &Wharf) {
+    assert!(
+        Path::new("/bin/busybox").exists(),
+        "/bin/busybox is missing: run scripts/setup.sh (installs busybox-static)"
+    );
+    let ctx = w.scratch("bb-net");
+    fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /etc /www/a /www/b \
+ && echo page-of-a > /www/a/index.html && echo page-of-b > /www/b/index.html \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+CMD ["sh"]
+"#,
+    )
+    .unwrap();
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "bb",
+        ctx.to_str().unwrap(),
+    ]);
+}
+
+fn netavark_installed() -> bool {
+    let there = Path::new("/usr/lib/podman/netavark").exists()
+        && Path::new("/usr/lib/podman/aardvark-dns").exists();
+    assert!(
+        there,
+        "netavark and aardvark-dns are missing: run scripts/setup.sh"
+    );
+    there
+}
+
+/// What a test must leave as it found it: links, mounts, firewall rules.
+/// netavark's shared, empty chains and its ip_forward stay after the last
+/// network goes (as with Podman), so rules are compared by what they name:
+/// any rule mentioning the test's subnets or bridges counts.
+fn host_state(marks: &[&str]) -> BTreeSet<String> {
+    let run = |cmd: &str, args: &[&str]| {
+        String::from_utf8_lossy(&Command::new(cmd).args(args).output().unwrap().stdout).into_owned()
+    };
+    let mut state = BTreeSet::new();
+    for l in run("ip", &["-o", "link"]).lines() {
+        // "3: name@if2: <...>": the name, without indexes that change.
+        if let Some(name) = l.split(':').nth(1) {
+            state.insert(format!("link {}", name.trim()));
+        }
+    }
+    for l in fs::read_to_string("/proc/mounts").unwrap().lines() {
+        state.insert(format!("mount {l}"));
+    }
+    for l in run("iptables-save", &[]).lines() {
+        if marks.iter().any(|m| l.contains(m)) {
+            state.insert(format!("rule {l}"));
+        }
+    }
+    state
+}
+
+fn assert_same_host(before: &BTreeSet<String>, marks: &[&str]) {
+    let after = host_state(marks);
+    let gone: Vec<_> = before.difference(&after).collect();
+    let left: Vec<_> = after.difference(before).collect();
+    assert!(
+        gone.is_empty() && left.is_empty(),
+        "the host changed\n  left behind: {left:#?}\n  gone: {gone:#?}"
+    );
+}
+
+#[test]
+fn linux_containers_on_bridge_networks() {
+    if !netavark_installed() {
+        return;
+    }
+    let w = Wharf::new();
+    busybox(&w);
+    let marks = ["10.231.61.", "10.231.62.", "10.88."];
+    let before = host_state(&marks);
+
+    w.ok(&["network", "create", "--subnet", "10.231.61.0/24", "front"]);
+    w.ok(&["network", "create", "--subnet", "10.231.62.0/24", "back"]);
+    let dup = w.fails(&["network", "create", "--subnet", "10.231.61.0/25", "other"]);
+    assert_error(&dup, "10.231.61.0/24");
+    let ls = w.ok(&["network", "ls"]);
+    assert!(
+        ls.contains("front") && ls.contains("back") && ls.contains("10.231.61.0/24"),
+        "{ls}"
+    );
+
+    // Two servers: one on front (with an alias and a published port), one on back.
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "site",
+        "-p",
+        "127.0.0.1::80",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www/a",
+    ]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hidden",
+        "--network",
+        "back",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www/b",
+    ]);
+
+    // By name and by alias, from another container on the same network.
+    let got = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "bb",
+        "sh",
+        "-c",
+        "wget -qO- http://web/ && wget -qO- http://site/",
+    ]);
+    assert_eq!(got, "page-of-a\npage-of-a\n");
+
+    // Not across networks: the name does not resolve, the address is not reachable.
+    let hidden_ip = w.inspect("hidden")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hidden_ip.starts_with("10.231.62."), "{hidden_ip}");
+    let out = w.cmd(&[
+        "run", "--rm", "--network", "front", "bb", "sh", "-c",
+        &format!(
+            "nslookup hidden >/dev/null 2>&1 && echo resolved; wget -T 2 -qO- http://{hidden_ip}/ 2>/dev/null && echo reached; echo done"
+        ),
+    ]);
+    assert_eq!(stdout(&out), "done\n", "{}", describe(&out));
+
+    // The published port, from the host's 127.0.0.1, as ps, port and inspect show it.
+    let port_line = w.ok(&["port", "web", "80"]);
+    let host_port: u16 = port_line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(port_line.starts_with("127.0.0.1:"), "{port_line}");
+    let page = poll(Duration::from_secs(5), || {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{host_port}/")])
+            .output()
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!body.is_empty()).then_some(body)
+    });
+    assert_eq!(page.as_deref(), Some("page-of-a\n"));
+    assert!(
+        w.ok(&["ps"])
+            .contains(&format!("127.0.0.1:{host_port}->80/tcp")),
+        "{}",
+        w.ok(&["ps"])
+    );
+    let settings = &w.inspect("web")["NetworkSettings"];
+    assert_eq!(
+        settings["Ports"]["80/tcp"][0]["HostPort"],
+        host_port.to_string()
+    );
+    assert_eq!(settings["Networks"]["front"]["Aliases"][0], "site");
+    let net = w.ok(&["network", "inspect", "front"]);
+    assert!(net.contains("\"web\""), "{net}");
+
+    // The same host port again: refused at once, naming the port, nothing left.
+    let taken = w.fails(&[
+        "run",
+        "--rm",
+        "--name",
+        "second",
+        "--network",
+        "front",
+        "-p",
+        &format!("127.0.0.1:{host_port}:80"),
+        "bb",
+        "true",
+    ]);
+    assert_eq!(taken.status.code(), Some(125), "{}", describe(&taken));
+    assert_error(&taken, &host_port.to_string());
+    assert!(
+        !w.ps_all().iter().any(|c| c["Names"] == "second"),
+        "{:?}",
+        w.ps_all()
+    );
+
+    // -p without --network: the default network `bridge`, as Docker does.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "-p",
+        "127.0.0.1::80",
+        "bb",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0",
+    ]);
+    assert!(out.contains("10.88."), "{out}");
+
+    // A network in use cannot go.
+    let busy = w.fails(&["network", "rm", "front"]);
+    assert_error(&busy, "web");
+
+    // Teardown: containers, then networks; the host is as it was.
+    w.ok(&["rm", "-f", "web", "hidden"]);
+    w.ok(&["network", "rm", "front", "back"]);
+    assert_same_host(&before, &marks);
+}
+
+#[test]
+fn wasm_containers_are_refused_a_network_and_bad_flags_fail_early() {
+    if !netavark_installed() {
+        return;
+    }
+    let w = Wharf::new();
+    w.build_hello_as("hello:wasm");
+    // Wasm guests get no sockets yet: a network is refused, before anything is made.
+    let out = w.fails(&["run", "--rm", "--network", "bridge", "hello:wasm"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_error(&out, "cannot be given a network");
+    let out = w.fails(&["run", "--rm", "-p", "notaport", "hello:wasm"]);
+    assert_error(&out, "notaport");
+    let out = w.fails(&["run", "--rm", "--network", "none", "-p", "80", "hello:wasm"]);
+    assert_error(&out, "-p");
+    assert!(w.ps_all().is_empty());
+}
