@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
@@ -46,6 +47,9 @@ CMD ["sh"]
         ctx.to_str().unwrap(),
     ]);
 }
+
+/// Tests that compare the host before and after run one at a time.
+static HOST: Mutex<()> = Mutex::new(());
 
 fn netavark_installed() -> bool {
     let there = Path::new("/usr/lib/podman/netavark").exists()
@@ -98,6 +102,7 @@ fn linux_containers_on_bridge_networks() {
     if !netavark_installed() {
         return;
     }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
     busybox(&w);
     let marks = ["10.231.61.", "10.231.62.", "10.88."];
@@ -254,20 +259,168 @@ fn linux_containers_on_bridge_networks() {
     assert_same_host(&before, &marks);
 }
 
+/// A WASI p1 module (no sockets) still runs on a network; bad network
+/// flags fail before anything is made.
 #[test]
-fn wasm_containers_are_refused_a_network_and_bad_flags_fail_early() {
+fn p1_modules_run_on_networks_and_bad_flags_fail_early() {
     if !netavark_installed() {
         return;
     }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
     w.build_hello_as("hello:wasm");
-    // Wasm guests get no sockets yet: a network is refused, before anything is made.
-    let out = w.fails(&["run", "--rm", "--network", "bridge", "hello:wasm"]);
-    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
-    assert_error(&out, "cannot be given a network");
+    let marks = ["10.231.64."];
+    let before = host_state(&marks);
+    w.ok(&["network", "create", "--subnet", "10.231.64.0/24", "p1net"]);
+    let out = w.ok(&["run", "--rm", "--network", "p1net", "hello:wasm"]);
+    assert_eq!(out, "Hello from WebAssembly!\n");
     let out = w.fails(&["run", "--rm", "-p", "notaport", "hello:wasm"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     assert_error(&out, "notaport");
     let out = w.fails(&["run", "--rm", "--network", "none", "-p", "80", "hello:wasm"]);
     assert_error(&out, "-p");
-    assert!(w.ps_all().is_empty());
+    let out = w.fails(&["run", "--rm", "--network", "nosuchnet", "hello:wasm"]);
+    assert_error(&out, "nosuchnet");
+    assert!(w.ps_all().is_empty(), "{:?}", w.ps_all());
+    w.ok(&["network", "rm", "p1net"]);
+    assert_same_host(&before, &marks);
+}
+
+/// Waits until a detached server says it listens.
+fn wait_listening(w: &Wharf, name: &str) {
+    let up = poll(Duration::from_secs(10), || {
+        w.ok(&["logs", name]).contains("listening").then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "{name} never listened: {}",
+        w.ok(&["logs", name])
+    );
+}
+
+/// The seeds' mix: Wasm (a WASI p2 component using wasi:sockets) and Linux
+/// containers on one network reach each other by name, in all four
+/// directions; a Wasm guest without a network has no sockets.
+#[test]
+fn wasm_and_linux_containers_reach_each_other_by_name() {
+    if !netavark_installed() {
+        return;
+    }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wharf::new();
+    let ctx = hello_context();
+    let ctx = ctx.to_str().unwrap();
+    for (file, platform, tag) in [
+        ("Dockerfile.p2", "wasip2/wasm", "hello:p2"),
+        ("Dockerfile.linux", "linux/amd64", "hello:linux"),
+    ] {
+        let dockerfile = format!("{ctx}/{file}");
+        w.ok(&[
+            "build",
+            "-q",
+            "-f",
+            &dockerfile,
+            "--platform",
+            platform,
+            "-t",
+            tag,
+            ctx,
+        ]);
+    }
+    let marks = ["10.231.63."];
+    let before = host_state(&marks);
+    w.ok(&["network", "create", "--subnet", "10.231.63.0/24", "mixed"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lsrv",
+        "--network",
+        "mixed",
+        "hello:linux",
+        "serve",
+        "7000",
+        "2",
+    ]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "wsrv",
+        "--network",
+        "mixed",
+        "--network-alias",
+        "wasmy",
+        "hello:p2",
+        "serve",
+        "7001",
+        "2",
+    ]);
+    wait_listening(&w, "lsrv");
+    wait_listening(&w, "wsrv");
+
+    let lsrv_ip = w.inspect("lsrv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let looked_up = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "mixed",
+        "hello:p2",
+        "lookup",
+        "lsrv",
+    ]);
+    assert_eq!(looked_up.trim(), lsrv_ip);
+
+    // Deny by default: no network, no sockets, even to the address of a
+    // listening server.
+    let denied = w.cmd(&[
+        "run",
+        "--rm",
+        "hello:p2",
+        "connect",
+        &format!("{lsrv_ip}:7000"),
+        "x",
+    ]);
+    assert_ne!(denied.status.code(), Some(0), "{}", describe(&denied));
+    assert!(!stdout(&denied).contains("echo"), "{}", describe(&denied));
+    assert!(stderr(&denied).contains("connect"), "{}", describe(&denied));
+
+    let talk = |image: &str, to: &str, line: &str| {
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "mixed",
+            image,
+            "connect",
+            to,
+            line,
+        ])
+    };
+    assert_eq!(
+        talk("hello:p2", "lsrv:7000", "wasm-to-linux"),
+        "echo: wasm-to-linux\n"
+    );
+    assert_eq!(
+        talk("hello:linux", "wasmy:7001", "linux-to-wasm"),
+        "echo: linux-to-wasm\n"
+    );
+    assert_eq!(
+        talk("hello:p2", "wsrv:7001", "wasm-to-wasm"),
+        "echo: wasm-to-wasm\n"
+    );
+    assert_eq!(
+        talk("hello:linux", "lsrv:7000", "linux-to-linux"),
+        "echo: linux-to-linux\n"
+    );
+    for name in ["lsrv", "wsrv"] {
+        let exited = w.wait_exited(name, Duration::from_secs(10));
+        assert_eq!(exited["State"]["ExitCode"], 0, "{exited}");
+    }
+    w.ok(&["rm", "lsrv", "wsrv"]);
+    w.ok(&["network", "rm", "mixed"]);
+    assert_same_host(&before, &marks);
 }

@@ -51,7 +51,7 @@ pub use overlay::{mount_overlay, unmount_overlay};
 pub use query::{list, pids, state, ContainerState};
 pub use shadow::{adapt_runc_spec, load_bundle};
 pub use signals::{parse_signal, FORWARDED_SIGNALS};
-pub use spec::{apply_defaults, nofile_clamp};
+pub use spec::{apply_defaults, joined_etc_files, nofile_clamp};
 pub use stdio::ProcessIo;
 pub use terminal::{proxy_terminal, pump, RawMode};
 pub use user::{resolve_user, ResolvedUser};

@@ -5,7 +5,9 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Map, Value};
 
-use crate::{caps, cgroup, seccomp, user, Error, LinuxOptions, Network, Result, Seccomp};
+use crate::{
+    caps, cgroup, seccomp, user, Error, JoinedNetwork, LinuxOptions, Network, Result, Seccomp,
+};
 
 const MASKED_PATHS: [&str; 11] = [
     "/proc/asound",
@@ -28,6 +30,33 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+/// The loopback lines every container's /etc/hosts starts with.
+const LOCALHOST: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+/// /etc/hosts and /etc/resolv.conf of a container on `joined`: its own
+/// addresses under its hostname, and the network's DNS servers (the host's
+/// resolv.conf when it has none). For every kind of container.
+pub fn joined_etc_files(joined: &JoinedNetwork, hostname: &str) -> (String, String) {
+    let mut hosts = LOCALHOST.to_string();
+    for address in &joined.addresses {
+        hosts.push_str(&format!("{address}\t{hostname}\n"));
+    }
+    if joined.nameservers.is_empty() {
+        return (
+            hosts,
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        );
+    }
+    let mut resolv = String::new();
+    if !joined.search.is_empty() {
+        resolv.push_str(&format!("search {}\n", joined.search.join(" ")));
+    }
+    for ns in &joined.nameservers {
+        resolv.push_str(&format!("nameserver {ns}\n"));
+    }
+    (hosts, resolv)
+}
 
 /// Docker's RLIMIT_NOFILE for containers.
 const NOFILE: u64 = 1_048_576;
@@ -257,30 +286,11 @@ pub fn apply_defaults(
         .map_err(|e| Error::io("creating container directory", container_dir, e))?;
     let hosts = container_dir.join("hosts");
     let host_hosts = std::fs::read_to_string("/etc/hosts").ok();
-    let local = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
     let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let (hosts_text, resolv_text) = match (&opts.network, host_hosts) {
         (Network::Host, Some(h)) => (h, host_resolv()),
-        (Network::Joined(joined), _) => {
-            let mut hosts_text = local.to_string();
-            for address in &joined.addresses {
-                hosts_text.push_str(&format!("{address}\t{hostname}\n"));
-            }
-            let resolv_text = if joined.nameservers.is_empty() {
-                host_resolv()
-            } else {
-                let mut r = String::new();
-                if !joined.search.is_empty() {
-                    r.push_str(&format!("search {}\n", joined.search.join(" ")));
-                }
-                for ns in &joined.nameservers {
-                    r.push_str(&format!("nameserver {ns}\n"));
-                }
-                r
-            };
-            (hosts_text, resolv_text)
-        }
-        _ => (format!("{local}127.0.0.1\t{hostname}\n"), host_resolv()),
+        (Network::Joined(joined), _) => joined_etc_files(joined, &hostname),
+        _ => (format!("{LOCALHOST}127.0.0.1\t{hostname}\n"), host_resolv()),
     };
     write_file(&hosts, &hosts_text)?;
     let hostname_file = container_dir.join("hostname");

@@ -255,6 +255,9 @@ pub struct Guest {
     pub stdin: bool,
     /// Bytes of linear memory (all memories together) the guest may have.
     pub memory_limit: Option<u64>,
+    /// TCP, UDP and name lookup (wasi:sockets), in whatever network
+    /// namespace the thread running the guest is in. Denied when false.
+    pub network: bool,
 }
 
 /// How a guest run ended.

@@ -18,6 +18,10 @@ pub const MODULE_ANNOTATION: &str = "dev.wharf.module";
 /// Annotation with what identifies the module's bytes for the code cache
 /// (its digest, or its snapshot and path) when known without reading it.
 pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
+/// Annotation granting the guest the network (`host`: the host's; `bridge`:
+/// the network namespace the spec names, which its owner joins before the
+/// guest runs). Without it the guest gets no sockets.
+pub const NETWORK_ANNOTATION: &str = "dev.wharf.network";
 /// The bundle annotation containerd users set for Wasm; Wharf sets it too.
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 
@@ -135,6 +139,7 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
         mounts: bind_mounts(spec),
         stdin: true,
         memory_limit: memory_limit(spec),
+        network: annotations.contains_key(NETWORK_ANNOTATION),
     };
     Ok(Loaded { program, guest })
 }

@@ -115,11 +115,14 @@ fn wasi_builder(guest: &Guest, p1: bool) -> Result<WasiCtxBuilder> {
     let mut b = WasiCtxBuilder::new();
     // File operations run inline on this thread (no tokio blocking pool).
     b.allow_blocking_current_thread(true);
-    // Deny the network explicitly, whatever the defaults are.
-    b.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+    // The network is a grant: explicitly all or nothing, whatever the
+    // defaults are. Granted, it is the network of the namespace this
+    // thread runs in (the container's own, made for it).
+    let net = guest.network;
+    b.allow_tcp(net)
+        .allow_udp(net)
+        .allow_ip_name_lookup(net)
+        .socket_addr_check(move |_, _| Box::pin(async move { net }));
 
     b.args(&guest.args);
     b.envs(&guest.env);

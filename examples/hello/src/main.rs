@@ -140,6 +140,50 @@ fn inner(args: &[String]) -> Result<i32, i32> {
                 .map_err(|_| fail("SECS must be a number"))?;
             std::thread::sleep(Duration::from_secs_f64(secs));
         }
+        "lookup" => {
+            // Name resolution as the container sees it (its network's DNS).
+            use std::net::ToSocketAddrs;
+            let name = arg(args, 2, "NAME")?;
+            let addrs = (name.as_str(), 0)
+                .to_socket_addrs()
+                .map_err(|e| fail(format!("lookup {name}: {e}")))?;
+            for a in addrs {
+                writeln!(out, "{}", a.ip()).map_err(fail)?;
+            }
+        }
+        "connect" => {
+            // Sends one line to HOST:PORT and prints the first line back.
+            use std::io::BufRead;
+            let to = arg(args, 2, "HOST:PORT")?;
+            let line = args.get(3).cloned().unwrap_or_else(|| "ping".into());
+            let mut s = std::net::TcpStream::connect(to.as_str())
+                .map_err(|e| fail(format!("connect {to}: {e}")))?;
+            writeln!(s, "{line}").map_err(fail)?;
+            let mut reply = String::new();
+            io::BufReader::new(s).read_line(&mut reply).map_err(fail)?;
+            write!(out, "{reply}").map_err(fail)?;
+        }
+        "serve" => {
+            // Answers each connection's first line with `echo: LINE`, N times.
+            use std::io::BufRead;
+            let port = arg(args, 2, "PORT")?;
+            let n: u32 = args
+                .get(3)
+                .map_or(Ok(1), |n| n.parse())
+                .map_err(|_| fail("N must be a number"))?;
+            let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}"))
+                .map_err(|e| fail(format!("listen on {port}: {e}")))?;
+            writeln!(out, "listening on {port}").map_err(fail)?;
+            out.flush().map_err(fail)?;
+            for _ in 0..n {
+                let (mut s, _) = listener.accept().map_err(fail)?;
+                let mut line = String::new();
+                io::BufReader::new(&mut s)
+                    .read_line(&mut line)
+                    .map_err(fail)?;
+                write!(s, "echo: {line}").map_err(fail)?;
+            }
+        }
         "tick" => {
             let n: u32 = arg(args, 2, "N")?
                 .parse()

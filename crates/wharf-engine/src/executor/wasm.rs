@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 use wharf_image::{media, Image};
+use wharf_linux::Network;
 use wharf_wasm::oci::{self, Loaded, HANDLER_ANNOTATION, MODULE_ANNOTATION};
 use wharf_wasm::Runtime;
 
@@ -28,11 +29,11 @@ impl Executor for WasmExecutor {
         true
     }
 
-    /// Not yet: a guest gets no sockets (wasi:sockets and outgoing
-    /// wasi:http are granted with the networking work still to come), so a
-    /// network would only cost its set-up.
+    /// The guest gets wasi:sockets in the container's namespace: the
+    /// thread that runs it joins the namespace (and sees the network's
+    /// resolv.conf and hosts) before the guest starts.
     fn joins_networks(&self) -> bool {
-        false
+        true
     }
 
     /// A module that is a layer of its own and an image that names no
@@ -53,7 +54,7 @@ impl Executor for WasmExecutor {
     fn prepare(
         &self,
         engine: &Engine,
-        _bundle: Bundle,
+        bundle: Bundle,
         spec: &mut Spec,
         input: &PrepareInput,
     ) -> Result<()> {
@@ -79,6 +80,30 @@ impl Executor for WasmExecutor {
         if let Some(identity) = identity {
             annotations.insert(oci::MODULE_DIGEST_ANNOTATION.into(), identity);
         }
+        match &input.linux.network {
+            Network::None => {}
+            Network::Host => {
+                annotations.insert(oci::NETWORK_ANNOTATION.into(), "host".into());
+            }
+            Network::Joined(joined) => {
+                annotations.insert(oci::NETWORK_ANNOTATION.into(), "bridge".into());
+                let hostname = spec.hostname().clone().unwrap_or_default();
+                let (hosts, resolv) = wharf_linux::joined_etc_files(joined, &hostname);
+                for (name, text) in [(HOSTS, hosts), (RESOLV_CONF, resolv)] {
+                    let path = bundle.dir.join(name);
+                    std::fs::write(&path, text)
+                        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+                }
+                let namespace = LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::Network)
+                    .path(joined.netns.clone())
+                    .build()
+                    .map_err(|e| Error::InvalidArgument(format!("the network namespace: {e}")))?;
+                let mut linux = spec.linux().clone().unwrap_or_default();
+                linux.set_namespaces(Some(vec![namespace]));
+                spec.set_linux(Some(linux));
+            }
+        }
         spec.set_annotations(Some(annotations));
         Ok(())
     }
@@ -86,7 +111,7 @@ impl Executor for WasmExecutor {
     fn create(
         &self,
         engine: &Engine,
-        _bundle: Bundle,
+        bundle: Bundle,
         spec: &Spec,
         stdin: bool,
     ) -> Result<Box<dyn Task>> {
@@ -95,7 +120,21 @@ impl Executor for WasmExecutor {
             crate::logs::null_stdin()?;
         }
         let loaded = oci::load(&runtime, spec)?;
-        Ok(Box::new(WasmTask { runtime, loaded }))
+        let namespace = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::Network))
+            .and_then(|n| n.path().clone())
+            .map(|netns| JoinedNamespace {
+                netns,
+                etc: bundle.dir.to_path_buf(),
+            });
+        Ok(Box::new(WasmTask {
+            runtime,
+            loaded,
+            namespace,
+        }))
     }
 
     /// A guest leaves nothing on the host: it ran inside its owner.
@@ -105,6 +144,52 @@ impl Executor for WasmExecutor {
 struct WasmTask {
     runtime: Runtime,
     loaded: Loaded,
+    /// The network namespace the guest's thread joins, if it has one.
+    namespace: Option<JoinedNamespace>,
+}
+
+/// The bundle's /etc files for a guest on a network.
+const HOSTS: &str = "hosts";
+const RESOLV_CONF: &str = "resolv.conf";
+
+/// A network namespace to run the guest in, and the directory holding the
+/// hosts and resolv.conf its name lookups must see.
+struct JoinedNamespace {
+    netns: PathBuf,
+    etc: PathBuf,
+}
+
+impl JoinedNamespace {
+    /// Moves the calling thread (only it: namespaces are per thread, and
+    /// the threads it starts afterwards — tokio's, where wasi:sockets and
+    /// getaddrinfo run — inherit them) into a private mount namespace where
+    /// /etc/hosts and /etc/resolv.conf are the container's, then into the
+    /// network namespace. The rest of the process, which tears the network
+    /// down afterwards, stays where it was.
+    fn enter(&self) -> std::io::Result<()> {
+        use nix::mount::{mount, MsFlags};
+        use nix::sched::{setns, unshare, CloneFlags};
+        let netns = std::fs::File::open(&self.netns)?;
+        unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        for name in [HOSTS, RESOLV_CONF] {
+            mount(
+                Some(&self.etc.join(name)),
+                &Path::new("/etc").join(name),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+        }
+        setns(netns, CloneFlags::CLONE_NEWNET)?;
+        Ok(())
+    }
 }
 
 impl Task for WasmTask {
@@ -120,7 +205,26 @@ impl Task for WasmTask {
     }
 
     fn wait(self: Box<Self>) -> Result<Exit> {
-        let outcome = self.loaded.run(&self.runtime)?;
+        let outcome = match &self.namespace {
+            None => self.loaded.run(&self.runtime)?,
+            Some(namespace) => std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .name("wharf-guest".into())
+                    // As much stack as the main thread the guest otherwise runs on.
+                    .stack_size(8 << 20)
+                    .spawn_scoped(s, || {
+                        namespace.enter().map_err(|e| {
+                            Error::io("joining the container's network namespace", e)
+                        })?;
+                        Ok::<_, Error>(self.loaded.run(&self.runtime)?)
+                    })
+                    .map_err(|e| Error::io("starting the guest's thread", e))?
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(Error::Unsupported("the guest's thread panicked".into()))
+                    })
+            })?,
+        };
         Ok(Exit {
             code: outcome.exit_code(),
             message: oci::describe(&outcome),
