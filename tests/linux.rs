@@ -355,6 +355,17 @@ fn filesystem_flags_volumes_env_and_network() {
             "host interface {i} missing with --network host: {inside:?}"
         );
     }
+    // --add-host and --dns write the container's /etc files.
+    let etc = sh(
+        &w,
+        &["--add-host", "db:10.1.2.3", "--dns", "10.9.9.9"],
+        "cat /etc/hosts /etc/resolv.conf",
+    );
+    assert!(etc.contains("10.1.2.3\tdb\n"), "{etc}");
+    assert!(etc.contains("nameserver 10.9.9.9\n"), "{etc}");
+    assert_eq!(etc.matches("nameserver").count(), 1, "{etc}");
+    let bad = w.fails(&["run", "--rm", "--add-host", "db", "bb", "true"]);
+    assert_error(&bad, "--add-host");
     // bridge: the default network, loopback and eth0 on 10.88.0.0/16.
     let inside = sh(
         &w,

@@ -73,6 +73,12 @@ pub struct Args {
     /// Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     publish: Vec<String>,
+    /// A nameserver for the container's /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "IP")]
+    dns: Vec<String>,
+    /// Another /etc/hosts line: NAME:IP (repeatable)
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
     /// Linux: mount a tmpfs (e.g. /run or /run:size=64m)
     #[arg(long, value_name = "PATH[:OPTS]")]
     tmpfs: Vec<String>,
@@ -110,6 +116,8 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             aliases: a.network_alias,
             ip: a.ip,
             publish: a.publish,
+            dns: a.dns,
+            add_hosts: a.add_host,
         },
         linux: LinuxFlags {
             cap_add: a.cap_add,

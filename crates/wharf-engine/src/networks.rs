@@ -40,9 +40,37 @@ pub struct NetworkFlags {
     pub ip: Option<String>,
     /// `-p`: Docker's `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`.
     pub publish: Vec<String>,
+    /// `--dns`: nameservers for the container's resolv.conf.
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`: more /etc/hosts lines.
+    pub add_hosts: Vec<String>,
 }
 
 impl NetworkFlags {
+    /// `--dns` and `--add-host`, checked, as the executors' options take them.
+    pub(crate) fn etc(&self) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let mut hosts = Vec::new();
+        for h in &self.add_hosts {
+            let parsed = h
+                .split_once([':', '='])
+                .filter(|(name, ip)| !name.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
+            let Some((name, ip)) = parsed else {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid --add-host \"{h}\": expected NAME:IP, e.g. db:10.0.0.5"
+                )));
+            };
+            hosts.push((name.to_string(), ip.to_string()));
+        }
+        for d in &self.dns {
+            if d.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid --dns \"{d}\": give a nameserver's IP address"
+                )));
+            }
+        }
+        Ok((hosts, self.dns.clone()))
+    }
+
     /// The mode and the ports, checked before anything is created.
     pub(crate) fn parse(&self) -> Result<(NetworkMode, Vec<PortMapping>)> {
         let mut ports = Vec::new();

@@ -51,7 +51,7 @@ pub use overlay::{mount_overlay, unmount_overlay};
 pub use query::{list, pids, state, ContainerState};
 pub use shadow::{adapt_runc_spec, load_bundle};
 pub use signals::{parse_signal, FORWARDED_SIGNALS};
-pub use spec::{apply_defaults, joined_etc_files, nofile_clamp};
+pub use spec::{apply_defaults, etc_files, nofile_clamp};
 pub use stdio::ProcessIo;
 pub use terminal::{proxy_terminal, pump, RawMode};
 pub use user::{resolve_user, ResolvedUser};
@@ -207,6 +207,10 @@ pub struct LinuxOptions {
     /// `name`, `uid`, `uid:gid`, `name:group`: resolved from the rootfs's
     /// /etc/passwd and /etc/group.
     pub user: Option<String>,
+    /// `--add-host NAME:IP`: more /etc/hosts lines.
+    pub add_hosts: Vec<(String, String)>,
+    /// `--dns`: nameservers instead of the network's or the host's.
+    pub dns: Vec<String>,
 }
 
 /// The container process's stdio.

@@ -5,9 +5,7 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Map, Value};
 
-use crate::{
-    caps, cgroup, seccomp, user, Error, JoinedNetwork, LinuxOptions, Network, Result, Seccomp,
-};
+use crate::{caps, cgroup, seccomp, user, Error, LinuxOptions, Network, Result, Seccomp};
 
 const MASKED_PATHS: [&str; 11] = [
     "/proc/asound",
@@ -34,28 +32,54 @@ const READONLY_PATHS: [&str; 5] = [
 /// The loopback lines every container's /etc/hosts starts with.
 const LOCALHOST: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
-/// /etc/hosts and /etc/resolv.conf of a container on `joined`: its own
-/// addresses under its hostname, and the network's DNS servers (the host's
-/// resolv.conf when it has none). For every kind of container.
-pub fn joined_etc_files(joined: &JoinedNetwork, hostname: &str) -> (String, String) {
-    let mut hosts = LOCALHOST.to_string();
-    for address in &joined.addresses {
-        hosts.push_str(&format!("{address}\t{hostname}\n"));
+/// A container's /etc/hosts and /etc/resolv.conf, for every kind of
+/// container: the host's with `--network host`; on a joined network its own
+/// addresses under its hostname and the network's DNS servers (the host's
+/// resolv.conf when it has none); else loopback. `--add-host` lines are
+/// added, `--dns` servers replace the nameservers.
+pub fn etc_files(opts: &LinuxOptions, hostname: &str) -> (String, String) {
+    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (mut hosts, resolv) = match &opts.network {
+        Network::Host => (
+            std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOCALHOST.to_string()),
+            host_resolv(),
+        ),
+        Network::Joined(joined) => {
+            let mut hosts = LOCALHOST.to_string();
+            for address in &joined.addresses {
+                hosts.push_str(&format!("{address}\t{hostname}\n"));
+            }
+            let resolv = if joined.nameservers.is_empty() {
+                host_resolv()
+            } else {
+                let mut resolv = String::new();
+                if !joined.search.is_empty() {
+                    resolv.push_str(&format!("search {}\n", joined.search.join(" ")));
+                }
+                for ns in &joined.nameservers {
+                    resolv.push_str(&format!("nameserver {ns}\n"));
+                }
+                resolv
+            };
+            (hosts, resolv)
+        }
+        Network::None => (format!("{LOCALHOST}127.0.0.1\t{hostname}\n"), host_resolv()),
+    };
+    for (name, ip) in &opts.add_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
     }
-    if joined.nameservers.is_empty() {
-        return (
-            hosts,
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        );
+    if opts.dns.is_empty() {
+        return (hosts, resolv);
     }
-    let mut resolv = String::new();
-    if !joined.search.is_empty() {
-        resolv.push_str(&format!("search {}\n", joined.search.join(" ")));
+    let mut custom: String = resolv
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("nameserver"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for ns in &opts.dns {
+        custom.push_str(&format!("nameserver {ns}\n"));
     }
-    for ns in &joined.nameservers {
-        resolv.push_str(&format!("nameserver {ns}\n"));
-    }
-    (hosts, resolv)
+    (hosts, custom)
 }
 
 /// Docker's RLIMIT_NOFILE for containers.
@@ -285,13 +309,7 @@ pub fn apply_defaults(
     std::fs::create_dir_all(container_dir)
         .map_err(|e| Error::io("creating container directory", container_dir, e))?;
     let hosts = container_dir.join("hosts");
-    let host_hosts = std::fs::read_to_string("/etc/hosts").ok();
-    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let (hosts_text, resolv_text) = match (&opts.network, host_hosts) {
-        (Network::Host, Some(h)) => (h, host_resolv()),
-        (Network::Joined(joined), _) => joined_etc_files(joined, &hostname),
-        _ => (format!("{LOCALHOST}127.0.0.1\t{hostname}\n"), host_resolv()),
-    };
+    let (hosts_text, resolv_text) = etc_files(opts, &hostname);
     write_file(&hosts, &hosts_text)?;
     let hostname_file = container_dir.join("hostname");
     write_file(&hostname_file, &format!("{hostname}\n"))?;

@@ -88,7 +88,7 @@ impl Executor for WasmExecutor {
             Network::Joined(joined) => {
                 annotations.insert(oci::NETWORK_ANNOTATION.into(), "bridge".into());
                 let hostname = spec.hostname().clone().unwrap_or_default();
-                let (hosts, resolv) = wharf_linux::joined_etc_files(joined, &hostname);
+                let (hosts, resolv) = wharf_linux::etc_files(input.linux, &hostname);
                 for (name, text) in [(HOSTS, hosts), (RESOLV_CONF, resolv)] {
                     let path = bundle.dir.join(name);
                     std::fs::write(&path, text)
