@@ -47,8 +47,8 @@ pub struct NetworkFlags {
 }
 
 impl NetworkFlags {
-    /// `--dns` and `--add-host`, checked, as the executors' options take them.
-    pub(crate) fn etc(&self) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    /// `--dns` and `--add-host`, checked, into the executors' options.
+    pub(crate) fn apply_etc(&self, options: &mut wharf_linux::LinuxOptions) -> Result<()> {
         let mut hosts = Vec::new();
         for h in &self.add_hosts {
             let parsed = h
@@ -68,7 +68,9 @@ impl NetworkFlags {
                 )));
             }
         }
-        Ok((hosts, self.dns.clone()))
+        options.add_hosts = hosts;
+        options.dns = self.dns.clone();
+        Ok(())
     }
 
     /// The mode and the ports, checked before anything is created.

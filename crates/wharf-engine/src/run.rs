@@ -75,7 +75,7 @@ impl Engine {
         let mut linux = opts.linux.options()?;
         let cpus = spec::parse_cpus(opts.linux.cpus)?;
         let (network_mode, ports) = opts.network.parse()?;
-        (linux.add_hosts, linux.dns) = opts.network.etc()?;
+        opts.network.apply_etc(&mut linux)?;
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
