@@ -378,3 +378,29 @@ fn bad_flags_exit_125_for_run() {
         );
     }
 }
+
+/// A flag Wharf does not know, before the image (run) or the container
+/// (exec), is named as an unknown flag, not taken for a name; exit 125.
+#[test]
+fn unknown_flags_are_named() {
+    let w = Wharf::new();
+    for args in [
+        &["run", "--rm", "--init", "img"][..],
+        &["run", "--privileged", "img", "sh"],
+        &["exec", "-d", "web", "ls"],
+    ] {
+        let out = w.fails(args);
+        assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+        let flag = args
+            .iter()
+            .find(|a| a.starts_with('-') && **a != "--rm")
+            .unwrap();
+        assert_error(&out, &format!("unknown flag: {flag}"));
+        assert!(!stderr(&out).contains("reference"), "{}", describe(&out));
+        assert!(
+            !stderr(&out).contains("no such container"),
+            "{}",
+            describe(&out)
+        );
+    }
+}

@@ -25,6 +25,7 @@ pub struct Args {
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    super::refuse_unknown_flag(a.container_and_command.first(), "exec")?;
     let mut words = a.container_and_command.into_iter();
     let opts = ExecOptions {
         container: words.next().unwrap_or_default(),

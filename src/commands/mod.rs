@@ -39,3 +39,15 @@ fn each(names: &[String], f: impl Fn(&str) -> wharf_engine::Result<()>) -> anyho
     }
     Ok(code)
 }
+
+/// The first word after `run`'s or `exec`'s flags names the image or the
+/// container; one starting with `-` is a flag Wharf does not know, which
+/// must be said as such (not as a bad image or container name).
+fn refuse_unknown_flag(first: Option<&String>, command: &str) -> anyhow::Result<()> {
+    match first {
+        Some(word) if word.starts_with('-') => anyhow::bail!(
+            "unknown flag: {word}\nSee 'wharf {command} --help' for the flags it takes; Wharf does not have this one"
+        ),
+        _ => Ok(()),
+    }
+}

@@ -91,6 +91,7 @@ pub struct Args {
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    super::refuse_unknown_flag(a.image_and_args.first(), "run")?;
     let mut env = Vec::new();
     for file in &a.env_file {
         env.extend(wharf_engine::spec::read_env_file(file)?);
