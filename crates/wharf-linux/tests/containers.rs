@@ -508,6 +508,35 @@ fn memory_limit_oom_kills() {
     assert!(!o.exit.oom_killed);
 }
 
+/// Docker's default: the container sees its cgroups read-only, so it can
+/// neither lift its own limits nor make cgroups of its own.
+#[test]
+fn cgroups_are_read_only_inside() {
+    if !usable() {
+        return;
+    }
+    let opts = Opts {
+        pids: Some(20),
+        memory: Some(64 << 20),
+        ..Default::default()
+    };
+    let o = run(
+        &[
+            "sh",
+            "-c",
+            "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max; do [ -e $f ] && (echo 999999999 > $f) 2>/dev/null && echo wrote $f; done; \
+             for d in /sys/fs/cgroup/pids /sys/fs/cgroup; do mkdir $d/escape 2>/dev/null && echo made $d/escape; done; \
+             cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; echo checked",
+        ],
+        &opts,
+    );
+    assert_eq!(o.exit.code, 0, "{}", o.stderr);
+    assert!(!o.stdout.contains("wrote"), "{}", o.stdout);
+    assert!(!o.stdout.contains("made"), "{}", o.stdout);
+    assert!(o.stdout.starts_with("20\n"), "{}", o.stdout);
+    assert!(o.stdout.ends_with("checked\n"), "{}", o.stdout);
+}
+
 #[test]
 fn pids_limit() {
     if !usable() {

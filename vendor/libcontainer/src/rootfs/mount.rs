@@ -349,6 +349,27 @@ impl Mount {
             }
         }
 
+        // Wharf patch: and the tmpfs holding them, as runc does, so no
+        // hierarchy can be mounted or linked in its place either.
+        if is_read_only(cgroup_mount) {
+            self.syscall
+                .mount(
+                    None,
+                    &cgroup_root,
+                    None,
+                    MsFlags::MS_REMOUNT
+                        | MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOEXEC
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV,
+                    Some("mode=755"),
+                )
+                .map_err(|err| {
+                    tracing::error!("failed to remount the cgroup tmpfs read-only: {}", err);
+                    err
+                })?;
+        }
+
         Ok(())
     }
 
@@ -388,8 +409,15 @@ impl Mount {
             subsystem_name.into()
         };
 
+        // Wharf patch: a read-only cgroup mount in the spec (Docker's
+        // default) makes every hierarchy read-only; upstream mounted them
+        // read-write, so a container could raise its own limits.
+        let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        if is_read_only(cgroup_mount) {
+            flags |= MsFlags::MS_RDONLY;
+        }
         let mount_options_config = MountOptionConfig {
-            flags: MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            flags,
             data: vec![data.into_owned()],
             rec_attr: None,
         };
@@ -450,10 +478,14 @@ impl Mount {
                 )
                 .typ("bind")
                 .options(
-                    ["rw", "rbind"]
-                        .iter()
-                        .map(|o| o.to_string())
-                        .collect::<Vec<String>>(),
+                    // Wharf patch: read-only when the spec's cgroup mount is.
+                    [
+                        if is_read_only(cgroup_mount) { "ro" } else { "rw" },
+                        "rbind",
+                    ]
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<String>>(),
                 )
                 .build()?;
             tracing::debug!("Mounting emulated cgroup subsystem: {:?}", emulated);
@@ -1626,6 +1658,16 @@ mod tests {
 /// Makes sure `path` inside `root` is a directory, creating it (and any
 /// missing parents) when it is not there.
 ///
+/// Wharf patch: whether the spec asks for the cgroup mount read-only.
+#[cfg(feature = "v1")]
+fn is_read_only(cgroup_mount: &SpecMount) -> bool {
+    cgroup_mount
+        .options()
+        .iter()
+        .flatten()
+        .any(|o| o == "ro")
+}
+
 /// Wharf patch. `Root::mkdir_all` reopens its handle through procfs with
 /// pathrs's overmount checks, about forty syscalls, even when the directory
 /// already exists, which it does for most mount points; a container start
