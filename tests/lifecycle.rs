@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -503,4 +504,29 @@ fn unknown_container_errors() {
             describe(&out)
         );
     }
+}
+
+/// The store is its owner's alone (issue 19): images' setuid binaries and
+/// containers' specs with their `-e` secrets are out of other users' reach,
+/// even when the store's directory was made open before.
+#[test]
+fn the_store_is_closed_to_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = Wharf::new();
+    std::fs::set_permissions(w.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.build_hello_as("hello:1");
+    w.ok(&["run", "--name", "secret", "-e", "DB_PASSWORD=hunter2", "hello:1"]);
+    let mode = std::fs::metadata(w.root()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "store mode {mode:o}");
+    let id = w.inspect("secret")["Id"].as_str().unwrap().to_string();
+    let config = w.root().join("containers").join(&id).join("config.json");
+    assert!(std::fs::read_to_string(&config).unwrap().contains("hunter2"));
+    // As `nobody`, the file cannot be read.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }

@@ -50,6 +50,12 @@ pub struct StoreLock {
 impl Store {
     /// Opens (creating if needed) the layout at `root`.
     pub fn open(root: &Path) -> Result<Store> {
+        fsutil::private_dir(root).ctx(|| {
+            format!(
+                "cannot create the image store at {}; check permissions or pick another --root",
+                root.display()
+            )
+        })?;
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).ctx(|| {
             format!(
