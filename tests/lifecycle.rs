@@ -515,12 +515,21 @@ fn the_store_is_closed_to_other_users() {
     let w = Wharf::new();
     std::fs::set_permissions(w.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     w.build_hello_as("hello:1");
-    w.ok(&["run", "--name", "secret", "-e", "DB_PASSWORD=hunter2", "hello:1"]);
+    w.ok(&[
+        "run",
+        "--name",
+        "secret",
+        "-e",
+        "DB_PASSWORD=hunter2",
+        "hello:1",
+    ]);
     let mode = std::fs::metadata(w.root()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "store mode {mode:o}");
     let id = w.inspect("secret")["Id"].as_str().unwrap().to_string();
     let config = w.root().join("containers").join(&id).join("config.json");
-    assert!(std::fs::read_to_string(&config).unwrap().contains("hunter2"));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("hunter2"));
     // As `nobody`, the file cannot be read.
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])

@@ -195,6 +195,30 @@ pub(crate) fn flock_exclusive(path: &Path) -> Result<File> {
     }
 }
 
+/// Makes `dir` (and missing parents) closed to everyone but its owner, as
+/// Docker keeps /var/lib/docker: the store holds images' setuid binaries and
+/// containers' specs (with their `-e` secrets), which no other user may
+/// reach. An existing directory of ours that is open wider is closed; one
+/// owned by someone else is left as it is (its owner chose).
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match fs::metadata(dir) {
+        Ok(meta) => {
+            // SAFETY: geteuid has no preconditions.
+            let ours = meta.uid() == unsafe { libc::geteuid() };
+            if ours && meta.mode() & 0o077 != 0 {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,28 +280,5 @@ mod tests {
         fs::write(blocked.join("inside"), b"keep").unwrap();
         assert!(write_replace(&blocked, b"x").is_err());
         assert_eq!(names_in(dir.path()), ["blocked"]);
-    }
-}
-
-/// Makes `dir` (and missing parents) closed to everyone but its owner, as
-/// Docker keeps /var/lib/docker: the store holds images' setuid binaries and
-/// containers' specs (with their `-e` secrets), which no other user may
-/// reach. An existing directory of ours that is open wider is closed; one
-/// owned by someone else is left as it is (its owner chose).
-pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    match fs::metadata(dir) {
-        Ok(meta) => {
-            // SAFETY: geteuid has no preconditions.
-            let ours = meta.uid() == unsafe { libc::geteuid() };
-            if ours && meta.mode() & 0o077 != 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-        }
-        Err(e) => Err(e),
     }
 }
