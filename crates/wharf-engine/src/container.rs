@@ -305,31 +305,62 @@ impl Containers {
         Ok(c)
     }
 
+    /// Reserves `name` for `id`: the name link is made, which either
+    /// succeeds or fails atomically. A link whose container has no record is
+    /// either being made (its reserving process lives: the name is taken) or
+    /// a crash's leftover (its process is gone: the name is reclaimed, under
+    /// a lock so two reclaimers never both win).
     fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let link = self.names_dir().join(name);
-        match std::os::unix::fs::symlink(name_target(id), &link) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                // A name whose container directory is gone was left by a crash: reclaim it.
-                if let Ok(target) = fs::read_link(&link) {
-                    let Some(owner) = self.owner(&target.to_string_lossy()) else {
-                        let _ = fs::remove_file(&link);
-                        return self.reserve_name(name, id);
-                    };
-                    return Err(Error::Conflict(format!(
-                        "the container name \"/{name}\" is already in use by container {}; remove that container (wharf rm {name}) or choose another name",
-                        &owner[..12]
-                    )));
-                }
-                Err(Error::io(format!("reserving name {name}"), e))
+        let target = name_target(id);
+        let taken = |owner: &str| {
+            Error::Conflict(format!(
+                "the container name \"/{name}\" is already in use by container {}; remove that container (wharf rm {name}) or choose another name",
+                &owner[..owner.len().min(12)]
+            ))
+        };
+        let mut reclaim_lock: Option<nix::fcntl::Flock<fs::File>> = None;
+        loop {
+            match std::os::unix::fs::symlink(&target, &link) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(format!("reserving name {name}"), e)),
             }
-            Err(e) => Err(Error::io(format!("reserving name {name}"), e)),
+            let Ok(existing) = fs::read_link(&link) else {
+                continue; // removed meanwhile: try again
+            };
+            let existing = existing.to_string_lossy().into_owned();
+            if let Some(owner) = self.owner(&existing) {
+                return Err(taken(&owner));
+            }
+            if reservation_live(&existing) {
+                return Err(taken(existing.split('.').next().unwrap_or_default()));
+            }
+            if reclaim_lock.is_none() {
+                reclaim_lock = Some(self.lock_names()?);
+                continue; // look again, now that no one else reclaims
+            }
+            let _ = fs::remove_file(&link);
         }
+    }
+
+    /// Serialises the reclaiming of names left by crashes.
+    fn lock_names(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        let path = self.names_dir().join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::io("locking the container names", e.into()))
     }
 
     /// The container a name link points at, if it still exists. Links hold
     /// an id prefix (see [`name_target`]); older stores hold the whole id.
     fn owner(&self, target: &str) -> Option<String> {
+        let target = target.split('.').next().unwrap_or_default();
         let exists = |id: &str| self.bases().any(|b| b.join(id).join("state.json").exists());
         if target.len() == 64 {
             return exists(target).then(|| target.to_string());
@@ -433,22 +464,24 @@ impl Containers {
         Ok(out)
     }
 
-    /// Deletes the record and frees its name.
+    /// Deletes the record, then frees its name (killed in between, the
+    /// name is left pointing at nothing, which the next reservation reclaims).
     pub fn remove(&self, c: &Container) -> Result<()> {
         let link = self.names_dir().join(&c.state.name);
-        if fs::read_link(&link)
+        let ours = fs::read_link(&link)
             .map(|t| {
-                let t = t.to_string_lossy();
-                t == c.state.id || t == name_target(&c.state.id)
+                c.state
+                    .id
+                    .starts_with(t.to_string_lossy().split('.').next().unwrap_or("-"))
             })
-            .unwrap_or(false)
-        {
-            let _ = fs::remove_file(&link);
-        }
+            .unwrap_or(false);
         match fs::remove_dir_all(&c.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", c.dir.display()), e)),
+        }
+        if ours {
+            let _ = fs::remove_file(&link);
         }
         // An empty volatile directory goes too, so none is left behind per store.
         if let (Some(parent), Some(volatile)) = (c.dir.parent(), self.volatile()) {
@@ -475,8 +508,25 @@ fn volatile_dir(containers: &Path) -> Option<PathBuf> {
 /// unique as the whole id in practice). ext4 keeps a symlink target shorter
 /// than 60 bytes inside the inode; a whole 64-digit id would cost a data
 /// block, allocated and then discarded on every `run --rm` (~65 µs here).
-fn name_target(id: &str) -> &str {
-    &id[..id.len().min(48)]
+/// What a name link points at: `<id prefix>.<pid>.<start time>`, the
+/// container's id (a prefix: 32 hex digits name it among a store's
+/// containers) and the process that reserved the name, so a reservation
+/// whose record is not written yet is told from a crash's leftover. Under
+/// 60 bytes, so ext4 keeps the link in its inode.
+fn name_target(id: &str) -> String {
+    let me = std::process::id() as i32;
+    let start = process::start_time(me).unwrap_or(0);
+    format!("{}.{me}.{start}", &id[..id.len().min(32)])
+}
+
+/// Whether the process that made a name link still lives (older links,
+/// holding only an id, name no process: they count as dead).
+fn reservation_live(target: &str) -> bool {
+    let mut parts = target.split('.').skip(1);
+    match (parts.next().map(str::parse), parts.next().map(str::parse)) {
+        (Some(Ok(pid)), Some(Ok(start))) => process::is_same_alive(pid, start),
+        _ => false,
+    }
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -550,6 +600,28 @@ mod tests {
         cs.remove(&a).unwrap();
         assert!(cs.find("web").is_err());
         cs.create(&new(Some("web"), tmp.path())).unwrap();
+    }
+
+    /// A name link whose record is not written yet belongs to a `run` still
+    /// making it while its process lives, and to nobody once it is gone.
+    #[test]
+    fn a_reservation_in_progress_is_not_taken_for_a_leftover() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("containers"));
+        fs::create_dir_all(cs.names_dir()).unwrap();
+        let link = cs.names_dir().join("web");
+        // Reserved by this (live) process, record not written yet.
+        std::os::unix::fs::symlink(name_target(&"a".repeat(64)), &link).unwrap();
+        let err = cs.create(&new(Some("web"), tmp.path())).unwrap_err();
+        assert!(err.to_string().contains("already in use"), "{err}");
+        // Reserved by a process that is gone: reclaimed.
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(format!("{}.{}.1", "b".repeat(32), i32::MAX), &link).unwrap();
+        let c = cs.create(&new(Some("web"), tmp.path())).unwrap();
+        assert_eq!(cs.find("web").unwrap().state.id, c.state.id);
+        // Removing the container frees the name.
+        cs.remove(&c).unwrap();
+        assert!(fs::symlink_metadata(&link).is_err());
     }
 
     #[test]
