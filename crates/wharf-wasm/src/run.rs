@@ -64,6 +64,27 @@ impl Limits {
     }
 }
 
+/// What one table element costs the host (a pointer), for the memory limit.
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+impl Limits {
+    /// Whether a memory or table may grow from `current` to `desired`
+    /// bytes under the limit; a refusal is remembered.
+    fn grow(&mut self, current: u64, desired: u64) -> bool {
+        let Some(limit) = self.limit else {
+            return true;
+        };
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > limit {
+            self.refused = true;
+            return false;
+        }
+        self.total = total;
+        self.last = (current, desired);
+        true
+    }
+}
+
 impl ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
@@ -71,18 +92,7 @@ impl ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let (current, desired) = (current as u64, desired as u64);
-        let Some(limit) = self.limit else {
-            return Ok(true);
-        };
-        let total = self.total.saturating_sub(current).saturating_add(desired);
-        if total > limit {
-            self.refused = true;
-            return Ok(false);
-        }
-        self.total = total;
-        self.last = (current, desired);
-        Ok(true)
+        Ok(self.grow(current as u64, desired as u64))
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
@@ -91,13 +101,21 @@ impl ResourceLimiter for Limits {
         Ok(())
     }
 
+    /// Tables count against the same limit: each element is a host
+    /// pointer (8 bytes here), so a guest growing a table to millions of
+    /// entries uses as much memory as one growing its linear memory.
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        let bytes = |elements: usize| (elements as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(self.grow(bytes(current), bytes(desired)))
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_grow_failed(error)
     }
 }
 

@@ -314,6 +314,32 @@ fn memory_grow_past_limit_returns_minus_one_then_memory_limit() {
     assert_eq!(run_wat(GROW, &roomy), Outcome::Exited(4));
 }
 
+/// Grows a funcref table by 4 Mi elements (32 MiB of host memory): exits 5
+/// when refused (table.grow returns -1), 6 when granted.
+const TABLE_GROW: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (table 1 funcref)
+  (func (export "_start")
+    (if (i32.eq (table.grow (ref.null func) (i32.const 4194304)) (i32.const -1))
+      (then (call $exit (i32.const 5))))
+    (call $exit (i32.const 6))))
+"#;
+
+#[test]
+fn tables_count_against_the_memory_limit() {
+    let limited = Guest {
+        memory_limit: Some(16 << 20),
+        ..Guest::default()
+    };
+    assert_eq!(run_wat(TABLE_GROW, &limited), Outcome::Exited(5));
+    let roomy = Guest {
+        memory_limit: Some(64 << 20),
+        ..Guest::default()
+    };
+    assert_eq!(run_wat(TABLE_GROW, &roomy), Outcome::Exited(6));
+}
+
 #[test]
 fn initial_memory_above_limit_is_memory_limit() {
     let wat = r#"(module (memory 4) (func (export "_start")))"#;
