@@ -255,6 +255,10 @@ pub struct Guest {
     pub stdin: bool,
     /// Bytes of linear memory (all memories together) the guest may have.
     pub memory_limit: Option<u64>,
+    /// CPU share in CPUs (`--cpus 0.5`): the guest's thread is paused at
+    /// epoch checks whenever it has used more than this share of the time
+    /// since it started. None: unlimited.
+    pub cpus: Option<f64>,
     /// TCP, UDP and name lookup (wasi:sockets), in whatever network
     /// namespace the thread running the guest is in. Denied when false.
     pub network: bool,

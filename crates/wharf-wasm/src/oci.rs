@@ -139,6 +139,7 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
         mounts: bind_mounts(spec),
         stdin: true,
         memory_limit: memory_limit(spec),
+        cpus: cpu_share(spec),
         network: annotations.contains_key(NETWORK_ANNOTATION),
     };
     Ok(Loaded { program, guest })
@@ -177,6 +178,20 @@ pub fn memory_limit(spec: &Spec) -> Option<u64> {
         .limit()
         .filter(|l| *l > 0)
         .map(|l| l as u64)
+}
+
+/// The CPU share a spec's CFS quota asks for (`--cpus`), if any.
+pub fn cpu_share(spec: &Spec) -> Option<f64> {
+    let cpu = spec
+        .linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .cpu()
+        .as_ref()?;
+    let quota = cpu.quota().filter(|q| *q > 0)?;
+    let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+    Some(quota as f64 / period as f64)
 }
 
 /// For a runtime bundle (`wharf-runtime`): `None` unless the bundle is Wasm

@@ -227,17 +227,109 @@ fn run_program(rt: &Runtime, program: &Program, guest: &Guest) -> Result<Outcome
     }
 }
 
-/// Arms the store for interruption; `Some` if an interrupt already fired.
-fn arm<T>(rt: &Runtime, store: &mut Store<T>) -> Option<Outcome> {
+/// Arms the store for interruption (and, with a CPU share, for pacing);
+/// `Some` if an interrupt already fired. The returned ticker paces the
+/// guest while it lives.
+fn arm<T>(
+    rt: &Runtime,
+    store: &mut Store<T>,
+    cpus: Option<f64>,
+) -> (Option<Outcome>, Option<Ticker>) {
     // One epoch increment traps the guest. The deadline is set before the
     // flag is read, so an interrupt racing with this either bumps the epoch
     // past the deadline or is seen here.
     store.set_epoch_deadline(1);
-    store.epoch_deadline_trap();
+    let ticker = match cpus {
+        None => {
+            store.epoch_deadline_trap();
+            None
+        }
+        Some(share) => {
+            // Every epoch tick (the ticker's, or an interrupt's) lands here:
+            // an interrupt traps, a tick pauses the guest if it is ahead.
+            let interrupt = rt.interrupt.clone();
+            let mut pace = Pace::new(share);
+            store.epoch_deadline_callback(move |_| {
+                if interrupt.signal().is_some() {
+                    return Err(Trap::Interrupt.into());
+                }
+                pace.wait();
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            });
+            Some(Ticker::start(rt.engine.clone()))
+        }
+    };
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    rt.interrupt
+    let fired = rt
+        .interrupt
         .signal()
-        .map(|signal| Outcome::Interrupted { signal })
+        .map(|signal| Outcome::Interrupted { signal });
+    (fired, ticker)
+}
+
+/// How often a paced guest is checked.
+const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Bumps the engine's epoch every [`PACE_TICK`] until dropped.
+struct Ticker(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> Ticker {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(PACE_TICK);
+                engine.increment_epoch();
+            }
+        });
+        Ticker(stop)
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Keeps the guest's thread at `share` of one CPU: the CPU time it used
+/// since it started against the wall time times the share.
+struct Pace {
+    share: f64,
+    started: std::time::Instant,
+    cpu_at_start: std::time::Duration,
+}
+
+impl Pace {
+    fn new(share: f64) -> Pace {
+        Pace {
+            share,
+            started: std::time::Instant::now(),
+            cpu_at_start: thread_cpu_time(),
+        }
+    }
+
+    /// Sleeps until the share allows the CPU time used so far.
+    fn wait(&mut self) {
+        let used = thread_cpu_time().saturating_sub(self.cpu_at_start);
+        let due = used.div_f64(self.share);
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn run_module(rt: &Runtime, module: &wasmtime::Module, guest: &Guest) -> Result<Outcome> {
@@ -260,7 +352,8 @@ fn run_module(rt: &Runtime, module: &wasmtime::Module, guest: &Guest) -> Result<
         },
     );
     store.limiter(|h| &mut h.limits);
-    if let Some(outcome) = arm(rt, &mut store) {
+    let (fired, _ticker) = arm(rt, &mut store, guest.cpus);
+    if let Some(outcome) = fired {
         return Ok(outcome);
     }
     let instance = match linker.instantiate(&mut store, module) {
@@ -302,7 +395,8 @@ fn run_component(
         },
     );
     store.limiter(|h| &mut h.limits);
-    if let Some(outcome) = arm(rt, &mut store) {
+    let (fired, _ticker) = arm(rt, &mut store, guest.cpus);
+    if let Some(outcome) = fired {
         return Ok(outcome);
     }
     let command = match Command::instantiate(&mut store, component, linker) {

@@ -388,6 +388,40 @@ fn interrupter_stops_spinning_guest() {
     assert_eq!(rt.interrupter().signal(), Some(15));
 }
 
+/// `--cpus`: a spinning guest with a share of 0.2 uses about a fifth of
+/// the time it runs, and an interrupt still stops it at once.
+#[test]
+fn cpu_share_paces_a_spinning_guest() {
+    let (rt, dir) = runtime();
+    let p = prepare_wat(&rt, dir.path(), "spin", SPIN);
+    let interrupter = rt.interrupter();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        interrupter.interrupt(15);
+    });
+    let cpu = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime fills the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    };
+    let guest = Guest {
+        cpus: Some(0.2),
+        ..Guest::default()
+    };
+    let (started, cpu_before) = (Instant::now(), cpu());
+    let outcome = rt.run(&p, &guest).unwrap();
+    let (wall, used) = (started.elapsed(), cpu() - cpu_before);
+    t.join().unwrap();
+    assert_eq!(outcome, Outcome::Interrupted { signal: 15 });
+    assert!(wall < Duration::from_secs(5), "{wall:?}");
+    // 0.2 of ~1 s is 0.2 s; unpaced it would be ~1 s.
+    assert!(used < Duration::from_millis(500), "used {used:?} of {wall:?}");
+}
+
 // ---------------------------------------------------------------- cache
 
 #[test]
