@@ -419,7 +419,10 @@ fn cpu_share_paces_a_spinning_guest() {
     assert_eq!(outcome, Outcome::Interrupted { signal: 15 });
     assert!(wall < Duration::from_secs(5), "{wall:?}");
     // 0.2 of ~1 s is 0.2 s; unpaced it would be ~1 s.
-    assert!(used < Duration::from_millis(500), "used {used:?} of {wall:?}");
+    assert!(
+        used < Duration::from_millis(500),
+        "used {used:?} of {wall:?}"
+    );
 }
 
 // ---------------------------------------------------------------- cache
