@@ -539,3 +539,30 @@ fn the_store_is_closed_to_other_users() {
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
+
+/// A foreground `run --rm` killed with SIGKILL cannot remove its container;
+/// the next command that comes across it does (issue 19).
+#[test]
+fn a_killed_run_rm_leaves_no_container() {
+    let w = Wharf::new();
+    w.build_hello_as("hello:1");
+    let mut child = w
+        .command(&["run", "--rm", "--name", "doomed", "hello:1", "sleep", "30"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = poll(Duration::from_secs(10), || {
+        w.ps_all()
+            .iter()
+            .any(|c| c["Names"] == "doomed" && c["State"] == "running")
+            .then_some(())
+    });
+    assert!(up.is_some(), "{:?}", w.ps_all());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(w.ps_all().is_empty(), "{:?}", w.ps_all());
+    let out = w.fails(&["inspect", "doomed"]);
+    assert_error(&out, "doomed");
+    // The name is free again.
+    w.ok(&["run", "--rm", "--name", "doomed", "hello:1"]);
+}

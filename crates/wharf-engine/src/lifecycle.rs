@@ -26,12 +26,30 @@ pub struct ContainerSummary {
 
 impl Engine {
     pub fn container(&self, key: &str) -> Result<Container> {
-        self.containers.find(key)
+        let c = self.containers.find(key)?;
+        if self.reaped(&c) {
+            return Err(Error::NoSuchContainer(key.to_string()));
+        }
+        Ok(c)
+    }
+
+    /// A `--rm` container found exited was owned by a process killed before
+    /// it could remove it (a normal end removes it): remove it now, with
+    /// what it left on the host, as its owner would have.
+    fn reaped(&self, c: &Container) -> bool {
+        let orphaned = c.state.auto_remove && c.state.status == Status::Exited;
+        if orphaned {
+            self.discard(c);
+        }
+        orphaned
     }
 
     pub fn ps(&self, all: bool) -> Result<Vec<ContainerSummary>> {
         let mut rows = Vec::new();
         for c in self.containers.list()? {
+            if self.reaped(&c) {
+                continue;
+            }
             if !all && !c.is_running() {
                 continue;
             }
