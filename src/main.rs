@@ -107,7 +107,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            // Keep the message's line breaks; escape any other control
+            // character a name from an archive may carry.
+            let text = format!("{e:#}");
+            let shown: Vec<String> = text.lines().map(table::escape_controls).collect();
+            eprintln!("Error: {}", shown.join("\n"));
             ExitCode::from(error_code)
         }
     }

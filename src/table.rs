@@ -3,8 +3,12 @@
 /// Prints rows under a header with columns padded to their widest cell plus
 /// three spaces, as Docker's tabwriter does.
 pub fn print(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| escape_controls(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -21,9 +25,26 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
         println!("{out}");
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// Control characters (from a loaded archive's names, say) shown as `\xNN`
+/// escapes, so no string from an image can drive the user's terminal.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\x{:02x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Decimal units, as Docker prints image sizes: 12B, 3.4kB, 1.23MB.

@@ -443,3 +443,21 @@ fn save_of_loaded_image_round_trips_through_skopeo() {
     .unwrap();
     assert_eq!(info["Os"], "wasip1", "{info:#}");
 }
+
+/// Names from an archive never reach the terminal raw (issue 19): a ref
+/// name carrying an escape sequence is shown escaped, whether load takes or
+/// refuses it.
+#[test]
+fn control_characters_from_archives_are_escaped() {
+    let w = Wharf::new();
+    let evil = "evil\u{1b}[31mred:1";
+    let a = w.scratch_file("evil.tar", &layout(&good_image(evil)).archive());
+    let load = w.cmd(&["load", "-i", a.to_str().unwrap()]);
+    let images = w.cmd(&["images"]);
+    for out in [&load, &images] {
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        assert!(!all.contains(&0x1b), "{}", describe(out));
+    }
+    let shown = format!("{}{}", stdout(&load), stderr(&load));
+    assert!(shown.contains("\\x1b"), "{}", describe(&load));
+}

@@ -31,9 +31,9 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
     if !a.quiet {
         for name in loaded {
             if name.starts_with("sha256:") {
-                println!("Loaded image ID: {name}");
+                println!("Loaded image ID: {}", crate::table::escape_controls(&name));
             } else {
-                println!("Loaded image: {name}");
+                println!("Loaded image: {}", crate::table::escape_controls(&name));
             }
         }
     }

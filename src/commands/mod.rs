@@ -30,9 +30,9 @@ fn each(names: &[String], f: impl Fn(&str) -> wharf_engine::Result<()>) -> anyho
     let mut code = 0;
     for name in names {
         match f(name) {
-            Ok(()) => println!("{name}"),
+            Ok(()) => println!("{}", crate::table::escape_controls(name)),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {}", crate::table::escape_controls(&e.to_string()));
                 code = 1;
             }
         }
