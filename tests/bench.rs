@@ -1,9 +1,12 @@
 //! `wharf bench --quick` as a smoke test: the report has every section,
-//! results.json parses and every number in it is positive, the charts are
-//! SVG. No timing thresholds: the numbers depend on the machine.
+//! results.json parses and every number in it is positive, the networked
+//! starts are there when netavark is, the charts are SVG. No timing
+//! thresholds: the numbers depend on the machine.
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -32,6 +35,79 @@ fn check_positive(v: &Value, path: &str, bad: &mut Vec<String>) -> usize {
             .sum(),
         _ => 0,
     }
+}
+
+/// With netavark installed, `wharf run --rm --network` of hello:wasm and
+/// hello:linux is timed (with as many runs as the others here: `--runs 3`
+/// is below the quick mode's 5 networked runs), its goals are checked, and
+/// the bench's network left nothing on the host: no route in its subnet
+/// and no firewall rule naming it. Without netavark, it says so.
+fn check_networked_starts(v: &Value, text: &str) {
+    let netavark = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "netavark")
+        .unwrap_or_else(|| panic!("no netavark peer: {text}"));
+    if !Path::new("/usr/lib/podman/netavark").exists() {
+        assert_eq!(netavark["status"], "not installed", "{text}");
+        return;
+    }
+    assert_eq!(netavark["status"], "measured", "{text}");
+    for (key, kind) in [
+        ("wharf-wasm-p1-network", "wasm-p1"),
+        ("wharf-linux-network", "linux"),
+    ] {
+        let row = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["target"] == key && l["phase"] == "warm")
+            .unwrap_or_else(|| panic!("no warm latency for {key}: {text}"));
+        assert_eq!(row["kind"], kind, "{text}");
+        assert_eq!(row["runner"], "wharf", "{text}");
+        assert_eq!(row["runs"], 3, "{text}");
+        assert!(
+            row["label"].as_str().unwrap().contains("--network"),
+            "{text}"
+        );
+    }
+    for id in ["wasm-network-start", "linux-network-start"] {
+        let goal = v["goals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap_or_else(|| panic!("no goal {id}: {text}"));
+        assert!(goal["measured"].is_number(), "{id} not measured: {text}");
+    }
+    // The note names the subnet the bench picked.
+    let note = netavark["note"].as_str().unwrap();
+    let subnet = note
+        .split_whitespace()
+        .skip_while(|w| *w != "(subnet")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(','))
+        .unwrap_or_else(|| panic!("no subnet in the netavark note: {note}"));
+    let prefix = subnet.trim_end_matches("0/24");
+    let run = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let routes = run("ip", &["-4", "route"]);
+    assert!(
+        !routes.contains(prefix),
+        "a route in the bench's subnet {subnet} is left:\n{routes}"
+    );
+    let rules: Vec<String> = run("iptables-save", &[])
+        .lines()
+        .filter(|l| l.contains(prefix))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        rules.is_empty(),
+        "firewall rules naming the bench's subnet {subnet} are left: {rules:#?}"
+    );
 }
 
 #[test]
@@ -162,6 +238,7 @@ fn bench_quick_writes_report_results_and_charts() {
             assert!(timed, "{name} measured but {key} not timed: {text}");
         }
     }
+    check_networked_starts(&v, &text);
     let mut bad = Vec::new();
     let n = check_positive(&v, "$", &mut bad);
     assert!(n > 50, "suspiciously few numbers ({n}) in results.json");

@@ -72,8 +72,13 @@ fn latency(r: &Results, path: &Path) -> Result<()> {
         .fold(0.0, f64::max)
         .max(lo * 2.0);
     svg(path, H, |root| {
+        let networked = if warm.iter().any(|l| l.runs < r.settings.runs) {
+            format!(", networked {}", r.settings.network_runs)
+        } else {
+            String::new()
+        };
         let title = format!(
-            "hello start-to-exit latency, warm ({} runs each)",
+            "hello start-to-exit latency, warm ({} runs each{networked})",
             r.settings.runs
         );
         let mut chart = chart_builder(root, &title, 20)

@@ -1,5 +1,6 @@
 //! Start-to-exit latency of every target: cold starts (first run, empty
-//! compiled-code cache) and warm starts (round robin after a warm-up).
+//! compiled-code cache) and warm starts (round robin after a warm-up;
+//! networked containers in fewer, evenly spread rounds).
 
 use anyhow::Result;
 
@@ -54,22 +55,39 @@ impl Bench<'_> {
     /// Warm-up, then `runs` rounds in which every target runs once (round
     /// robin, so drifting machine load hits every target alike), in two
     /// groups one after the other: plain processes (Wasm, native, wasmtime,
-    /// wasmer), then Linux containers (wharf, crun and its wrapper, runc,
-    /// podman). A Linux container leaves work to the kernel after it exits
-    /// (its network namespace and cgroups are torn down by kernel workers);
-    /// on two cores that slowed whatever ran next by about a millisecond,
-    /// which is most of a Wasm start. Returns the latencies and every
+    /// wasmer), then containers with namespaces of their own (Linux ones:
+    /// wharf, crun and its wrapper, runc, podman; and Wharf's networked
+    /// ones, Wasm included). Those leave work to the kernel after they exit
+    /// (their network namespace and cgroups are torn down by kernel
+    /// workers); on two cores that slowed whatever ran next by about a
+    /// millisecond, which is most of a Wasm start. A networked target runs
+    /// only `network_runs` times, in rounds spread evenly over the others,
+    /// after `network_warmup` warm-up runs. Returns the latencies and every
     /// target's samples (in `targets` order), which the peak-RSS runs reuse.
     pub(crate) fn warm_starts(&mut self) -> Result<(Vec<Latency>, Vec<Vec<Sample>>)> {
         let cmds: Vec<Cmd> = self.targets.iter().map(|t| t.cmd.clone()).collect();
         let container = |t: &Target| {
             t.kind == "linux"
                 || t.kind == "overhead"
+                || t.networked
                 || matches!(
                     t.runner.as_str(),
                     "crun" | "runc" | "wharf-runtime" | "podman"
                 )
         };
+        // (warm-up runs, measured runs) of every target.
+        let counts: Vec<(usize, usize)> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let s = &self.settings;
+                if t.networked {
+                    (s.network_warmup, s.network_runs)
+                } else {
+                    (s.warmup, s.runs)
+                }
+            })
+            .collect();
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
         for (group, containers) in [("processes", false), ("containers", true)] {
             let members: Vec<usize> = (0..cmds.len())
@@ -78,37 +96,46 @@ impl Bench<'_> {
             if members.is_empty() {
                 continue;
             }
+            let warmup_rounds = members.iter().map(|&i| counts[i].0).max().unwrap_or(0);
+            let rounds = members.iter().map(|&i| counts[i].1).max().unwrap_or(0);
             self.phase(&format!("warm start ({group}): warm-up"));
-            for _ in 0..self.settings.warmup {
-                for &i in &members {
+            for w in 0..warmup_rounds {
+                for &i in members.iter().filter(|&&i| w < counts[i].0) {
                     self.timed(&cmds[i])?;
                 }
             }
-            for r in 0..self.settings.runs {
-                self.phase(&format!(
-                    "warm start ({group}): round {}/{}",
-                    r + 1,
-                    self.settings.runs
-                ));
-                for &i in &members {
+            for r in 0..rounds {
+                self.phase(&format!("warm start ({group}): round {}/{rounds}", r + 1));
+                for &i in members
+                    .iter()
+                    .filter(|&&i| takes_part(r, counts[i].1, rounds))
+                {
                     samples[i].push(self.timed(&cmds[i])?);
                 }
             }
         }
         let mut lat = Vec::new();
-        for (t, s) in self.targets.iter().zip(&samples) {
+        for ((t, s), (warmup, _)) in self.targets.iter().zip(&samples).zip(&counts) {
             lat.push(latency_of(
                 &t.key,
                 &t.label,
                 &t.kind,
                 &t.runner,
                 "warm",
-                Some(self.settings.warmup),
+                Some(*warmup),
                 s,
             ));
         }
         Ok((lat, samples))
     }
+}
+
+/// Whether a target measured `runs` times takes part in round `round` of
+/// `rounds`: every round when `runs` is `rounds`, else `runs` rounds spread
+/// evenly over them (the last of each stretch of `rounds / runs`), so the
+/// target sees the same drift in machine load as the others.
+fn takes_part(round: usize, runs: usize, rounds: usize) -> bool {
+    (round + 1) * runs / rounds > round * runs / rounds
 }
 
 /// The statistics of samples `s` of target `key` in `phase` (cold/warm).
@@ -137,5 +164,25 @@ fn latency_of(
         min_ms: stats::min(&ms),
         max_ms: stats::max(&ms),
         samples_ms: ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::takes_part;
+
+    fn rounds_taken(runs: usize, rounds: usize) -> Vec<usize> {
+        (0..rounds)
+            .filter(|&r| takes_part(r, runs, rounds))
+            .collect()
+    }
+
+    #[test]
+    fn fewer_runs_are_spread_evenly_over_the_rounds() {
+        assert_eq!(rounds_taken(5, 30), [5, 11, 17, 23, 29]);
+        assert_eq!(rounds_taken(20, 200).len(), 20);
+        assert_eq!(rounds_taken(3, 3), [0, 1, 2]);
+        assert_eq!(rounds_taken(5, 7).len(), 5);
+        assert!(rounds_taken(0, 30).is_empty());
     }
 }

@@ -4,9 +4,9 @@
 //! private temporary store: it builds the `examples/` guests into Wasm (WASI
 //! preview 1 module and preview 2 component) and Linux images with
 //! `wharf build`, then measures image sizes, start-to-exit latency (cold and
-//! warm), peak memory, CPU throughput relative to native, and density, next
-//! to the peers installed on the machine (crun, runc, wasmtime, wasmer,
-//! podman). It writes `report.md`, `results.json` (schema in docs/bench.md)
+//! warm, and warm on a bridge network of its own), peak memory, CPU
+//! throughput relative to native, and density, next to the peers installed
+//! on the machine (crun, runc, wasmtime, wasmer, podman). It writes `report.md`, `results.json` (schema in docs/bench.md)
 //! and SVG charts, and returns a markdown comparison table.
 
 mod charts;
@@ -17,6 +17,7 @@ mod images;
 mod latency;
 mod machine;
 mod memory;
+mod network;
 mod oci;
 mod peers;
 mod proc;
@@ -48,9 +49,11 @@ pub struct Config {
     pub output: PathBuf,
     /// Fewer iterations and smaller kernels (under 2 minutes).
     pub quick: bool,
-    /// Override the number of measured runs per start-latency target.
+    /// Override the number of measured runs per start-latency target (also
+    /// caps the networked targets' fewer runs).
     pub runs: Option<usize>,
-    /// Override the number of warm-up runs.
+    /// Override the number of warm-up runs (also caps the networked
+    /// targets' fewer warm-up runs).
     pub warmup: Option<usize>,
     /// Override the number of containers in the density test.
     pub density: Option<usize>,
@@ -111,6 +114,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         peers: Vec::new(),
         targets: Vec::new(),
         cpu_runners: Vec::new(),
+        network: None,
     };
     let result = b.measure(started, started_at, load_before);
     b.cleanup();

@@ -16,7 +16,8 @@ impl Bench<'_> {
         self.settings.runs.min(10)
     }
 
-    /// Peak RSS of every target but the wrapper overheads: separate runs,
+    /// Peak RSS of every target but the wrapper overheads and the networked
+    /// starts (timed for their start only: each run is slow): separate runs,
     /// through GNU time when it is installed, else the wait4 maxrss of the
     /// warm-start `samples` (one list per target, in `targets` order).
     pub(crate) fn peak_rss(&mut self, samples: &[Vec<Sample>]) -> Result<Vec<Memory>> {
@@ -25,7 +26,7 @@ impl Bench<'_> {
         let n = self.mem_runs();
         for (i, timed) in samples.iter().enumerate() {
             let t = &self.targets[i];
-            if t.kind == "overhead" {
+            if t.kind == "overhead" || t.networked {
                 continue;
             }
             let (key, label) = if t.key == "wharf-linux" {

@@ -128,6 +128,7 @@ impl Bench<'_> {
             label: format!("{rt} run (hello with the spec of `wharf run`: Docker's defaults)"),
             kind: "linux".into(),
             runner: rt.into(),
+            networked: false,
             cmd,
         })
     }
@@ -187,6 +188,7 @@ impl Bench<'_> {
             label: format!("{rt} run (static hello bundle)"),
             kind: "linux".into(),
             runner: rt.into(),
+            networked: false,
             cmd,
         });
         if wrapped {
@@ -195,6 +197,7 @@ impl Bench<'_> {
                 label: "unshare -m sh -c 'umount ...; exec true' (the wrapper alone)".into(),
                 kind: "overhead".into(),
                 runner: "unshare".into(),
+                networked: false,
                 cmd: Cmd::new(&[
                     "unshare",
                     "-m",

@@ -1,12 +1,14 @@
-//! The targets: Wharf in every packaging, native, and the peers installed
-//! on the machine (OCI runtimes, wasmtime, wasmer, podman), each set up and
-//! checked once before anything is timed.
+//! The targets: Wharf in every packaging (also on a network, when netavark
+//! is installed), native, and the peers installed on the machine (OCI
+//! runtimes, wasmtime, wasmer, podman), each set up and checked once before
+//! anything is timed.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
 use crate::guests::{KINDS, PROGRAMS};
+use crate::network::NETAVARK;
 use crate::proc::{self, Cmd};
 use crate::results::Peer;
 use crate::session::{Bench, CpuRunner, Target};
@@ -32,9 +34,8 @@ impl Bench<'_> {
     /// Records peer `name` with `status`, and its version when found at `path`.
     fn peer(&mut self, name: &str, status: &str, path: Option<&Path>, note: Option<String>) {
         let version = path.and_then(|p| match name {
-            "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmer" | "podman" | "hyperfine" => {
-                proc::version_of(p, &["--version"])
-            }
+            "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmer" | "podman" | "netavark"
+            | "hyperfine" => proc::version_of(p, &["--version"]),
             _ => None,
         });
         self.peers.push(Peer {
@@ -58,6 +59,7 @@ impl Bench<'_> {
                 label: format!("wharf run --rm hello:{tag}"),
                 kind: kind.into(),
                 runner: "wharf".into(),
+                networked: false,
                 cmd: self.wharf(&["run", "--rm", &format!("hello:{tag}")]),
             });
             self.cpu_runners.push(CpuRunner {
@@ -73,6 +75,7 @@ impl Bench<'_> {
             label: "examples/hello/hello (native, no container)".into(),
             kind: "native".into(),
             runner: "native".into(),
+            networked: false,
             cmd: Cmd::new(&[self.path(&hello_native)]),
         });
         self.cpu_runners.push(CpuRunner {
@@ -110,6 +113,9 @@ impl Bench<'_> {
         self.try_peer("podman", proc::which("podman"), |b, bin| {
             b.setup_podman(bin)
         });
+        // Wharf's networked starts need netavark, where Wharf runs it from.
+        let netavark = Some(PathBuf::from(NETAVARK)).filter(|p| p.is_file());
+        self.try_peer("netavark", netavark, |b, _| b.setup_network());
         let hf = proc::which("hyperfine");
         let status = if hf.is_some() {
             "not used"
@@ -153,6 +159,7 @@ impl Bench<'_> {
             label: "wasmtime run --allow-precompiled hello.cwasm".into(),
             kind: "wasm-p1".into(),
             runner: "wasmtime".into(),
+            networked: false,
             cmd: hello,
         });
         self.cpu_runners.push(CpuRunner {
@@ -181,6 +188,7 @@ impl Bench<'_> {
             label: "wasmer run hello.wasm".into(),
             kind: "wasm-p1".into(),
             runner: "wasmer".into(),
+            networked: false,
             cmd: hello,
         });
         self.cpu_runners.push(CpuRunner {
@@ -225,6 +233,7 @@ impl Bench<'_> {
             label: format!("podman run --rm {image}"),
             kind: "linux".into(),
             runner: "podman".into(),
+            networked: false,
             cmd,
         });
         Ok(format!(

@@ -37,6 +37,14 @@ pub struct Settings {
     pub nbody_steps: u64,
     pub density_n: usize,
     pub memory_sleep_s: f64,
+    /// Measured runs of each networked start-latency target (`wharf run
+    /// --network`): fewer than `runs`, since netavark's setup and teardown
+    /// make each run some hundred milliseconds.
+    #[serde(default)]
+    pub network_runs: usize,
+    /// Warm-up runs of each networked target.
+    #[serde(default)]
+    pub network_warmup: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +73,8 @@ pub struct Versions {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Peer {
-    /// crun, runc, wasmtime, wasmer, podman, hyperfine.
+    /// crun, runc, wharf-runtime, wasmtime, wasmer, podman, netavark
+    /// (needed by the networked targets), hyperfine.
     pub name: String,
     /// "measured", "not installed", "failed" or "not used".
     pub status: String,
@@ -174,7 +183,7 @@ pub struct Density {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     pub id: String,
-    /// "issue 2", "issue 3", "issue 6".
+    /// "issue 2", "issue 3", "issue 6", "issue 13".
     pub source: String,
     pub statement: String,
     /// The measured value compared with `threshold` (ms, MiB or a ratio; see `unit`).

@@ -19,6 +19,11 @@ pub(crate) struct Target {
     pub(crate) label: String,
     pub(crate) kind: String,
     pub(crate) runner: String,
+    /// A container on the bench's network (`wharf run --network`): its
+    /// netavark setup and teardown make a run some hundred milliseconds,
+    /// so it gets the fewer runs of `Settings::network_runs` and no
+    /// peak-memory runs.
+    pub(crate) networked: bool,
     pub(crate) cmd: Cmd,
 }
 
@@ -49,6 +54,8 @@ pub(crate) struct Bench<'a> {
     pub(crate) peers: Vec<Peer>,
     pub(crate) targets: Vec<Target>,
     pub(crate) cpu_runners: Vec<CpuRunner>,
+    /// The bench's own network in the private store, while it exists.
+    pub(crate) network: Option<String>,
 }
 
 impl Bench<'_> {
@@ -103,18 +110,21 @@ impl Bench<'_> {
         self.setup_peers()?;
         let settings = self.settings.clone();
         let s = &settings;
-        let n_targets = self.targets.len() as u64;
+        let n_networked = self.targets.iter().filter(|t| t.networked).count() as u64;
+        let n_targets = self.targets.len() as u64 - n_networked;
         let n_cpu = self.cpu_runners.len() as u64;
         let total = 6
             + 1
             + 2 * s.cold_runs as u64
             + n_targets * (s.warmup + s.runs + self.mem_runs()) as u64
+            + n_networked * (s.network_warmup + s.network_runs) as u64
             + 2 * n_cpu * (s.cpu_reps as u64 + 1)
             + 3;
         self.pb.set_length(total);
 
         let mut latency = self.cold_starts()?;
         let (warm, warm_samples) = self.warm_starts()?;
+        self.remove_network()?;
         latency.extend(warm);
         let mut memory = self.peak_rss(&warm_samples)?;
         self.phase("memory: Linux container cgroup peak");
@@ -169,13 +179,16 @@ impl Bench<'_> {
         let _ = proc::try_capture(&self.wharf(&args));
     }
 
-    /// Removes every container left in the private store, and the store's
-    /// runtime state, which lives on a tmpfs outside it.
-    pub(crate) fn cleanup(&self) {
+    /// Removes every container left in the private store, then the bench's
+    /// network (its containers detached from it first, so nothing of it
+    /// stays on the host), and the store's runtime state, which lives on a
+    /// tmpfs outside it.
+    pub(crate) fn cleanup(&mut self) {
         if let Ok(ids) = proc::capture(&self.wharf(&["ps", "-a", "-q"])) {
             let ids: Vec<&str> = ids.split_whitespace().collect();
             self.remove_containers(&ids);
         }
+        let _ = self.remove_network();
         let state = wharf_engine::Engine::runtime_dir(&self.root);
         if !state.starts_with(&self.root) {
             let _ = std::fs::remove_dir_all(state);

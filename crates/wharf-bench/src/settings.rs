@@ -16,6 +16,8 @@ pub(crate) fn from_config(cfg: &Config) -> Settings {
             nbody_steps: 1_000_000,
             density_n: 10,
             memory_sleep_s: 2.0,
+            network_runs: 5,
+            network_warmup: 1,
         }
     } else {
         Settings {
@@ -27,15 +29,19 @@ pub(crate) fn from_config(cfg: &Config) -> Settings {
             nbody_steps: 2_000_000,
             density_n: 50,
             memory_sleep_s: 2.0,
+            network_runs: 20,
+            network_warmup: 2,
         }
     };
     if let Some(r) = cfg.runs {
         s.runs = r.max(1);
         s.cold_runs = s.cold_runs.min(s.runs);
         s.cpu_reps = s.cpu_reps.min(s.runs);
+        s.network_runs = s.network_runs.min(s.runs);
     }
     if let Some(w) = cfg.warmup {
         s.warmup = w;
+        s.network_warmup = s.network_warmup.min(w);
     }
     if let Some(n) = cfg.density {
         s.density_n = n.max(1);
