@@ -12,21 +12,12 @@ use std::time::Duration;
 
 use common::*;
 
-/// A busybox image built the way users build: `FROM scratch`, `COPY`, and
-/// `RUN` steps (exec and shell form) executed in Linux containers.
+/// busybox with users, groups and a whiteout made by a later RUN step.
 fn busybox(w: &Wharf) {
-    assert!(
-        Path::new("/bin/busybox").exists(),
-        "/bin/busybox is missing: run scripts/setup.sh (installs busybox-static)"
-    );
-    let ctx = w.scratch("bb-ctx");
-    fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
-    fs::write(
-        ctx.join("Dockerfile"),
-        r#"FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-RUN mkdir -p /etc /tmp /root /home/app && chmod 1777 /tmp \
+    build_busybox(
+        w,
+        "bb",
+        r#"RUN mkdir -p /etc /tmp /root /home/app && chmod 1777 /tmp \
  && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd \
  && echo 'app:x:1000:1000:app:/home/app:/bin/sh' >> /etc/passwd \
  && printf 'root:x:0:\napp:x:1000:\nstaff:x:50:app\n' > /etc/group \
@@ -35,17 +26,7 @@ RUN rm /etc/doomed
 ENV GREETING=hello-from-image
 CMD ["sh"]
 "#,
-    )
-    .unwrap();
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "linux/amd64",
-        "-t",
-        "bb",
-        ctx.to_str().unwrap(),
-    ]);
+    );
 }
 
 /// `wharf run --rm bb sh -c SCRIPT` with extra flags; must succeed.

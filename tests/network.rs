@@ -16,36 +16,17 @@ use std::time::Duration;
 
 use common::*;
 
-/// busybox with `httpd` content at /www (index.html says `page-of-NAME`
-/// when served with `-h /www/NAME`).
+/// busybox with `httpd` content at /www/a and /www/b.
 fn busybox(w: &Wharf) {
-    assert!(
-        Path::new("/bin/busybox").exists(),
-        "/bin/busybox is missing: run scripts/setup.sh (installs busybox-static)"
-    );
-    let ctx = w.scratch("bb-net");
-    fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
-    fs::write(
-        ctx.join("Dockerfile"),
-        r#"FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-RUN mkdir -p /etc /www/a /www/b \
+    build_busybox(
+        w,
+        "bb",
+        r#"RUN mkdir -p /etc /www/a /www/b \
  && echo page-of-a > /www/a/index.html && echo page-of-b > /www/b/index.html \
  && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
 CMD ["sh"]
 "#,
-    )
-    .unwrap();
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "linux/amd64",
-        "-t",
-        "bb",
-        ctx.to_str().unwrap(),
-    ]);
+    );
 }
 
 /// Tests that compare the host before and after run one at a time.

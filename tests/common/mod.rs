@@ -669,3 +669,31 @@ pub fn hostile_layer(extra: &[(&str, tar::EntryType, Option<&str>, &[u8])]) -> V
     }
     b.into_inner().unwrap()
 }
+
+/// A busybox image built the way users build: `FROM scratch`, `COPY`, and
+/// `RUN` steps (exec and shell form) executed in Linux containers, with
+/// `extra` (more Dockerfile lines) after the install. Tagged `tag`.
+pub fn build_busybox(w: &Wharf, tag: &str, extra: &str) {
+    assert!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "/bin/busybox is missing: run scripts/setup.sh (installs busybox-static)"
+    );
+    let ctx = w.scratch(&format!("bb-ctx-{}", tag.replace(':', "-")));
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n{extra}"
+        ),
+    )
+    .unwrap();
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "linux/amd64",
+        "-t",
+        tag,
+        ctx.to_str().unwrap(),
+    ]);
+}
