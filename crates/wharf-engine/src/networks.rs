@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde_json::Value;
+use wharf_linux::{JoinedNetwork, Network as Joined};
 use wharf_net::{
     AttachRequest, Attached, Network, NetworkOptions, NetworkRequest, Networks, PortMapping,
 };
@@ -26,6 +27,23 @@ pub enum NetworkMode {
     Host,
     /// Bridge networks, by name (`--network NAME`; `bridge` is the default one).
     Bridges(Vec<String>),
+}
+
+impl NetworkMode {
+    /// What the executors join: the namespace wharf-net wired (`attached`),
+    /// the host's, or a namespace of the container's own.
+    pub(crate) fn joined(&self, attached: Option<Attached>) -> Joined {
+        match (self, attached) {
+            (_, Some(a)) => Joined::Joined(JoinedNetwork {
+                netns: a.netns,
+                addresses: a.interfaces.iter().map(|i| i.ip.to_string()).collect(),
+                nameservers: a.nameservers.iter().map(|n| n.to_string()).collect(),
+                search: a.search_domains,
+            }),
+            (NetworkMode::Host, None) => Joined::Host,
+            _ => Joined::None,
+        }
+    }
 }
 
 /// What `run` asks of the network layer.

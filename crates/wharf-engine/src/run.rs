@@ -11,7 +11,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::Spec;
-use wharf_linux::{JoinedNetwork, Network};
 
 use crate::container::{Container, NewContainer};
 use crate::executor::{self, Executor, LinuxFlags, PrepareInput};
@@ -106,7 +105,7 @@ impl Engine {
         let executor = executor::for_image(&image);
         if network_mode != NetworkMode::None && !executor.joins_networks() {
             return Err(Error::Unsupported(format!(
-                "{} runs as a {} container, which cannot be given a network yet (its guest gets no sockets); run it without --network and -p",
+                "{} runs as a {} container, which cannot be put on a network; run it without --network and -p",
                 opts.image,
                 executor.name()
             )));
@@ -149,22 +148,7 @@ impl Engine {
         })?;
         let made = self
             .attach_networks(&container, &network_mode, &opts.network, ports)
-            .map(|attached| {
-                linux.network = match (&network_mode, attached) {
-                    (_, Some(attached)) => Network::Joined(JoinedNetwork {
-                        netns: attached.netns,
-                        addresses: attached
-                            .interfaces
-                            .iter()
-                            .map(|i| i.ip.to_string())
-                            .collect(),
-                        nameservers: attached.nameservers.iter().map(|n| n.to_string()).collect(),
-                        search: attached.search_domains,
-                    }),
-                    (NetworkMode::Host, None) => Network::Host,
-                    _ => Network::None,
-                }
-            })
+            .map(|attached| linux.network = network_mode.joined(attached))
             .and_then(|()| {
                 spec::build(SpecInput {
                     args,
