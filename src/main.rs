@@ -107,6 +107,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
+            let error_code = exit_code_of(&e).unwrap_or(error_code);
             // Keep the message's line breaks; escape any other control
             // character a name from an archive may carry.
             let text = format!("{e:#}");
@@ -115,4 +116,9 @@ fn main() -> ExitCode {
             ExitCode::from(error_code)
         }
     }
+}
+
+/// The exit code an engine error asks for (Docker's 126/127), if any.
+fn exit_code_of(e: &anyhow::Error) -> Option<u8> {
+    e.downcast_ref::<wharf_engine::Error>()?.exit_code()
 }

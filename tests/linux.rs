@@ -695,13 +695,16 @@ fn bad_input_leaves_nothing_behind() {
         .unwrap()
         .matches(w.root_str())
         .count();
+    // Docker's codes: 127 for a command that does not exist, 126 for one
+    // that cannot be executed; for run and exec alike.
     let out = w.cmd(&["run", "--rm", "bb", "/no/such/binary"]);
-    assert!(!out.status.success(), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("/no/such/binary"),
-        "{}",
-        describe(&out)
-    );
+    assert_eq!(out.status.code(), Some(127), "{}", describe(&out));
+    assert_error(&out, "/no/such/binary: executable file not found");
+    let out = w.cmd(&["run", "--rm", "bb", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", describe(&out));
+    let out = w.cmd(&["run", "--rm", "bb", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    assert_error(&out, "/etc/passwd: the container cannot execute it");
     let out = w.cmd(&["run", "--rm", "-u", "ghost", "bb", "true"]);
     assert_error(&out, "ghost");
     let out = w.cmd(&["run", "--rm", "-v", "/definitely/missing:/x", "bb", "true"]);

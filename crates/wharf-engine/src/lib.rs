@@ -63,6 +63,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Docker's exit code for a container command that could not run: 127
+    /// when it does not exist, 126 when it cannot be executed; None for
+    /// other errors (125 for `run`/`exec`, 1 elsewhere).
+    pub fn exit_code(&self) -> Option<u8> {
+        match self {
+            Error::Linux(wharf_linux::Error::CommandNotFound { .. }) => Some(127),
+            Error::Linux(wharf_linux::Error::CannotExecute { .. }) => Some(126),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),

@@ -96,11 +96,40 @@ pub(crate) fn runtime_err<'a>(
     action: &'static str,
     id: &'a str,
 ) -> impl Fn(LibcontainerError) -> Error + 'a {
-    move |e| Error::Runtime {
-        action,
-        id: id.to_string(),
-        message: chain(&e),
+    move |e| {
+        let message = chain(&e);
+        exec_failure(&message).unwrap_or_else(|| Error::Runtime {
+            action,
+            id: id.to_string(),
+            message,
+        })
     }
+}
+
+/// The container's init could not execute its program: libcontainer says
+/// so in words (the failure crosses a process boundary as text), which
+/// become Docker's two cases, "not found" (127) and "cannot execute" (126).
+fn exec_failure(message: &str) -> Option<Error> {
+    let program = message
+        .split("executable '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or("the container's command")
+        .to_string();
+    if message.contains("not found in $PATH") || message.contains("executable file not found") {
+        return Some(Error::CommandNotFound { program });
+    }
+    let reason = if message.contains("does not have correct permissions") {
+        "it is not executable"
+    } else if message.contains("Exec format error") || message.contains("exec format error") {
+        "exec format error: not a program for this host's architecture"
+    } else {
+        return None;
+    };
+    Some(Error::CannotExecute {
+        program,
+        reason: reason.to_string(),
+    })
 }
 
 /// Like [`runtime_err`], but a refused state change becomes

@@ -100,6 +100,12 @@ pub enum Error {
     /// `wait` called from a process that is not the container's parent.
     #[error("cannot wait for container process {pid}: it is not a child of this process (wait must be called by the process that started it)")]
     NotOurChild { pid: i32 },
+    /// The container's program does not exist (Docker exits 127).
+    #[error("{program}: executable file not found in the container (in $PATH, or at the path given); check the image's ENTRYPOINT/CMD or the command you gave")]
+    CommandNotFound { program: String },
+    /// The container's program exists but cannot be executed (Docker exits 126).
+    #[error("{program}: the container cannot execute it ({reason}); it must be an executable file for this host")]
+    CannotExecute { program: String, reason: String },
     /// libcontainer failed.
     #[error("{action} container {id:?} failed: {message}")]
     Runtime {
