@@ -705,6 +705,14 @@ fn bad_input_leaves_nothing_behind() {
     let out = w.cmd(&["run", "--rm", "bb", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
     assert_error(&out, "/etc/passwd: the container cannot execute it");
+    // A Wasm module packaged as a Linux image (built without --platform):
+    // the exec format error, said, not a silent 255.
+    let ctx = hello_context();
+    let ctx = ctx.to_str().unwrap();
+    w.ok(&["build", "-q", "-t", "wasm-as-linux", ctx]);
+    let out = w.cmd(&["run", "--rm", "wasm-as-linux"]);
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    assert_error(&out, "it is a WebAssembly module");
     let out = w.cmd(&["run", "--rm", "-u", "ghost", "bb", "true"]);
     assert_error(&out, "ghost");
     let out = w.cmd(&["run", "--rm", "-v", "/definitely/missing:/x", "bb", "true"]);

@@ -102,6 +102,7 @@ impl Executor for LinuxExecutor {
         spec: &mut Spec,
         input: &PrepareInput,
     ) -> Result<()> {
+        wharf_linux::check_program(spec, input.rootfs)?;
         notice_rlimit_clamp(&engine.root);
         let merged = wharf_linux::mount_overlay(input.rootfs, bundle.dir, input.ephemeral)?;
         let applied =
