@@ -705,11 +705,24 @@ fn bad_input_leaves_nothing_behind() {
     let out = w.cmd(&["run", "--rm", "bb", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
     assert_error(&out, "/etc/passwd: the container cannot execute it");
-    // A Wasm module packaged as a Linux image (built without --platform):
-    // the exec format error, said, not a silent 255.
+    // A Wasm module packaged as a Linux image: a build without --platform
+    // stops and says so; one that insists on linux/amd64 gets the exec
+    // format error at run, said, not a silent 255.
     let ctx = hello_context();
     let ctx = ctx.to_str().unwrap();
-    w.ok(&["build", "-q", "-t", "wasm-as-linux", ctx]);
+    let out = w.cmd(&["build", "-q", "-t", "wasm-as-linux", ctx]);
+    assert_error(&out, "it is a WebAssembly module");
+    assert_error(&out, "--platform wasi/wasm");
+    assert!(!w.ok(&["images"]).contains("wasm-as-linux"));
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "wasm-as-linux",
+        ctx,
+    ]);
     let out = w.cmd(&["run", "--rm", "wasm-as-linux"]);
     assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
     assert_error(&out, "it is a WebAssembly module");

@@ -915,7 +915,15 @@ fn registry_dying_mid_pull_leaves_the_store_unchanged() {
     }
     std::fs::write(ctx.join("big.bin"), &big).unwrap();
     drop(big);
-    w.ok(&["build", "-q", "-t", "big:1", ctx.to_str().unwrap()]);
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "big:1",
+        ctx.to_str().unwrap(),
+    ]);
     let name = format!("{}/big/img:1", reg.host());
     w.ok(&["tag", "big:1", &name]);
     env.ok(&w, &["push", "-q", &name]);

@@ -49,7 +49,7 @@ pub use lifecycle::{
     wait_process, CreateOptions, Created, Entrypoint,
 };
 pub use overlay::{mount_overlay, unmount_overlay};
-pub use program::check_program;
+pub use program::{check_command, check_program};
 pub use query::{list, pids, state, ContainerState};
 pub use shadow::{adapt_runc_spec, load_bundle};
 pub use signals::{parse_signal, FORWARDED_SIGNALS};

@@ -30,12 +30,14 @@ pub fn check_program(spec: &Spec, rootfs: &Path) -> Result<()> {
     let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) else {
         return Ok(());
     };
-    let Some(path) = find(
-        rootfs,
-        arg0,
-        process.env().as_deref().unwrap_or_default(),
-        process.cwd(),
-    ) else {
+    let env = process.env().as_deref().unwrap_or_default();
+    check_command(rootfs, arg0, env, process.cwd())
+}
+
+/// [`check_program`] for a command given by parts: args\[0\], the process's
+/// environment (for PATH) and its working directory.
+pub fn check_command(rootfs: &Path, arg0: &str, env: &[String], cwd: &Path) -> Result<()> {
+    let Some(path) = find(rootfs, arg0, env, cwd) else {
         return Ok(());
     };
     let mut head = [0u8; 20];
@@ -59,7 +61,7 @@ pub fn check_program(spec: &Spec, rootfs: &Path) -> Result<()> {
         return Ok(());
     };
     Err(Error::CannotExecute {
-        program: arg0.clone(),
+        program: arg0.to_string(),
         reason,
     })
 }
