@@ -112,12 +112,30 @@ pub fn read_env_file(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::InvalidArgument(format!("cannot read the env file {}: {e}", path.display()))
     })?;
-    Ok(text
-        .lines()
-        .map(str::trim_start)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect())
+    let mut vars = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Docker's rule: the name is everything before `=`, and it may not
+        // hold white space (`export K=V` is a shell line, not an env line).
+        let name = line.split('=').next().unwrap_or_default();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid env file {} line {}: variable '{name}' {}; write NAME=VALUE lines",
+                path.display(),
+                n + 1,
+                if name.is_empty() {
+                    "has no name"
+                } else {
+                    "contains whitespaces"
+                }
+            )));
+        }
+        vars.push(line.to_string());
+    }
+    Ok(vars)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +381,22 @@ mod tests {
             vec!["PATH=/bin", "A=2", "B=x=y", "WHARF_TEST_HOSTVAR=from-host"]
         );
         assert!(merge_env(vec![], &["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn env_files_refuse_shell_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("env");
+        std::fs::write(&file, "# comment\n\nA=1\n  B=two words\n").unwrap();
+        assert_eq!(read_env_file(&file).unwrap(), ["A=1", "B=two words"]);
+        std::fs::write(&file, "A=1\nexport K=V\n").unwrap();
+        let err = read_env_file(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("'export K'"),
+            "{err}"
+        );
+        std::fs::write(&file, "=V\n").unwrap();
+        assert!(read_env_file(&file).is_err());
     }
 
     #[test]
