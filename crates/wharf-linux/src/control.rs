@@ -35,7 +35,11 @@ pub fn update(state_root: &Path, id: &str, resources: &LinuxResources) -> Result
     manager
         .apply(&ControllerOpt {
             resources,
-            disable_oom_killer: false,
+            disable_oom_killer: resources
+                .memory()
+                .as_ref()
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
             oom_score_adj: None,
             freezer_state: None,
         })

@@ -520,3 +520,55 @@ fn features_and_spec() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("exists"));
 }
+
+/// Hooks as the runtime spec says (issue 19): a failing poststart hook is a
+/// warning and the container runs; a failing poststop hook fails `delete`
+/// only after the container is gone; disableOOMKiller reaches the cgroup.
+#[test]
+fn failing_hooks_and_disable_oom_killer() {
+    let env = Env::new();
+    let b = env.linux_bundle(
+        "h",
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | head -1; echo ran",
+        ],
+    );
+    let config = b.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    let fail = serde_json::json!([{"path": "/bin/false"}]);
+    c["hooks"] = serde_json::json!({"poststart": fail, "poststop": fail});
+    c["linux"]["resources"]["memory"] =
+        serde_json::json!({"limit": 64 << 20, "disableOOMKiller": true});
+    std::fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
+
+    // run: the poststart failure is a warning; the container ran.
+    let out = env.rt(&["run", "--bundle", b.to_str().unwrap(), "h1"]);
+    assert!(stdout(&out).contains("ran"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("poststart"), "{}", stderr(&out));
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+        assert!(
+            stdout(&out).contains("oom_kill_disable 1"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let _ = env.rt(&["delete", "--force", "h1"]);
+
+    // create, start, delete: delete reports the poststop failure, and the
+    // container is gone all the same.
+    env.create(&b, "h2", &[]);
+    let out = env.rt(&["start", "h2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.wait_status("h2", "stopped");
+    let out = env.rt(&["delete", "h2"]);
+    assert!(
+        !out.status.success(),
+        "a failing poststop hook must be reported"
+    );
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    let out = env.rt(&["delete", "--force", "h2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -78,6 +78,7 @@ impl Container {
             tracing::warn!("failed to cleanup intel rdt due to: {err:?}, continue to delete");
         }
 
+        let mut poststop_failure = None;
         if self.root.exists() {
             match YoukiConfig::load(&self.root) {
                 Ok(config) => {
@@ -98,18 +99,21 @@ impl Container {
                         err
                     })?;
 
+                    // Wharf patch: a failing poststop hook is reported
+                    // after the container's state is gone (the spec: the
+                    // hook's failure is logged and the delete carries on),
+                    // so even `delete --force` no longer leaves it behind.
                     if let Some(hooks) = config.hooks.as_ref() {
-                        hooks::run_hooks(
+                        if let Err(err) = hooks::run_hooks(
                             hooks.poststop().as_ref(),
                             Some(&self.state),
                             None,
                             None,
                             None,
-                        )
-                        .map_err(|err| {
+                        ) {
                             tracing::error!(err = ?err, "failed to run post stop hooks");
-                            err
-                        })?;
+                            poststop_failure = Some(err);
+                        }
                     }
                 }
                 Err(err) => {
@@ -131,6 +135,9 @@ impl Container {
             })?;
         }
 
-        Ok(())
+        match poststop_failure {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
     }
 }

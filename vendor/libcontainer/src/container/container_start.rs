@@ -53,18 +53,19 @@ impl Container {
 
         // Run post start hooks. It runs after the container process is started.
         // It is called in the runtime namespace.
+        // Wharf patch: the runtime spec says a failing poststart hook is
+        // logged as a warning and the start carries on.
         if let Some(hooks) = config.hooks.as_ref() {
-            hooks::run_hooks(
+            if let Err(err) = hooks::run_hooks(
                 hooks.poststart().as_ref(),
                 Some(&self.state),
                 Some(&self.root),
                 None,
                 None,
-            )
-            .map_err(|err| {
-                tracing::error!("failed to run post start hooks: {}", err);
-                err
-            })?;
+            ) {
+                tracing::warn!("a post start hook failed: {}", err);
+                eprintln!("warning: a poststart hook failed: {err}");
+            }
         }
 
         Ok(())
