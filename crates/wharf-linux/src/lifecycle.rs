@@ -166,21 +166,21 @@ fn build_init(
     let hook = opts
         .entrypoint
         .map(|ep| Box::new(HookExecutor(ep)) as Box<dyn Executor>);
-    let (mut container, pty_master) = build_receiving_pty(own_console, || {
-        builder
+    let (container, pty_master) = build_receiving_pty(own_console, || {
+        let mut init = builder
             .with_executor(filter_cache::executor(filter, hook))
-            .as_init(shadow.unwrap_or(bundle))
-            .with_systemd(opts.systemd_cgroup)
+            .as_init(bundle);
+        // libcontainer reads the adapted spec, while its state and hooks
+        // (prestart's "bundle" included) keep the real bundle.
+        if let Some(shadow) = shadow {
+            init = init.with_config_from(shadow);
+        }
+        init.with_systemd(opts.systemd_cgroup)
             .with_detach(true)
             .with_no_pivot(opts.no_pivot)
             .build()
             .map_err(map_lc("create", id))
     })?;
-    if shadow.is_some() {
-        // Later readers (exec, state) see the real bundle.
-        container.state.bundle = bundle.to_path_buf();
-        container.save().map_err(map_lc("create", id))?;
-    }
     let pid = init_pid(&container, "create", id)?;
     if has_new_namespace(spec, LinuxNamespaceType::Network) {
         loopback_up(pid).map_err(|e| {

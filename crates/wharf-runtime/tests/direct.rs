@@ -571,4 +571,30 @@ fn failing_hooks_and_disable_oom_killer() {
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
     let out = env.rt(&["delete", "--force", "h2"]);
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // A prestart hook is told the bundle containerd gave, not an internal copy.
+    let b3 = env.linux_bundle("h3", &["true"]);
+    let seen = env.tmp.path().join("prestart-state.json");
+    let config = b3.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    c["hooks"] = serde_json::json!({"prestart": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", seen.display())],
+    }]});
+    // A seccomp profile makes the runtime hand libcontainer an adapted copy
+    // of the spec (its filter comes from the cache).
+    c["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}],
+    });
+    std::fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
+    let out = env.rt(&["run", "--bundle", b3.to_str().unwrap(), "h3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&seen).unwrap()).unwrap();
+    assert_eq!(
+        state["bundle"].as_str().unwrap(),
+        std::fs::canonicalize(&b3).unwrap().to_str().unwrap()
+    );
 }

@@ -21,6 +21,10 @@ use crate::{apparmor, tty, user_ns, utils};
 pub struct InitContainerBuilder {
     base: ContainerBuilder,
     bundle: PathBuf,
+    /// Wharf patch: where config.json is read from when it is not the
+    /// bundle's own (an adapted copy); the bundle stays what hooks and
+    /// `state` report.
+    config_dir: Option<PathBuf>,
     use_systemd: bool,
     detached: bool,
     no_pivot: bool,
@@ -34,6 +38,7 @@ impl InitContainerBuilder {
         Self {
             base: builder,
             bundle,
+            config_dir: None,
             use_systemd: true,
             detached: true,
             no_pivot: false,
@@ -69,6 +74,14 @@ impl InitContainerBuilder {
     /// Replaces the bundle set by [`ContainerBuilder::as_init`].  
     pub fn with_bundle<P: Into<PathBuf>>(mut self, bundle: P) -> Self {
         self.bundle = bundle.into();
+        self
+    }
+
+    /// Wharf patch: reads config.json from `dir` instead of the bundle
+    /// (an adapted copy of the bundle's), while the container's state, and
+    /// so its hooks, keep the bundle's own path.
+    pub fn with_config_from<P: Into<PathBuf>>(mut self, dir: P) -> Self {
+        self.config_dir = Some(dir.into());
         self
     }
 
@@ -164,7 +177,11 @@ impl InitContainerBuilder {
     }
 
     fn load_spec(&self) -> Result<Spec, LibcontainerError> {
-        let source_spec_path = self.bundle.join("config.json");
+        let source_spec_path = self
+            .config_dir
+            .as_ref()
+            .unwrap_or(&self.bundle)
+            .join("config.json");
         let mut spec = Spec::load(source_spec_path)?;
         Self::validate_spec(&spec)?;
 
