@@ -677,3 +677,40 @@ fn skopeo_reads_the_store() {
         assert_eq!(v["Architecture"], "amd64");
     }
 }
+
+/// An index graph that lists the same children over and over is walked
+/// once per node (issue 19: 10^6 paths used to take hours under the lock).
+#[test]
+fn repeated_children_are_verified_once_per_node() {
+    let (_d, store) = new_store();
+    let leaf = put_wasm_artifact(&store, "wasip1", WASM);
+    let level1 = put_index(&store, &vec![leaf; 100]);
+    let level2 = put_index(&store, &vec![level1; 100]);
+    let top = put_index(&store, &vec![level2; 100]);
+    // A million paths to the leaf, four nodes: walked per path, this would
+    // not finish.
+    store.verify_graph(&top, "the test", true).unwrap();
+}
+
+/// A graph of more distinct manifests than anyone ships is refused.
+#[test]
+fn graphs_of_too_many_nodes_are_refused() {
+    let (_d, store) = new_store();
+    let leaf = put_wasm_artifact(&store, "wasip1", WASM);
+    // Distinct single-entry indexes (their annotations differ).
+    let children: Vec<oci_spec::image::Descriptor> = (0..10_001)
+        .map(|i| {
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": crate::media::OCI_INDEX,
+                "manifests": [leaf],
+                "annotations": {"n": i.to_string()},
+            });
+            let (d, s) = store.put_json(&index).unwrap();
+            desc(crate::media::OCI_INDEX, &d, s)
+        })
+        .collect();
+    let top = put_index(&store, &children);
+    let err = store.verify_graph(&top, "the test", false).unwrap_err();
+    assert!(err.to_string().contains("more than 10000"), "{err}");
+}

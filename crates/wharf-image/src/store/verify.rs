@@ -3,6 +3,7 @@
 //! (archives, registries), of a media type Wharf handles, with configs that
 //! parse and layers whose uncompressed content matches the config's diff_ids.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -14,6 +15,39 @@ use crate::error::{Error, IoContext, Result};
 use crate::layout::{is_attestation, MAX_DEPTH};
 use crate::media::{self, Compression};
 
+/// At most this many distinct manifests and indexes in one image's graph.
+const MAX_GRAPH_NODES: usize = 10_000;
+
+/// The nodes of an image's graph verified so far, and how deeply.
+#[derive(Default)]
+struct Walked {
+    deep: HashSet<String>,
+    shallow: HashSet<String>,
+}
+
+impl Walked {
+    /// Whether `digest` still needs checking at this depth of scrutiny (a
+    /// deep check covers a shallow one); refuses a pathological graph.
+    fn first_visit(&mut self, digest: &str, deep: bool) -> Result<bool> {
+        if self.deep.contains(digest) || (!deep && self.shallow.contains(digest)) {
+            return Ok(false);
+        }
+        if self.deep.len() + self.shallow.len() >= MAX_GRAPH_NODES {
+            return Err(Error::invalid(
+                format!("image graph at {digest}"),
+                "it has more than 10000 manifests and indexes",
+            ));
+        }
+        let set = if deep {
+            &mut self.deep
+        } else {
+            &mut self.shallow
+        };
+        set.insert(digest.to_string());
+        Ok(true)
+    }
+}
+
 impl Store {
     /// Checks that `desc` and everything it references is present with the
     /// right size. `deep` also checks media types, parses configs and
@@ -24,7 +58,7 @@ impl Store {
         referenced_by: &str,
         deep: bool,
     ) -> Result<()> {
-        self.verify_graph_at(desc, referenced_by, deep, 0)
+        self.verify_graph_at(desc, referenced_by, deep, 0, &mut Walked::default())
     }
 
     fn verify_graph_at(
@@ -33,6 +67,7 @@ impl Store {
         referenced_by: &str,
         deep: bool,
         depth: usize,
+        walked: &mut Walked,
     ) -> Result<()> {
         let digest = desc.digest().to_string();
         if depth > MAX_DEPTH {
@@ -40,6 +75,11 @@ impl Store {
                 format!("image index {digest}"),
                 "indexes are nested too deeply",
             ));
+        }
+        // A graph that lists the same child many times (or nests indexes
+        // that do) is walked once per node, not once per path to it.
+        if !walked.first_visit(&digest, deep)? {
+            return Ok(());
         }
         self.check_present(desc, referenced_by)?;
         let mt = desc.media_type().to_string();
@@ -63,7 +103,7 @@ impl Store {
                     self.check_present(child, &by)?;
                     continue;
                 }
-                self.verify_graph_at(child, &by, deep && !attestation, depth + 1)?;
+                self.verify_graph_at(child, &by, deep && !attestation, depth + 1, walked)?;
             }
         } else if media::is_manifest(&mt) {
             let manifest: ImageManifest = self.read_json(&digest, "image manifest")?;
