@@ -139,7 +139,24 @@ impl Engine {
 
     /// The runnable images a descriptor stands for: itself, or the platform
     /// manifests of an index (attestation entries skipped).
+    /// The images (one per distinct manifest) `desc` leads to.
     pub(crate) fn images_at(&self, desc: &Descriptor) -> Result<Vec<Image>> {
+        let mut out = Vec::new();
+        self.collect_images(desc, &mut std::collections::HashSet::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Walks the graph once per node: an index that lists its children over
+    /// and over yields each image once.
+    fn collect_images(
+        &self,
+        desc: &Descriptor,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut Vec<Image>,
+    ) -> Result<()> {
+        if !seen.insert(desc.digest().to_string()) {
+            return Ok(());
+        }
         let mt = desc.media_type().to_string();
         let bytes = self.store.read_blob(desc.digest().as_ref())?;
         if media::is_index(&mt) {
@@ -149,17 +166,16 @@ impl Engine {
                     desc.digest()
                 ))
             })?;
-            let mut out = Vec::new();
             for m in index.manifests() {
                 let unknown = m
                     .platform()
                     .as_ref()
                     .is_some_and(|p| p.os().to_string() == "unknown");
                 if !unknown {
-                    out.extend(self.images_at(m)?);
+                    self.collect_images(m, seen, out)?;
                 }
             }
-            return Ok(out);
+            return Ok(());
         }
         let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Corrupt(format!("manifest {} is not valid JSON: {e}", desc.digest()))
@@ -177,7 +193,7 @@ impl Engine {
                 ))
             })?)
         };
-        Ok(vec![Image {
+        out.push(Image {
             names: Vec::new(),
             manifest_descriptor: desc.clone(),
             manifest,
@@ -185,7 +201,8 @@ impl Engine {
             config_bytes,
             config,
             platform_fallback: false,
-        }])
+        });
+        Ok(())
     }
 
     /// The entry a name points at in index.json (an index for a
