@@ -461,3 +461,30 @@ fn control_characters_from_archives_are_escaped() {
     let shown = format!("{}{}", stdout(&load), stderr(&load));
     assert!(shown.contains("\\x1b"), "{}", describe(&load));
 }
+
+/// An archive naming one image thousands of times loads every name, in one
+/// write of index.json (issue 19: one rewrite and fsync per name was
+/// quadratic, and a kill left some of the names).
+#[test]
+fn thousands_of_names_load_in_one_transaction() {
+    let w = Wharf::new();
+    let mut l = layout(&good_image("many:0"));
+    let mut index: Value = serde_json::from_slice(&l.files["index.json"]).unwrap();
+    let entry = index["manifests"][0].clone();
+    index["manifests"] = (0..3000)
+        .map(|i| {
+            let mut e = entry.clone();
+            e["annotations"]["org.opencontainers.image.ref.name"] = json!(format!("many:{i}"));
+            e
+        })
+        .collect();
+    l.files
+        .insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+    let a = w.scratch_file("many.tar", &l.archive());
+    let out = w.load(&a);
+    assert_eq!(out.lines().count(), 3000, "{out}");
+    let stored: Value =
+        serde_json::from_slice(&fs::read(w.root().join("index.json")).unwrap()).unwrap();
+    let names = stored["manifests"].as_array().unwrap().len();
+    assert_eq!(names, 3000);
+}

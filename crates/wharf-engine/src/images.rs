@@ -90,25 +90,28 @@ impl Engine {
             if staged.is_empty() {
                 return Err(Error::InvalidArgument("the archive holds no images".into()));
             }
-            for s in &staged {
+            let mut readied = std::collections::HashSet::new();
+            for s in staged
+                .iter()
+                .filter(|s| readied.insert(s.target.digest().clone()))
+            {
                 for image in self.images_at(&s.target)? {
                     self.ready_image(&image)?;
                 }
             }
-            let mut loaded = Vec::new();
-            for s in &staged {
-                match &s.reference {
-                    Some(r) => {
-                        self.store.tag(&lock, r, &s.target)?;
-                        loaded.push(r.familiar());
-                    }
-                    None => {
-                        self.add_untagged(&lock, &s.target)?;
-                        loaded.push(s.target.digest().to_string());
-                    }
-                }
-            }
-            Ok(loaded)
+            // Every name in one write of index.json: all of them, or none.
+            let names: Vec<_> = staged
+                .iter()
+                .map(|s| (s.reference.clone(), s.target.clone()))
+                .collect();
+            self.store.tag_all(&lock, &names)?;
+            Ok(staged
+                .iter()
+                .map(|s| match &s.reference {
+                    Some(r) => r.familiar(),
+                    None => s.target.digest().to_string(),
+                })
+                .collect())
         })
     }
 
@@ -138,8 +141,8 @@ impl Engine {
     }
 
     /// The runnable images a descriptor stands for: itself, or the platform
-    /// manifests of an index (attestation entries skipped).
-    /// The images (one per distinct manifest) `desc` leads to.
+    /// manifests of an index (attestation entries skipped), one per
+    /// distinct manifest.
     pub(crate) fn images_at(&self, desc: &Descriptor) -> Result<Vec<Image>> {
         let mut out = Vec::new();
         self.collect_images(desc, &mut std::collections::HashSet::new(), &mut out)?;

@@ -325,7 +325,12 @@ fn load_oci(store: &Store, ingest: &Ingest, index_json: &[u8]) -> Result<Vec<Sta
             staged.extend(named_children);
         }
     }
-    for s in &staged {
+    // Each image once, however many names it has.
+    let mut verified = std::collections::HashSet::new();
+    for s in staged
+        .iter()
+        .filter(|s| verified.insert(s.target.digest().to_string()))
+    {
         let by = match &s.reference {
             Some(r) => format!("the archive's index.json entry for '{r}'"),
             None => "the archive's index.json".to_string(),

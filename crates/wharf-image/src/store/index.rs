@@ -3,7 +3,7 @@
 
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
-use super::names::{entry_display_name, entry_is_untagged, entry_matches};
+use super::names::{entry_display_name, entry_is_untagged, entry_matches, entry_reference};
 use super::resolve::Target;
 use super::{Store, StoreLock};
 use crate::error::{Error, IoContext, Result};
@@ -52,38 +52,50 @@ impl Store {
     /// An image that loses its last name this way stays as an untagged entry,
     /// like Docker's `<none>` images.
     pub fn tag(&self, lock: &StoreLock, reference: &Reference, target: &Descriptor) -> Result<()> {
-        let mt = target.media_type().to_string();
-        if !media::is_manifest(&mt) && !media::is_index(&mt) {
-            return Err(Error::UnsupportedMediaType {
-                media_type: mt,
-                context: format!(
-                    "tagging '{reference}' (the target must be an image manifest or index)"
-                ),
-            });
-        }
-        self.verify_graph(target, &format!("image '{reference}'"), false)?;
+        self.tag_all(lock, &[(Some(reference.clone()), target.clone())])
+    }
 
-        let desc = with_names(target, reference);
+    /// [`tag`](Self::tag) for many names at once, in one write of index.json
+    /// (a load of an archive with thousands of names is one transaction,
+    /// not thousands of rewrites); a `None` name adds the target as an
+    /// untagged entry unless it is already in the index.
+    pub fn tag_all(
+        &self,
+        lock: &StoreLock,
+        names: &[(Option<Reference>, Descriptor)],
+    ) -> Result<()> {
+        let mut checked = std::collections::HashSet::new();
+        for (reference, target) in names {
+            let mt = target.media_type().to_string();
+            let shown = reference
+                .as_ref()
+                .map_or_else(|| target.digest().to_string(), |r| r.to_string());
+            if !media::is_manifest(&mt) && !media::is_index(&mt) {
+                return Err(Error::UnsupportedMediaType {
+                    media_type: mt,
+                    context: format!(
+                        "tagging '{shown}' (the target must be an image manifest or index)"
+                    ),
+                });
+            }
+            if checked.insert(target.digest().to_string()) {
+                self.verify_graph(target, &format!("image '{shown}'"), false)?;
+            }
+        }
         self.update_index(lock, |index| {
-            let mut entries = index.manifests().clone();
-            let mut displaced = Vec::new();
-            entries.retain(|e| {
-                let same = entry_matches(e, reference);
-                if same {
-                    displaced.push(e.clone());
-                }
-                !same
-            });
-            entries.retain(|e| !(entry_is_untagged(e) && e.digest() == desc.digest()));
-            for old in displaced {
-                if old.digest() != desc.digest()
-                    && !entries.iter().any(|e| e.digest() == old.digest())
-                {
-                    entries.push(without_names(&old));
+            // Each entry's name is parsed once, not once per name given.
+            let mut entries: Vec<Entry> = index.manifests().iter().map(Entry::of).collect();
+            for (reference, target) in names {
+                match reference {
+                    Some(reference) => name_entry(&mut entries, reference, target),
+                    None => {
+                        if !entries.iter().any(|e| e.desc.digest() == target.digest()) {
+                            entries.push(Entry::of(target));
+                        }
+                    }
                 }
             }
-            entries.push(desc);
-            index.set_manifests(entries);
+            index.set_manifests(entries.into_iter().map(|e| e.desc).collect());
             Ok(())
         })
     }
@@ -127,4 +139,58 @@ impl Store {
             Ok(removed)
         })
     }
+}
+
+/// An index.json entry with the name it carries, parsed once.
+struct Entry {
+    desc: Descriptor,
+    reference: Option<Reference>,
+    ref_name: Option<String>,
+}
+
+impl Entry {
+    fn of(desc: &Descriptor) -> Entry {
+        Entry {
+            desc: desc.clone(),
+            reference: entry_reference(desc),
+            ref_name: desc
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(crate::ANNOTATION_REF_NAME))
+                .cloned(),
+        }
+    }
+
+    /// [`entry_matches`], on the parsed name.
+    fn matches(&self, reference: &Reference, familiar: &str) -> bool {
+        self.ref_name.as_deref() == Some(familiar) || self.reference.as_ref() == Some(reference)
+    }
+
+    fn untagged(&self) -> bool {
+        entry_is_untagged(&self.desc)
+    }
+}
+
+/// Puts `reference` on `target` in the index's entries: the entry it named
+/// before loses it (and stays, untagged, if nothing else holds its image),
+/// an untagged entry of the same image is replaced.
+fn name_entry(entries: &mut Vec<Entry>, reference: &Reference, target: &Descriptor) {
+    let desc = with_names(target, reference);
+    let familiar = reference.familiar();
+    let mut displaced = Vec::new();
+    entries.retain(|e| {
+        let same = e.matches(reference, &familiar);
+        if same {
+            displaced.push(e.desc.clone());
+        }
+        !same
+    });
+    entries.retain(|e| !(e.untagged() && e.desc.digest() == desc.digest()));
+    for old in displaced {
+        if old.digest() != desc.digest() && !entries.iter().any(|e| e.desc.digest() == old.digest())
+        {
+            entries.push(Entry::of(&without_names(&old)));
+        }
+    }
+    entries.push(Entry::of(&desc));
 }

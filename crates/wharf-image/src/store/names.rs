@@ -13,7 +13,7 @@ pub(super) fn entry_is_untagged(d: &Descriptor) -> bool {
 
 /// The reference an index.json entry is named by: the containerd name when
 /// present (Docker writes a bare tag into ref.name), else ref.name.
-fn entry_reference(d: &Descriptor) -> Option<Reference> {
+pub(super) fn entry_reference(d: &Descriptor) -> Option<Reference> {
     if let Some(full) = annotation(d, ANNOTATION_CONTAINERD_NAME) {
         if let Ok(r) = full.parse() {
             return Some(r);
