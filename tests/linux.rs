@@ -587,10 +587,26 @@ fn killed_monitor_is_reported_and_cleaned_up() {
         .ok(&["run", "-d", "--name", "m", "bb", "sleep", "60"])
         .trim()
         .to_string();
-    let monitor = w.inspect("m")["State"]["Pid"].as_i64().unwrap() as i32;
+    let state = w.inspect("m")["State"].clone();
+    let monitor = state["ConmonPid"].as_i64().unwrap() as i32;
+    let init = state["Pid"].as_i64().unwrap() as i32;
+    assert_ne!(monitor, init, "{state}");
     // SAFETY: kill(2) on a pid this test's wharf started.
     assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
     std::thread::sleep(Duration::from_millis(200));
+    // inspect tells: still running, the container's own pid, and why its
+    // output is no longer logged.
+    let state = w.inspect("m")["State"].clone();
+    assert_eq!(state["Running"], true, "{state}");
+    assert_eq!(state["Pid"], init, "{state}");
+    assert_eq!(state["ConmonPid"], 0, "{state}");
+    assert!(
+        state["Error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer logged"),
+        "{state}"
+    );
     // The container's init outlives its monitor: still running, and rm -f cleans up everything.
     w.ok(&["rm", "-f", "m"]);
     assert!(!host_mounts_mention(&id), "overlay still mounted");

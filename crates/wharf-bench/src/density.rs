@@ -83,7 +83,7 @@ impl Bench<'_> {
             if c["State"]["Running"] != Value::Bool(true) {
                 bail!("density: container {id} is not running: {}", c["State"]);
             }
-            let pid = c["State"]["Pid"].as_u64().unwrap_or(0) as u32;
+            let pid = c["State"]["ConmonPid"].as_u64().unwrap_or(0) as u32;
             let rss = machine::rss_bytes(pid)
                 .ok_or_else(|| anyhow!("density: no RSS for the monitor (pid {pid}) of {id}"))?;
             rss_total += rss;

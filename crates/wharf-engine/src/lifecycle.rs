@@ -200,6 +200,23 @@ impl Engine {
             .and_then(wharf_wasm::oci::memory_limit)
             .unwrap_or(0);
         let s = &c.state;
+        // Pid is the container's own process (Docker's meaning): a Linux
+        // container's init, or the owner a Wasm guest runs in; ConmonPid
+        // (Podman's name) the process that watches it and logs its output.
+        let owner_alive = process::is_same_alive(s.pid, s.pid_start);
+        let pid = match (c.init_alive(), owner_alive) {
+            (true, _) => s.init_pid,
+            (false, true) => s.pid,
+            _ => 0,
+        };
+        let error = if c.is_running() && c.init_alive() && !owner_alive {
+            format!(
+                "its monitor (pid {}) is gone: the container runs on, but its output is no longer logged and its exit will not be recorded; stop it (wharf stop {}) and run it again",
+                s.pid, s.name
+            )
+        } else {
+            s.error.clone()
+        };
         json!({
             "Id": s.id,
             "Name": format!("/{}", s.name),
@@ -209,9 +226,10 @@ impl Engine {
             "State": {
                 "Status": s.status.as_str(),
                 "Running": s.status == Status::Running,
-                "Pid": s.pid,
+                "Pid": pid,
+                "ConmonPid": if owner_alive { s.pid } else { 0 },
                 "ExitCode": s.exit_code,
-                "Error": s.error,
+                "Error": error,
                 "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "OOMKilled": s.oom_killed,
