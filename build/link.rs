@@ -31,6 +31,13 @@ fn link_for_fast_start(order: &std::path::Path) {
             order.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        // The link arguments above do not change when the file does, and
+        // cargo relinks only when a build script's output changes: naming
+        // the file's content here makes a regenerated order take effect.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(order).unwrap_or_default().hash(&mut h);
+        println!("cargo:rustc-env=WHARF_ORDER_DIGEST={:016x}", h.finish());
     }
 }
 
