@@ -43,6 +43,8 @@ fn write_record(log: &Mutex<File>, stream: &str, text: &[u8]) {
 pub struct Capture {
     threads: Vec<JoinHandle<()>>,
     restore: Vec<(i32, OwnedFd)>,
+    /// Hears once from each thread when it is about to wait for output.
+    started: std::sync::mpsc::Receiver<()>,
 }
 
 impl Capture {
@@ -53,6 +55,7 @@ impl Capture {
             .open(log_path)
             .map_err(|e| Error::io(format!("opening log {}", log_path.display()), e))?;
         let log = Arc::new(Mutex::new(file));
+        let (ready, started) = std::sync::mpsc::sync_channel(2);
         let mut threads = Vec::new();
         let mut restore = Vec::new();
         let _ = std::io::stdout().flush();
@@ -78,11 +81,28 @@ impl Capture {
             };
             restore.push((fd, saved));
             let log = Arc::clone(&log);
+            let ready = ready.clone();
             threads.push(std::thread::spawn(move || {
-                pump(File::from(read), stream, &log, echo_to)
+                // Allocated before saying so: see `wait_started`.
+                let buf = vec![0u8; 64 * 1024];
+                let _ = ready.send(());
+                drop(ready);
+                pump(File::from(read), buf, stream, &log, echo_to)
             }));
         }
-        Ok(Capture { threads, restore })
+        Ok(Capture {
+            threads,
+            restore,
+            started,
+        })
+    }
+
+    /// Waits until both threads wait for output (see
+    /// [`crate::signals::SignalThread::wait_started`] for why).
+    pub fn wait_started(&self) {
+        for _ in 0..2 {
+            let _ = self.started.recv();
+        }
     }
 
     /// Puts fds 1/2 back, which closes the pipes' write ends, and waits for
@@ -100,8 +120,7 @@ impl Capture {
     }
 }
 
-fn pump(mut from: File, stream: &str, log: &Mutex<File>, mut echo: Option<File>) {
-    let mut buf = vec![0u8; 64 * 1024];
+fn pump(mut from: File, mut buf: Vec<u8>, stream: &str, log: &Mutex<File>, mut echo: Option<File>) {
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf) {

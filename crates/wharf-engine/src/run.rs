@@ -234,7 +234,7 @@ impl Engine {
         // is being created is not lost: it reaches the container once there
         // is one to reach.
         let target = SignalTarget::default();
-        signals::forward({
+        let signal_thread = signals::forward({
             let target = target.clone();
             let on_stuck = executor
                 .runs_in_owner()
@@ -251,6 +251,14 @@ impl Engine {
         } else {
             None
         };
+        if !executor.runs_in_owner() {
+            // The container is made by cloning this process: no thread of
+            // ours may be half-started then (see wait_started).
+            signal_thread.wait_started();
+            if let Some(c) = &capture {
+                c.wait_started();
+            }
+        }
         let started = executor
             .create(self, container.bundle(), spec, interactive)
             .and_then(|mut task| {

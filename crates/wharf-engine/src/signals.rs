@@ -27,8 +27,22 @@ extern "C" fn on_signal_handler(sig: libc::c_int) {
     }
 }
 
+/// The signal thread, once started.
+pub struct SignalThread(std::sync::mpsc::Receiver<()>);
+
+impl SignalThread {
+    /// Waits until the thread is in its read loop. A container that runs as
+    /// processes of its own is made by cloning this process without glibc's
+    /// fork handlers, so it must not happen while the thread is still
+    /// starting: a lock it holds then (the allocator's) would be inherited
+    /// locked, and the child would hang on its first allocation.
+    pub fn wait_started(&self) {
+        let _ = self.0.recv();
+    }
+}
+
 /// Hands the forwarded signals to `on_signal` on a dedicated thread.
-pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
+pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<SignalThread> {
     let (mut read, write) =
         std::io::pipe().map_err(|e| crate::Error::io("creating the signal pipe", e))?;
     PIPE.store(write.into_raw_fd(), Ordering::Relaxed);
@@ -47,14 +61,17 @@ pub fn forward(on_signal: impl Fn(i32) + Send + 'static) -> crate::Result<()> {
             )
         })?;
     }
+    let (started, is_started) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("wharf-signals".into())
         .spawn(move || {
             let mut byte = [0u8; 1];
+            let _ = started.send(());
+            drop(started);
             while read.read_exact(&mut byte).is_ok() {
                 on_signal(byte[0] as i32);
             }
         })
         .map_err(|e| crate::Error::io("starting the signal thread", e))?;
-    Ok(())
+    Ok(SignalThread(is_started))
 }
