@@ -404,3 +404,25 @@ fn unknown_flags_are_named() {
         );
     }
 }
+
+/// What a killed writer left in the store (a blob temp file of a process
+/// that is gone, a complete blob nothing references) is collected by the
+/// next command that takes the store's lock, not only by a later failure
+/// (issue 19).
+#[test]
+fn crash_leftovers_go_with_the_next_locked_command() {
+    let (w, _) = store_with_baseline();
+    let blobs = w.root().join("blobs").join("sha256");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let temp = blobs.join(format!(".tmp-{dead}-0-x"));
+    std::fs::write(&temp, vec![0u8; 4096]).unwrap();
+    let orphan_bytes = b"an orphan blob nothing references".to_vec();
+    let orphan = blobs.join(sha256_hex(&orphan_bytes));
+    std::fs::write(&orphan, &orphan_bytes).unwrap();
+    let a = w.scratch_file("img2.tar", &layout(&good_image("other:1")).archive());
+    w.load(&a);
+    assert!(!temp.exists(), "the dead writer's temp file is still there");
+    assert!(!orphan.exists(), "the orphan blob is still there");
+}

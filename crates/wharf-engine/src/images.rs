@@ -115,12 +115,17 @@ impl Engine {
         })
     }
 
-    /// Runs `f` holding the lock; if it fails, whatever it wrote is collected.
+    /// Runs `f` holding the lock, after collecting what killed writers left;
+    /// if it fails, whatever it wrote is collected too.
     pub(crate) fn transaction<T>(
         &self,
         lock: &StoreLock,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        // What a killed writer left (temp files, unreferenced blobs and
+        // snapshot temp dirs) goes before this one writes: every command
+        // that takes the lock cleans up, not only a later failure.
+        let _ = self.collect_garbage(lock);
         let result = f();
         if result.is_err() {
             let _ = self.collect_garbage(lock);
