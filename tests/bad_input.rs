@@ -425,4 +425,16 @@ fn crash_leftovers_go_with_the_next_locked_command() {
     w.load(&a);
     assert!(!temp.exists(), "the dead writer's temp file is still there");
     assert!(!orphan.exists(), "the orphan blob is still there");
+    // An archive member no manifest references is not kept either.
+    let mut l = layout(&good_image("third:1"));
+    let stray = vec![7u8; 100_000];
+    let stray_hex = sha256_hex(&stray);
+    l.files
+        .insert(format!("blobs/sha256/{stray_hex}"), stray.clone());
+    let a = w.scratch_file("stray.tar", &l.archive());
+    w.load(&a);
+    assert!(
+        !blobs.join(&stray_hex).exists(),
+        "an unreferenced member was kept"
+    );
 }

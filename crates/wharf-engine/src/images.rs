@@ -105,6 +105,9 @@ impl Engine {
                 .map(|s| (s.reference.clone(), s.target.clone()))
                 .collect();
             self.store.tag_all(&lock, &names)?;
+            // Archive members no image references were ingested with the
+            // rest (a blob is kept only once its digest checks); they go now.
+            self.collect_garbage(&lock)?;
             Ok(staged
                 .iter()
                 .map(|s| match &s.reference {
