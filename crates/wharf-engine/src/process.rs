@@ -10,6 +10,17 @@ pub fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
+    // This process's own start time is asked for more than once on the
+    // start path (its record, its name reservation); it never changes.
+    if pid as u32 == std::process::id() {
+        static OWN: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        return *OWN.get_or_init(|| read_start_time(pid));
+    }
+    read_start_time(pid)
+}
+
+/// [`start_time`], read from /proc.
+fn read_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
