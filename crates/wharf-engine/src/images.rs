@@ -39,7 +39,7 @@ impl Engine {
             for image in self.images_at(&built.manifest)? {
                 let rootfs = self.ready_image(&image)?;
                 if opts.platform.is_none() {
-                    self.check_default_platform(&image, &rootfs)?;
+                    crate::executor::for_image(&image).check_runs_here(&image, &rootfs)?;
                 }
             }
             if refs.is_empty() {
@@ -53,31 +53,6 @@ impl Engine {
                 manifest_digest: built.manifest.digest().to_string(),
                 tags: refs.iter().map(|r| r.familiar()).collect(),
             })
-        })
-    }
-
-    /// A build without `--platform` makes an image for this host; one whose
-    /// command is a Wasm module (or a binary for another machine) could
-    /// never run as that, so the build stops and says what to give.
-    fn check_default_platform(
-        &self,
-        image: &wharf_image::Image,
-        rootfs: &std::path::Path,
-    ) -> Result<()> {
-        if crate::executor::for_image(image).name() != "linux" {
-            return Ok(());
-        }
-        let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
-        let Some(arg0) = entrypoint.first().or(cmd.first()) else {
-            return Ok(());
-        };
-        let cwd = crate::spec::image_workdir(image);
-        let env = crate::spec::image_env(image);
-        wharf_linux::check_command(rootfs, arg0, &env, std::path::Path::new(&cwd)).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "a build without --platform makes an image for this host ({}), and that could not run its command: {e}",
-                wharf_image::Platform::host()
-            ))
         })
     }
 

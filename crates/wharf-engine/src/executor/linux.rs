@@ -93,6 +93,22 @@ impl Executor for LinuxExecutor {
         true
     }
 
+    /// A Wasm module or a binary for another machine as the command.
+    fn check_runs_here(&self, image: &Image, rootfs: &Path) -> Result<()> {
+        let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);
+        let Some(arg0) = entrypoint.first().or(cmd.first()) else {
+            return Ok(());
+        };
+        let cwd = crate::spec::image_workdir(image);
+        let env = crate::spec::image_env(image);
+        wharf_linux::check_command(rootfs, arg0, &env, Path::new(&cwd)).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "a build without --platform makes an image for this host ({}), and that could not run its command: {e}",
+                wharf_image::Platform::host()
+            ))
+        })
+    }
+
     /// Mounts the container's overlay over the image's tree and completes
     /// the spec with Docker's defaults.
     fn prepare(

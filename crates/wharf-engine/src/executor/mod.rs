@@ -90,6 +90,13 @@ pub trait Executor: Sync {
         Ok(())
     }
 
+    /// Whether this host can run `image`'s command at all, for a build that
+    /// made it for this host by default (no `--platform`): an image that
+    /// could never run stops the build with the reason.
+    fn check_runs_here(&self, _image: &Image, _rootfs: &Path) -> Result<()> {
+        Ok(())
+    }
+
     /// Completes `spec` (process, root, mounts and limits already set from
     /// the image and the flags) with what this kind needs, and makes the
     /// bundle around it. Undone by [`delete`](Executor::delete).
