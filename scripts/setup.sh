@@ -26,6 +26,8 @@ declare -A want=(
     [umoci]=/usr/bin/umoci
     [busybox-static]=/bin/busybox
     [hyperfine]=/usr/bin/hyperfine
+    # the HTTP load generator of `wharf bench`
+    [wrk]=/usr/bin/wrk
     [jq]=/usr/bin/jq
     [time]=/usr/bin/time
     # libcontainer links libseccomp (wharf-linux)
@@ -42,6 +44,8 @@ declare -A want=(
     # aardvark-dns answers container names
     [netavark]=/usr/lib/podman/netavark
     [aardvark-dns]=/usr/lib/podman/aardvark-dns
+    # netavark drives the firewall with the iptables command (nf_tables)
+    [iptables]=/usr/sbin/iptables
 )
 missing=()
 for pkg in "${!want[@]}"; do
@@ -72,8 +76,11 @@ done
 
 # --- example guests ------------------------------------------------------------
 for t in "${targets[@]}"; do
-    quiet cargo build --release --manifest-path examples/Cargo.toml --target "$t"
+    quiet cargo build --release --manifest-path examples/Cargo.toml --target "$t" -p hello -p cpu
 done
+# http-hello: a wasi:http component (its library) and a native server (its binary).
+quiet cargo build --release --manifest-path examples/Cargo.toml --target wasm32-wasip2 -p http-hello --lib
+quiet cargo build --release --manifest-path examples/Cargo.toml --target x86_64-unknown-linux-musl -p http-hello --bin http-hello
 out=examples/target
 # Copies only when the content changed, so timestamps (and the tests' build
 # contexts) stay put on re-runs.
@@ -88,3 +95,5 @@ for ex in hello cpu; do
     put "$out/wasm32-wasip2/release/$ex.wasm" "examples/$ex/$ex-p2.wasm"
     put "$out/x86_64-unknown-linux-musl/release/$ex" "examples/$ex/$ex"
 done
+put "$out/wasm32-wasip2/release/http_hello.wasm" examples/http/http-hello.wasm
+put "$out/x86_64-unknown-linux-musl/release/http-hello" examples/http/http-hello

@@ -6,7 +6,7 @@
 //! (it never skips).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -696,4 +696,40 @@ pub fn build_busybox(w: &Wharf, tag: &str, extra: &str) {
         tag,
         ctx.to_str().unwrap(),
     ]);
+}
+
+/// What a test must leave as it found it: links, mounts, firewall rules.
+/// netavark's shared, empty chains and its ip_forward stay after the last
+/// network goes (as with Podman), so rules are compared by what they name:
+/// any rule mentioning the test's subnets or bridges counts.
+pub fn host_state(marks: &[&str]) -> BTreeSet<String> {
+    let run = |cmd: &str, args: &[&str]| {
+        String::from_utf8_lossy(&Command::new(cmd).args(args).output().unwrap().stdout).into_owned()
+    };
+    let mut state = BTreeSet::new();
+    for l in run("ip", &["-o", "link"]).lines() {
+        // "3: name@if2: <...>": the name, without indexes that change.
+        if let Some(name) = l.split(':').nth(1) {
+            state.insert(format!("link {}", name.trim()));
+        }
+    }
+    for l in std::fs::read_to_string("/proc/mounts").unwrap().lines() {
+        state.insert(format!("mount {l}"));
+    }
+    for l in run("iptables-save", &[]).lines() {
+        if marks.iter().any(|m| l.contains(m)) {
+            state.insert(format!("rule {l}"));
+        }
+    }
+    state
+}
+
+pub fn assert_same_host(before: &BTreeSet<String>, marks: &[&str]) {
+    let after = host_state(marks);
+    let gone: Vec<_> = before.difference(&after).collect();
+    let left: Vec<_> = after.difference(before).collect();
+    assert!(
+        gone.is_empty() && left.is_empty(),
+        "the host changed\n  left behind: {left:#?}\n  gone: {gone:#?}"
+    );
 }

@@ -13,6 +13,7 @@ mod charts;
 mod cpu;
 mod density;
 mod guests;
+mod http;
 mod images;
 mod latency;
 mod machine;

@@ -32,10 +32,17 @@ impl Bench<'_> {
     }
 
     /// Records peer `name` with `status`, and its version when found at `path`.
-    fn peer(&mut self, name: &str, status: &str, path: Option<&Path>, note: Option<String>) {
+    pub(crate) fn peer(
+        &mut self,
+        name: &str,
+        status: &str,
+        path: Option<&Path>,
+        note: Option<String>,
+    ) {
         let version = path.and_then(|p| match name {
-            "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmer" | "podman" | "netavark"
-            | "hyperfine" => proc::version_of(p, &["--version"]),
+            "crun" | "runc" | "wharf-runtime" | "wasmtime" | "wasmtime serve" | "wasmer"
+            | "podman" | "netavark" | "hyperfine" => proc::version_of(p, &["--version"]),
+            "wrk" => proc::version_of(p, &["-v"]),
             _ => None,
         });
         self.peers.push(Peer {

@@ -91,6 +91,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
             threshold,
             unit: unit.into(),
             met: measured.map(|m| m <= threshold),
+            at_least: false,
             note,
         });
     };
@@ -234,7 +235,81 @@ pub fn goals(r: &Results) -> Vec<Goal> {
             note,
         );
     }
+    http_goals(r, &mut g);
     g
+}
+
+fn http_of<'a>(r: &'a Results, target: &str) -> Option<&'a Http> {
+    r.http.iter().find(|h| h.target == target)
+}
+
+/// Issue 14: serving the hello component against `wasmtime serve`.
+fn http_goals(r: &Results, g: &mut Vec<Goal>) {
+    if r.http.is_empty() {
+        return;
+    }
+    let wharf = http_of(r, "wharf-wasm-p2");
+    let wasmtime = http_of(r, "wasmtime-serve");
+    let ratio = wharf
+        .zip(wasmtime)
+        .map(|(w, t)| w.requests_per_s / t.requests_per_s);
+    let errors = wharf.map_or(0, |w| w.errors);
+    let note = match (wharf, wasmtime) {
+        (Some(w), Some(t)) => format!(
+            "{:.0} against {:.0} requests/s, a fresh instance per request in both{}",
+            w.requests_per_s,
+            t.requests_per_s,
+            if errors > 0 {
+                format!("; Wharf answered {errors} requests with errors, so the goal is not met")
+            } else {
+                String::new()
+            }
+        ),
+        _ => unmeasured(r, "wasmtime serve", ratio).unwrap_or_default(),
+    };
+    g.push(Goal {
+        id: "http-requests-vs-wasmtime-serve".into(),
+        source: "issue 14".into(),
+        statement: "Wharf serves the hello component at ≥ 1.5× the requests/s of `wasmtime serve` (wrk, 50 connections), with no errors".into(),
+        measured: ratio,
+        threshold: 1.5,
+        unit: "ratio".into(),
+        met: ratio.map(|v| v >= 1.5 && errors == 0),
+        at_least: true,
+        note,
+    });
+    let p99 = wharf.map(|w| w.single_p99_ms);
+    g.push(Goal {
+        id: "http-p99-one-connection".into(),
+        source: "issue 14".into(),
+        statement: "Wharf's p99 latency at 1 connection under 1 ms".into(),
+        measured: p99,
+        threshold: 1.0,
+        unit: "ms".into(),
+        met: p99.map(|v| v < 1.0),
+        at_least: false,
+        note: String::new(),
+    });
+}
+
+/// The HTTP section of report.md.
+fn http_table(r: &Results, o: &mut String) {
+    o.push_str("| server | req/s (50 conn) | p50 | p99 | errors | req/s (1 conn) | p50 | p99 | idle RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for h in &r.http {
+        let _ = writeln!(
+            o,
+            "| `{}` | {:.0} | {} | {} | {} | {:.0} | {} | {} | {} |",
+            h.label,
+            h.requests_per_s,
+            ms(h.p50_ms),
+            ms(h.p99_ms),
+            h.errors,
+            h.single_requests_per_s,
+            ms(h.single_p50_ms),
+            ms(h.single_p99_ms),
+            bytes(h.idle_rss_bytes)
+        );
+    }
 }
 
 fn goal_value(g: &Goal, v: f64) -> String {
@@ -249,7 +324,9 @@ fn goal_value(g: &Goal, v: f64) -> String {
 /// as under so many ms or MiB, "≤" for the others (ratios, and limits
 /// stated with ≤). Either way a goal is met when measured <= threshold.
 fn bound(g: &Goal) -> &'static str {
-    if (g.unit == "ms" || g.unit == "MiB") && !g.statement.contains('≤') {
+    if g.at_least {
+        "≥"
+    } else if (g.unit == "ms" || g.unit == "MiB") && !g.statement.contains('≤') {
         "<"
     } else {
         "≤"
@@ -327,6 +404,10 @@ fn rows(r: &Results) -> Vec<(String, String, Option<String>)> {
 /// the goals.
 pub fn summary(r: &Results) -> String {
     let mut out = table(r);
+    if !r.http.is_empty() {
+        out.push_str("\nHTTP serving (wrk):\n\n");
+        http_table(r, &mut out);
+    }
     out.push_str("\nGoals:\n\n");
     goals_table(r, &mut out);
     out
@@ -428,7 +509,12 @@ pub fn full(r: &Results) -> String {
     o.push_str("\n## Summary\n\n");
     o.push_str(&table(r));
 
-    o.push_str("\n## Goals\n\nThe performance goals of issues 2, 3, 4, 6 and 13, against the numbers measured above (n/a: the peer needed for the comparison is not installed or failed).\n\n");
+    if !r.http.is_empty() {
+        o.push_str("\n## HTTP serving\n\nThe hello `wasi:http` component (`examples/http`) served by Wharf (a fresh instance per request) and by `wasmtime serve` (the same), and the same routes as a native server in a Linux container and as a bare process, each loaded by `wrk` on 127.0.0.1 (2 threads, 50 connections; then 1 thread, 1 connection). Idle RSS: the server's processes after its first request.\n\n");
+        http_table(r, &mut o);
+    }
+
+    o.push_str("\n## Goals\n\nThe performance goals of issues 2, 3, 4, 6, 13 and 14, against the numbers measured above (n/a: the peer needed for the comparison is not installed or failed).\n\n");
     goals_table(r, &mut o);
 
     let m = &r.machine;

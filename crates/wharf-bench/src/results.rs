@@ -24,6 +24,9 @@ pub struct Results {
     pub memory: Vec<Memory>,
     pub cpu: Vec<Cpu>,
     pub density: Vec<Density>,
+    /// HTTP serving under load (wrk); empty when wrk is not installed.
+    #[serde(default)]
+    pub http: Vec<Http>,
     pub goals: Vec<Goal>,
 }
 
@@ -192,5 +195,37 @@ pub struct Goal {
     pub unit: String,
     /// true / false, or null when it cannot be checked here (peer not installed).
     pub met: Option<bool>,
+    /// The goal is a floor (measured >= threshold) rather than a ceiling.
+    #[serde(default)]
+    pub at_least: bool,
     pub note: String,
+}
+
+/// One HTTP server loaded by wrk: the hello component served by Wharf or
+/// `wasmtime serve`, or the same routes as a native server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Http {
+    /// "wharf-wasm-p2", "wharf-linux", "wasmtime-serve" or "native".
+    pub target: String,
+    pub label: String,
+    /// "wasm-p2", "linux" or "native".
+    pub kind: String,
+    pub runner: String,
+    /// wrk's connections for the throughput run (its threads: 2).
+    pub connections: usize,
+    /// Length of each wrk run.
+    pub duration_s: f64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Socket errors plus non-2xx/3xx responses.
+    pub errors: u64,
+    /// The same at 1 connection (1 thread).
+    pub single_requests_per_s: f64,
+    pub single_p50_ms: f64,
+    pub single_p99_ms: f64,
+    pub single_errors: u64,
+    /// RSS of the idle server's processes after its first request (for a
+    /// container: the monitor and the container's process).
+    pub idle_rss_bytes: u64,
 }

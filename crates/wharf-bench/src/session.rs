@@ -119,7 +119,8 @@ impl Bench<'_> {
             + n_targets * (s.warmup + s.runs + self.mem_runs()) as u64
             + n_networked * (s.network_warmup + s.network_runs) as u64
             + 2 * n_cpu * (s.cpu_reps as u64 + 1)
-            + 3;
+            + 3
+            + 4;
         self.pb.set_length(total);
 
         let mut latency = self.cold_starts()?;
@@ -131,6 +132,7 @@ impl Bench<'_> {
         memory.insert(2, self.linux_cgroup_peak()?);
         let cpu = self.cpu()?;
         let density = self.density()?;
+        let http = self.http()?;
         self.phase("writing the report");
         let load_after = machine::loadavg();
         self.load_max = self.load_max.max(load_after[0]);
@@ -162,6 +164,7 @@ impl Bench<'_> {
             memory,
             cpu,
             density,
+            http,
             goals: Vec::new(),
         };
         results.goals = report::goals(&results);

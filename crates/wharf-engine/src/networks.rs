@@ -39,6 +39,12 @@ impl NetworkMode {
                 addresses: a.interfaces.iter().map(|i| i.ip.to_string()).collect(),
                 nameservers: a.nameservers.iter().map(|n| n.to_string()).collect(),
                 search: a.search_domains,
+                published_tcp: a
+                    .ports
+                    .iter()
+                    .filter(|p| p.protocol == wharf_net::Protocol::Tcp)
+                    .map(|p| (p.host_ip, p.host_port, p.container_port))
+                    .collect(),
             }),
             (NetworkMode::Host, None) => Joined::Host,
             _ => Joined::None,

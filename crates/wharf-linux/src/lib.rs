@@ -195,6 +195,9 @@ pub struct JoinedNetwork {
     pub nameservers: Vec<String>,
     /// resolv.conf's search domains.
     pub search: Vec<String>,
+    /// TCP ports published on the host: (host address, host port,
+    /// container port); the address is None for every address.
+    pub published_tcp: Vec<(Option<std::net::Ipv4Addr>, u16, u16)>,
 }
 
 /// Docker's Linux-only options, applied by [`apply_defaults`]. What every

@@ -22,6 +22,7 @@
 mod cache;
 pub mod oci;
 mod run;
+pub mod serve;
 
 use std::fmt;
 use std::hash::Hasher;
@@ -95,6 +96,14 @@ pub enum Error {
     /// The module args\[0\] names is not in the container's filesystem.
     #[error("the Wasm module {path} (args[0]) {why} in the image; check the image's ENTRYPOINT/CMD or the command you gave")]
     NoModule { path: String, why: &'static str },
+
+    /// The port an HTTP component is to be served on cannot be listened on.
+    #[error("cannot serve HTTP on port {port}: {source}; pick another port with -e WHARF_HTTP_PORT=PORT")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// The runtime spec lacks what a Wasm guest needs.
     #[error("invalid runtime spec for a Wasm guest: {0}")]
@@ -212,6 +221,15 @@ enum Compiled {
 }
 
 impl Program {
+    /// The `wasi:http` world this program serves, if it is a component
+    /// exporting an HTTP handler; such a program is served, not run.
+    pub fn http_world(&self) -> Option<serve::HttpWorld> {
+        match &self.compiled {
+            Compiled::Component(c) => serve::http_world(c),
+            Compiled::Module(_) => None,
+        }
+    }
+
     /// Why the compiled code could not be written to the cache, if it could
     /// not (the program is still usable; the next start compiles again).
     pub fn cache_warning(&self) -> Option<&str> {
@@ -379,6 +397,12 @@ impl Runtime {
     /// Sets up the engine. Cheap: no config files, no directory scans, no
     /// thread pools; the cache directory is created on first write.
     pub fn new(cache_dir: PathBuf) -> Result<Runtime> {
+        Runtime::with_config(cache_dir, Runtime::config(), Arc::default())
+    }
+
+    /// The engine settings every Wharf engine shares; they are part of
+    /// the code cache's key through the engine fingerprint.
+    fn config() -> Config {
         let mut config = Config::new();
         // Interruption by epoch changes the compiled code (checks at loop
         // headers and function entries), so it is always on and part of the
@@ -389,13 +413,40 @@ impl Runtime {
         // behaviour: traps carry function names/offsets, no DWARF parsing.
         config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
         // Default max_wasm_stack (512 KiB): deep recursion is a clean trap.
+        config
+    }
+
+    fn with_config(
+        cache_dir: PathBuf,
+        config: Config,
+        interrupt: Arc<InterruptState>,
+    ) -> Result<Runtime> {
         let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
             cache_dir,
             fingerprint: OnceLock::new(),
-            interrupt: Arc::new(InterruptState::default()),
+            interrupt,
             linkers: run::Linkers::default(),
+        })
+    }
+
+    /// A runtime for serving HTTP: the same engine settings (so the same
+    /// cached code) on the pooling allocator, which keeps instance slots
+    /// and copy-on-write memory images ready, so an instance per request
+    /// costs microseconds. It shares this runtime's interrupter. Without
+    /// the address space for the pool, instances are allocated on demand.
+    pub fn for_serving(&self) -> Result<Runtime> {
+        let mut config = Runtime::config();
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            wasmtime::PoolingAllocationConfig::default(),
+        ));
+        Runtime::with_config(self.cache_dir.clone(), config, self.interrupt.clone()).or_else(|_| {
+            Runtime::with_config(
+                self.cache_dir.clone(),
+                Runtime::config(),
+                self.interrupt.clone(),
+            )
         })
     }
 

@@ -24,6 +24,9 @@ pub const MODULE_DIGEST_ANNOTATION: &str = "dev.wharf.module-digest";
 pub const NETWORK_ANNOTATION: &str = "dev.wharf.network";
 /// The bundle annotation containerd users set for Wasm; Wharf sets it too.
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
+/// Space-separated URLs where an HTTP component's clients reach it (its
+/// published ports), for the "Serving HTTP on" line.
+pub const HTTP_URLS_ANNOTATION: &str = "dev.wharf.http-urls";
 
 /// Where a program named `arg0` (args\[0\]) is in the container's tree:
 /// itself when absolute, else relative to `cwd`, as an exec from that
@@ -86,11 +89,30 @@ pub fn is_wasm_bundle(
 pub struct Loaded {
     pub program: Program,
     pub guest: Guest,
+    /// The module file and what identifies its bytes for the code cache,
+    /// to load it again into a serving runtime.
+    module: PathBuf,
+    digest: Option<String>,
+    /// Where clients reach an HTTP component ([`HTTP_URLS_ANNOTATION`]).
+    urls: Vec<String>,
 }
 
 impl Loaded {
+    /// Runs a command to completion, or serves a `wasi:http` component
+    /// until it is interrupted.
     pub fn run(&self, runtime: &Runtime) -> Result<Outcome> {
-        runtime.run(&self.program, &self.guest)
+        let Some(world) = self.program.http_world() else {
+            return runtime.run(&self.program, &self.guest);
+        };
+        let options = crate::serve::ServeOptions::from_env(&self.guest.env, self.urls.clone())?;
+        let server = runtime.for_serving()?;
+        let program = server.prepare_file(&self.module, self.digest.as_deref())?;
+        crate::serve::serve(&server, &program, world, &self.guest, &options)
+    }
+
+    /// Whether [`run`](Self::run) serves HTTP rather than running a command.
+    pub fn serves_http(&self) -> bool {
+        self.program.http_world().is_some()
     }
 }
 
@@ -121,6 +143,10 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
         }
     };
     let program = runtime.prepare_file(&module, digest.as_deref())?;
+    let urls = annotations
+        .get(HTTP_URLS_ANNOTATION)
+        .map(|u| u.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
     let env = process
         .env()
         .clone()
@@ -142,7 +168,13 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
         cpus: cpu_share(spec),
         network: annotations.contains_key(NETWORK_ANNOTATION),
     };
-    Ok(Loaded { program, guest })
+    Ok(Loaded {
+        program,
+        guest,
+        module,
+        digest,
+        urls,
+    })
 }
 
 /// The spec's bind mounts, which a guest sees as preopened directories.

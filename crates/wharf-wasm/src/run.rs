@@ -45,7 +45,7 @@ impl WasiView for P2Host {
 /// Memory limit over all linear memories of the store. Refusing a grow
 /// makes `memory.grow` return -1; the refusal is remembered so a later trap
 /// is reported as a memory-limit kill.
-struct Limits {
+pub(crate) struct Limits {
     limit: Option<u64>,
     total: u64,
     /// (current, desired) of the last allowed grow, undone if it then fails.
@@ -54,7 +54,7 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(limit: Option<u64>) -> Limits {
+    pub(crate) fn new(limit: Option<u64>) -> Limits {
         Limits {
             limit,
             total: 0,
@@ -133,6 +133,27 @@ fn wasi_builder(guest: &Guest, p1: bool) -> Result<WasiCtxBuilder> {
     let mut b = WasiCtxBuilder::new();
     // File operations run inline on this thread (no tokio blocking pool).
     b.allow_blocking_current_thread(true);
+    if guest.stdin {
+        if let Some(f) = dup_fd(0) {
+            b.stdin(InputFile::new(f));
+        }
+    }
+    match dup_fd(1) {
+        Some(f) => b.stdout(OutputFile::new(f)),
+        None => b.stdout(std::io::empty()),
+    };
+    match dup_fd(2) {
+        Some(f) => b.stderr(OutputFile::new(f)),
+        None => b.stderr(std::io::empty()),
+    };
+    grant(&mut b, guest, p1)?;
+    Ok(b)
+}
+
+/// Puts what `guest` is granted (network, args, env, working directory,
+/// directories) into `b`; everything else stays denied. Standard streams
+/// are the caller's choice.
+pub(crate) fn grant(b: &mut WasiCtxBuilder, guest: &Guest, p1: bool) -> Result<()> {
     // The network is a grant: explicitly all or nothing, whatever the
     // defaults are. Granted, it is the network of the namespace this
     // thread runs in (the container's own, made for it).
@@ -153,20 +174,6 @@ fn wasi_builder(guest: &Guest, p1: bool) -> Result<WasiCtxBuilder> {
             b.initial_cwd(cwd);
         }
     }
-
-    if guest.stdin {
-        if let Some(f) = dup_fd(0) {
-            b.stdin(InputFile::new(f));
-        }
-    }
-    match dup_fd(1) {
-        Some(f) => b.stdout(OutputFile::new(f)),
-        None => b.stdout(std::io::empty()),
-    };
-    match dup_fd(2) {
-        Some(f) => b.stderr(OutputFile::new(f)),
-        None => b.stderr(std::io::empty()),
-    };
 
     if let Some(root) = &guest.root {
         b.preopened_dir(root, "/", FsPerms::ReadOnly)
@@ -192,7 +199,7 @@ fn wasi_builder(guest: &Guest, p1: bool) -> Result<WasiCtxBuilder> {
                 source: to_io(e),
             })?;
     }
-    Ok(b)
+    Ok(())
 }
 
 fn to_io(e: wasmtime::Error) -> std::io::Error {
@@ -271,15 +278,19 @@ fn arm<T>(
 const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Bumps the engine's epoch every [`PACE_TICK`] until dropped.
-struct Ticker(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct Ticker(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Ticker {
     fn start(engine: wasmtime::Engine) -> Ticker {
+        Ticker::start_every(engine, PACE_TICK)
+    }
+
+    pub(crate) fn start_every(engine: wasmtime::Engine, period: std::time::Duration) -> Ticker {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(PACE_TICK);
+                std::thread::sleep(period);
                 engine.increment_epoch();
             }
         });
@@ -463,7 +474,7 @@ fn finish(rt: &Runtime, result: wasmtime::Result<()>, limits: &Limits) -> Outcom
 /// thousands of identical frames).
 const MAX_BACKTRACE_LINES: usize = 24;
 
-fn trap_message(e: &wasmtime::Error) -> String {
+pub(crate) fn trap_message(e: &wasmtime::Error) -> String {
     let mut msg = match e.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => e.root_cause().to_string(),

@@ -87,6 +87,9 @@ impl Executor for WasmExecutor {
             }
             Network::Joined(joined) => {
                 annotations.insert(oci::NETWORK_ANNOTATION.into(), "bridge".into());
+                if let Some(urls) = http_urls(spec, joined) {
+                    annotations.insert(oci::HTTP_URLS_ANNOTATION.into(), urls);
+                }
                 let hostname = spec.hostname().clone().unwrap_or_default();
                 let (hosts, resolv) = wharf_linux::etc_files(input.linux, &hostname);
                 for (name, text) in [(HOSTS, hosts), (RESOLV_CONF, resolv)] {
@@ -139,6 +142,43 @@ impl Executor for WasmExecutor {
 
     /// A guest leaves nothing on the host: it ran inside its owner.
     fn delete(&self, _engine: &Engine, _bundle: Bundle) {}
+}
+
+/// Where clients reach the container's HTTP port (should its component
+/// serve HTTP): its published ports, else its address on the network.
+fn http_urls(spec: &Spec, joined: &wharf_linux::JoinedNetwork) -> Option<String> {
+    let env: Vec<(String, String)> = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // A bad port is reported when the server starts.
+    let port = wharf_wasm::serve::ServeOptions::from_env(&env, Vec::new())
+        .ok()?
+        .port;
+    let published: Vec<String> = joined
+        .published_tcp
+        .iter()
+        .filter(|(_, _, container)| *container == port)
+        .map(|(ip, host_port, _)| {
+            let ip = ip.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+            format!("http://{ip}:{host_port}/")
+        })
+        .collect();
+    let urls = if published.is_empty() {
+        joined
+            .addresses
+            .iter()
+            .map(|a| format!("http://{a}:{port}/"))
+            .collect()
+    } else {
+        published
+    };
+    (!urls.is_empty()).then(|| urls.join(" "))
 }
 
 struct WasmTask {
@@ -205,17 +245,24 @@ impl Task for WasmTask {
     }
 
     fn wait(self: Box<Self>) -> Result<Exit> {
-        let outcome = match &self.namespace {
-            None => self.loaded.run(&self.runtime)?,
-            Some(namespace) => std::thread::scope(|s| {
+        // A server with no network would otherwise listen on the host's:
+        // it gets a namespace of its own, which nothing can reach.
+        let isolate =
+            self.namespace.is_none() && !self.loaded.guest.network && self.loaded.serves_http();
+        let outcome = if self.namespace.is_none() && !isolate {
+            self.loaded.run(&self.runtime)?
+        } else {
+            std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .name("wharf-guest".into())
                     // As much stack as the main thread the guest otherwise runs on.
                     .stack_size(8 << 20)
                     .spawn_scoped(s, || {
-                        namespace.enter().map_err(|e| {
-                            Error::io("joining the container's network namespace", e)
-                        })?;
+                        match &self.namespace {
+                            Some(namespace) => namespace.enter(),
+                            None => isolate_network(),
+                        }
+                        .map_err(|e| Error::io("joining the container's network namespace", e))?;
                         Ok::<_, Error>(self.loaded.run(&self.runtime)?)
                     })
                     .map_err(|e| Error::io("starting the guest's thread", e))?
@@ -223,7 +270,7 @@ impl Task for WasmTask {
                     .unwrap_or_else(|_| {
                         Err(Error::Unsupported("the guest's thread panicked".into()))
                     })
-            })?,
+            })?
         };
         Ok(Exit {
             code: outcome.exit_code(),
@@ -231,6 +278,16 @@ impl Task for WasmTask {
             oom_killed: false,
         })
     }
+}
+
+/// Moves the calling thread into a new network namespace of its own (only
+/// loopback, down), saying why on the container's stderr.
+fn isolate_network() -> std::io::Result<()> {
+    eprintln!(
+        "wharf: this component serves HTTP but the container has no network, so nothing can reach it; publish its port (-p 8080:8080) or give it a network (--network)"
+    );
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    Ok(())
 }
 
 /// Where a Wasm image keeps its module.
