@@ -63,6 +63,25 @@ show wharf stop -t 1 ticker
 show wharf ps -a
 show wharf rm ticker
 
+step "A Wasm HTTP component, served like wasmtime serve (a fresh instance per request)"
+wharf rm -f web backend >/dev/null 2>&1 || true
+wharf network rm demo-http >/dev/null 2>&1 || true
+show wharf build -q --platform wasip2/wasm -t web:wasm examples/http
+show wharf build -q -f examples/http/Dockerfile.linux --platform linux/amd64 -t web:linux examples/http
+show wharf network create --subnet 10.231.250.0/24 demo-http
+show wharf run -d --name backend --network demo-http -e ROLE="the Linux backend" web:linux
+show wharf run -d --name web --network demo-http -p 127.0.0.1:18080:8080 web:wasm
+for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18080/ && break; sleep 0.1; done
+show curl -s http://127.0.0.1:18080/
+printf '$ curl -s http://127.0.0.1:18080/count   # three times: no state survives a request\n'
+for _ in 1 2 3; do curl -s http://127.0.0.1:18080/count; done
+printf '$ curl -s "http://127.0.0.1:18080/fetch?url=http://backend:8080/env/ROLE"   # Wasm -> Linux, by name\n'
+curl -s "http://127.0.0.1:18080/fetch?url=http://backend:8080/env/ROLE"
+show wharf ps
+show wharf logs web
+show wharf rm -f web backend
+show wharf network rm demo-http
+
 step "Save and load (OCI archive)"
 archive=$(mktemp --suffix=.tar)
 show wharf save -o "$archive" hello:wasm

@@ -49,6 +49,7 @@ enum Command {
     Logout(commands::logout::Args),
     Manifest(commands::manifest::Args),
     Network(commands::network::Args),
+    Volume(commands::volume::Args),
     Port(commands::port::Args),
     Bench(commands::bench::Args),
     /// Internal: the monitor process of a detached container.
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
             Command::Logout(a) => commands::logout::exec(&engine, a),
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
             Command::Network(a) => commands::network::exec(&engine, a),
+            Command::Volume(a) => commands::volume::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
             Command::Bench(_) => unreachable!("handled before the store is opened"),
             Command::Monitor { id } => Ok(engine.monitor(&id)),

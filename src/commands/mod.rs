@@ -23,6 +23,7 @@ pub mod run;
 pub mod save;
 pub mod stop;
 pub mod tag;
+pub mod volume;
 
 /// Applies `f` to each named container, printing the name on success and the
 /// error otherwise, like Docker; non-zero when any failed.

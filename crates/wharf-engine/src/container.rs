@@ -79,6 +79,10 @@ pub struct State {
     /// and ports are wharf-net's records); empty for none or host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<String>,
+    /// The named volumes it mounts: while the record exists (running or
+    /// not) they are in use, and `volume rm`/`prune` leave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +204,8 @@ pub struct NewContainer<'a> {
     pub owner: Option<i32>,
     /// Bridge networks it will be attached to.
     pub networks: &'a [String],
+    /// Named volumes it mounts.
+    pub volumes: &'a [String],
 }
 
 impl Containers {
@@ -293,6 +299,7 @@ impl Containers {
                 entrypoint: new.entrypoint.to_vec(),
                 cmd: new.cmd.to_vec(),
                 networks: new.networks.to_vec(),
+                volumes: new.volumes.to_vec(),
             },
         };
         if let Some(pid) = new.owner {
@@ -585,6 +592,7 @@ mod tests {
             cmd: &[],
             owner: None,
             networks: &[],
+            volumes: &[],
         }
     }
 

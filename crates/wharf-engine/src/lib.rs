@@ -20,6 +20,7 @@ pub mod registry;
 pub mod run;
 mod signals;
 pub mod spec;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
 pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
+pub use volumes::{PrunedVolumes, Volume};
 pub use wharf_image::{Platform, Reference, Store};
 
 #[derive(Debug, thiserror::Error)]

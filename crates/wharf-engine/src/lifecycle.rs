@@ -192,7 +192,15 @@ impl Engine {
             .iter()
             .map(|m| {
                 let ro = m.options().as_ref().is_some_and(|o| o.iter().any(|o| o == "ro"));
-                json!({"Type": "bind", "Source": m.source(), "Destination": m.destination(), "RW": !ro})
+                // A named volume's directory is <root>/volumes/<name>/_data.
+                let source = m.source().as_deref().unwrap_or(std::path::Path::new(""));
+                let volume = c.state.volumes.iter().find(|v| {
+                    source.ends_with(std::path::Path::new("volumes").join(v).join("_data"))
+                });
+                match volume {
+                    Some(name) => json!({"Type": "volume", "Name": name, "Driver": "local", "Source": m.source(), "Destination": m.destination(), "RW": !ro}),
+                    None => json!({"Type": "bind", "Source": m.source(), "Destination": m.destination(), "RW": !ro}),
+                }
             })
             .collect();
         let memory = spec

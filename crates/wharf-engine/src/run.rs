@@ -61,7 +61,7 @@ impl Engine {
             .map(str::parse::<Platform>)
             .transpose()?;
         let memory = opts.memory.as_deref().map(spec::parse_memory).transpose()?;
-        let volumes = opts
+        let mut volumes = opts
             .volumes
             .iter()
             .map(|v| spec::parse_volume(v))
@@ -134,18 +134,27 @@ impl Engine {
             _ => Vec::new(),
         };
 
-        let container = self.containers.create(&NewContainer {
-            name: opts.name.as_deref(),
-            image: &opts.image,
-            image_id: &image.id(),
-            executor: executor.name(),
-            auto_remove: opts.rm,
-            rootfs: &rootfs,
-            entrypoint: &entrypoint,
-            cmd: &cmd,
-            owner: (executor.runs_in_owner() && !opts.detach).then(|| std::process::id() as i32),
-            networks: &bridges,
-        })?;
+        // Named volumes are resolved (made, filled) last before the record
+        // that names them, under their lock until it is written.
+        let in_use = self.use_volumes(&mut volumes, &rootfs)?;
+        let container = self
+            .containers
+            .create(&NewContainer {
+                name: opts.name.as_deref(),
+                image: &opts.image,
+                image_id: &image.id(),
+                executor: executor.name(),
+                auto_remove: opts.rm,
+                rootfs: &rootfs,
+                entrypoint: &entrypoint,
+                cmd: &cmd,
+                owner: (executor.runs_in_owner() && !opts.detach)
+                    .then(|| std::process::id() as i32),
+                networks: &bridges,
+                volumes: &in_use.names,
+            })
+            .inspect_err(|_| self.abandon_volumes(&in_use))?;
+        drop(in_use);
         let made = self
             .attach_networks(&container, &network_mode, &opts.network, ports)
             .map(|attached| linux.network = network_mode.joined(attached))

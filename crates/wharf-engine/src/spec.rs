@@ -140,13 +140,18 @@ pub fn read_env_file(path: &Path) -> Result<Vec<String>> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
+    /// The host directory or file mounted: the `-v` path, or a named
+    /// volume's directory once the engine has resolved it.
     pub host: PathBuf,
     pub guest: String,
     pub read_only: bool,
+    /// The named volume (`-v NAME:/path`), if this is one: `host` stays
+    /// empty until `run` resolves it (`Engine::use_volumes`).
+    pub name: Option<String>,
 }
 
-/// `-v HOST:GUEST[:ro|rw]`. HOST must be an existing directory or file given
-/// as an absolute or `./`-relative path (named volumes are not supported).
+/// `-v SOURCE:GUEST[:ro|rw]`. Docker's rule: a SOURCE starting with `/` or
+/// `.` is a host path, which must exist; anything else names a volume.
 pub fn parse_volume(flag: &str) -> Result<Volume> {
     let parts: Vec<&str> = flag.split(':').collect();
     let (host, guest, mode) = match parts.as_slice() {
@@ -167,15 +172,26 @@ pub fn parse_volume(flag: &str) -> Result<Volume> {
             )))
         }
     };
-    if !(host.starts_with('/') || host.starts_with('.')) {
-        return Err(Error::InvalidArgument(format!(
-            "invalid volume \"{flag}\": named volumes are not supported; give a host path starting with / or ./"
-        )));
+    let named = !(host.starts_with('/') || host.starts_with('.'));
+    if named {
+        crate::volumes::validate_name(host).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "invalid volume \"{flag}\": {e}; to mount a host directory, give its path starting with / or ./"
+            ))
+        })?;
     }
     if !guest.starts_with('/') {
         return Err(Error::InvalidArgument(format!(
             "invalid volume \"{flag}\": the container path \"{guest}\" must be absolute"
         )));
+    }
+    if named {
+        return Ok(Volume {
+            host: PathBuf::new(),
+            guest: normalize_guest_path(guest),
+            read_only,
+            name: Some(host.to_string()),
+        });
     }
     let host = std::fs::canonicalize(host).map_err(|e| {
         Error::InvalidArgument(format!(
@@ -186,6 +202,7 @@ pub fn parse_volume(flag: &str) -> Result<Volume> {
         host,
         guest: normalize_guest_path(guest),
         read_only,
+        name: None,
     })
 }
 
@@ -406,10 +423,20 @@ mod tests {
         let v = parse_volume(&format!("{p}:/data/../data/:ro")).unwrap();
         assert_eq!(v.guest, "/data");
         assert!(v.read_only);
-        assert!(parse_volume("named:/data")
-            .unwrap_err()
-            .to_string()
-            .contains("named volumes"));
+        assert_eq!(v.name, None);
+        let named = parse_volume("my-data_1.x:/data/:ro").unwrap();
+        assert_eq!(named.name.as_deref(), Some("my-data_1.x"));
+        assert_eq!(named.guest, "/data");
+        assert!(named.read_only);
+        assert!(
+            named.host.as_os_str().is_empty(),
+            "resolved by run, not here"
+        );
+        for bad in ["bad/name:/data", "_x:/data", "a b:/data", "-x:/data"] {
+            let err = parse_volume(bad).unwrap_err().to_string();
+            assert!(err.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{bad}: {err}");
+        }
+        assert!(parse_volume("named:data").is_err());
         assert!(parse_volume(&format!("{p}/missing:/data"))
             .unwrap_err()
             .to_string()

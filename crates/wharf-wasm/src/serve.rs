@@ -45,6 +45,9 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre as P2Pre;
+
 use crate::run::{grant, trap_message, Limits};
 use crate::{Compiled, Error, Guest, Outcome, Program, Result, Runtime};
 
@@ -204,17 +207,53 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How often the accept loop looks for an interrupt.
 const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
-/// Everything a worker needs to make an instance.
-struct Server {
+/// What every instance of a server gets: its store's grants and limits,
+/// and the deadline of each request.
+struct Sandbox {
     engine: wasmtime::Engine,
-    pre: ProxyPre<Host>,
-    world: HttpWorld,
     guest: Guest,
     timeout: Duration,
-    requests: Semaphore,
 }
 
-impl Server {
+/// A server: its sandbox, how requests reach instances, and how many may
+/// be in flight.
+struct Server {
+    sandbox: Arc<Sandbox>,
+    requests: Semaphore,
+    dispatch: Dispatch,
+}
+
+/// How a request reaches an instance.
+enum Dispatch {
+    /// WASI 0.2: one instance per request, called directly (the pattern
+    /// wasmtime-wasi-http documents): instantiate, `call_handle` on a task
+    /// of its own, the response from the outparam.
+    P2(P2Pre<Host>),
+    /// WASI 0.3: the library's `ProxyHandler`, whose workers may take
+    /// several requests per instance, concurrently.
+    P3(ProxyHandler<Services>),
+}
+
+/// The `ProxyHandler` state of a WASI 0.3 server.
+struct Services {
+    sandbox: Arc<Sandbox>,
+    pre: ProxyPre<Host>,
+}
+
+/// An instance could not be made for a request (the pool is full, the
+/// memory limit is below what the component needs at start).
+#[derive(Debug)]
+struct CannotInstantiate(wasmtime::Error);
+
+impl std::fmt::Display for CannotInstantiate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot make an instance for the request: {:#}", self.0)
+    }
+}
+
+impl std::error::Error for CannotInstantiate {}
+
+impl Sandbox {
     fn new_store(&self) -> wasmtime::Result<Store<Host>> {
         let mut b = WasiCtxBuilder::new();
         // Handlers share the container's stdout/stderr (its log); no stdin.
@@ -239,31 +278,29 @@ impl Server {
     }
 }
 
-impl HandlerState for Server {
+impl HandlerState for Services {
     type StoreData = Host;
     type WorkerExpiration = Expiration;
     type WorkerState = Worker;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<Host, Expiration, Worker>> {
-        let mut store = self.new_store()?;
+        let mut store = self.sandbox.new_store()?;
         let proxy = self.pre.instantiate_async(&mut store).await?;
-        let (reuse, concurrent) = match self.world {
-            HttpWorld::P2 => (1, 1),
-            HttpWorld::P3 => (P3_REUSE, P3_CONCURRENT_REUSE),
-        };
+        let (reuse, concurrent) = (P3_REUSE, P3_CONCURRENT_REUSE);
+        let timeout = self.sandbox.timeout;
         Ok(Instance {
             store,
             proxy,
             view: <Host as WasiHttpView>::http,
             expiration: Expiration {
                 idle: IDLE_INSTANCE,
-                request: self.timeout,
+                request: timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
             state: Worker {
                 reuse,
                 concurrent,
-                timeout: self.timeout,
+                timeout,
             },
         })
     }
@@ -363,24 +400,27 @@ pub(crate) fn serve(
         .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
         .map_err(|e| Error::Engine(format!("cannot provide wasi:http: {e:#}")))?;
     let pre = linker.instantiate_pre(component).map_err(instantiate_err)?;
-    let pre = match world {
-        HttpWorld::P2 => ProxyPre::P2(
-            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(instantiate_err)?,
-        ),
-        HttpWorld::P3 => ProxyPre::P3(
-            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre).map_err(instantiate_err)?,
-        ),
-    };
     let mut guest = guest.clone();
     guest.stdin = false;
-    let server = Server {
+    let sandbox = Arc::new(Sandbox {
         engine: engine.clone(),
-        pre,
-        world,
         guest,
         timeout: options.request_timeout,
-        requests: Semaphore::new(MAX_REQUESTS),
+    });
+    let dispatch = match world {
+        HttpWorld::P2 => Dispatch::P2(P2Pre::new(pre).map_err(instantiate_err)?),
+        HttpWorld::P3 => Dispatch::P3(ProxyHandler::new(Services {
+            sandbox: sandbox.clone(),
+            pre: ProxyPre::P3(
+                wasmtime_wasi_http::p3::bindings::ServicePre::new(pre).map_err(instantiate_err)?,
+            ),
+        })),
     };
+    let server = Arc::new(Server {
+        sandbox,
+        requests: Semaphore::new(MAX_REQUESTS),
+        dispatch,
+    });
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_io()
         .enable_time()
@@ -388,7 +428,7 @@ pub(crate) fn serve(
         .build()
         .map_err(|e| Error::Engine(format!("cannot start the HTTP server's runtime: {e}")))?;
     let _ticker = crate::run::Ticker::start_every(engine, EPOCH_TICK);
-    let outcome = tokio.block_on(accept_loop(rt, ProxyHandler::new(server), options));
+    let outcome = tokio.block_on(accept_loop(rt, server, options));
     // Whatever is left (a killed server's requests) is abandoned.
     tokio.shutdown_background();
     outcome
@@ -396,11 +436,7 @@ pub(crate) fn serve(
 
 /// Accepts connections until an interrupt; then lets the open ones finish
 /// their requests (unless the interrupt is SIGKILL).
-async fn accept_loop(
-    rt: &Runtime,
-    handler: ProxyHandler<Server>,
-    options: &ServeOptions,
-) -> Result<Outcome> {
+async fn accept_loop(rt: &Runtime, server: Arc<Server>, options: &ServeOptions) -> Result<Outcome> {
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, options.port));
     let listener = listen(addr).map_err(|e| Error::Listen {
         port: options.port,
@@ -425,10 +461,10 @@ async fn accept_loop(
             }
             accepted = accept(&listener, &connections) => {
                 let Some((stream, permit)) = accepted else { continue };
-                let handler = handler.clone();
+                let server = server.clone();
                 let stopped = stopped.clone();
                 tasks.spawn(async move {
-                    connection(stream, handler, stopped).await;
+                    connection(stream, server, stopped).await;
                     drop(permit);
                 });
             }
@@ -487,14 +523,14 @@ async fn accept(
 
 async fn connection(
     stream: tokio::net::TcpStream,
-    handler: ProxyHandler<Server>,
+    server: Arc<Server>,
     mut stopped: watch::Receiver<bool>,
 ) {
     // Small response chunks go out at once (no Nagle delay).
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |request| {
-        let handler = handler.clone();
-        async move { Ok::<_, Infallible>(respond(&handler, request).await) }
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(respond(&server, request).await) }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
@@ -514,41 +550,90 @@ async fn connection(
 /// The component's response to `request`, or the error page for why there
 /// is none (also reported on the container's stderr, i.e. its log).
 async fn respond(
-    handler: &ProxyHandler<Server>,
+    server: &Server,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> Response<WasiBody> {
-    let Ok(_permit) = handler.state().requests.acquire().await else {
+    let Ok(_permit) = server.requests.acquire().await else {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
     };
     let what = format!("{} {}", request.method(), request.uri());
     let started = Instant::now();
     let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
-    match handler.handle((), request).await {
-        Ok(response) => response,
-        Err(e) => {
-            // A WASI 0.2 instance past its deadline is dropped before the
-            // expiration is reported, so the clock says what happened.
-            let timeout = handler.state().timeout;
-            let (status, why) = if e.is::<ExpirationError>() || started.elapsed() >= timeout {
-                (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "the handler did not respond within {timeout:?} ({TIMEOUT_ENV}); it was stopped"
-                    ),
-                )
-            } else if let Some(e) = e.downcast_ref::<InstantiationError<()>>() {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot make an instance for the request: {:#}", e.error),
-                )
-            } else {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the handler failed: {}", trap_message(&e)),
-                )
-            };
-            eprintln!("wharf: {what}: {why}");
-            error_page(status, &why)
+    let result = match &server.dispatch {
+        Dispatch::P2(pre) => handle_p2(&server.sandbox, pre, request).await,
+        Dispatch::P3(handler) => handler.handle((), request).await,
+    };
+    let e = match result {
+        Ok(response) => return response,
+        Err(e) => e,
+    };
+    // A WASI 0.3 instance past its deadline may be dropped before the
+    // expiration is reported, so the clock says what happened.
+    let timeout = server.sandbox.timeout;
+    let (status, why) = if e.is::<ExpirationError>() || started.elapsed() >= timeout {
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the handler did not respond within {timeout:?} ({TIMEOUT_ENV}); it was stopped"
+            ),
+        )
+    } else if let Some(e) = e.downcast_ref::<InstantiationError<()>>() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot make an instance for the request: {:#}", e.error),
+        )
+    } else if let Some(e) = e.downcast_ref::<CannotInstantiate>() {
+        (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the handler failed: {}", trap_message(&e)),
+        )
+    };
+    eprintln!("wharf: {what}: {why}");
+    error_page(status, &why)
+}
+
+/// One WASI 0.2 request: a fresh instance on a task of its own (which
+/// goes on streaming the body after the response's head is out), and its
+/// response from the outparam, within the deadline. Past it the task is
+/// aborted: the handler yields at the next epoch tick and its instance is
+/// dropped there.
+async fn handle_p2(
+    sandbox: &Sandbox,
+    pre: &P2Pre<Host>,
+    request: hyper::Request<WasiBody>,
+) -> wasmtime::Result<Response<WasiBody>> {
+    let mut store = sandbox.new_store()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let http = &mut store.data_mut().http();
+    let request = http.new_incoming_request(Scheme::Http, request)?;
+    let out = http.new_response_outparam(tx)?;
+    let pre = pre.clone();
+    let task = tokio::spawn(async move {
+        let proxy = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| wasmtime::Error::new(CannotInstantiate(e)))?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, out)
+            .await
+    });
+    match tokio::time::timeout(sandbox.timeout, rx).await {
+        Ok(Ok(Ok(response))) => Ok(response),
+        Ok(Ok(Err(code))) => Err(wasmtime::format_err!("it answered with the error {code:?}")),
+        // The outparam is gone unset: the task says why.
+        Ok(Err(_)) => match task.await {
+            Ok(Ok(())) => Err(wasmtime::format_err!(
+                "it returned without a response (response-outparam::set was never called)"
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(wasmtime::format_err!("its task failed: {e}")),
+        },
+        Err(_) => {
+            task.abort();
+            Err(ExpirationError.into())
         }
     }
 }
