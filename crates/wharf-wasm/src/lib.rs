@@ -38,6 +38,10 @@ use wasmtime::{Config, Engine, Module};
 /// with the `=x.y.z` pin in the workspace `Cargo.toml`.
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
+/// Bytes of each pooled memory and table a served instance leaves
+/// resident for the next one (see [`Runtime::for_serving`]).
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// Bumped whenever the on-disk cache entry format or the engine settings
 /// chosen in [`Runtime::new`] change in a way the wasmtime fingerprint might
 /// not capture.
@@ -434,20 +438,32 @@ impl Runtime {
     /// A runtime for serving HTTP: the same engine settings (so the same
     /// cached code) on the pooling allocator, which keeps instance slots
     /// and copy-on-write memory images ready, so an instance per request
-    /// costs microseconds. It shares this runtime's interrupter. Without
-    /// the address space for the pool, instances are allocated on demand.
+    /// costs microseconds. It shares this runtime's interrupter.
+    ///
+    /// Where the kernel has `PAGEMAP_SCAN` (Linux 6.7+), a freed slot's
+    /// memory is reset by rewriting just the pages the instance touched
+    /// (up to [`KEEP_RESIDENT`] bytes) instead of `madvise`: no TLB
+    /// shootdowns and no page faults on the next request (measured here:
+    /// 5 page faults and ~100 µs of CPU per request down to 0 and ~75 µs).
+    /// Without it the pool resets with `madvise`; without the address
+    /// space for a pool, instances are allocated on demand.
     pub fn for_serving(&self) -> Result<Runtime> {
-        let mut config = Runtime::config();
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-            wasmtime::PoolingAllocationConfig::default(),
-        ));
-        Runtime::with_config(self.cache_dir.clone(), config, self.interrupt.clone()).or_else(|_| {
-            Runtime::with_config(
-                self.cache_dir.clone(),
-                Runtime::config(),
-                self.interrupt.clone(),
-            )
-        })
+        let pooled = |pagemap: bool| {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            if pagemap {
+                pool.pagemap_scan(wasmtime::Enabled::Yes)
+                    .linear_memory_keep_resident(KEEP_RESIDENT)
+                    .table_keep_resident(KEEP_RESIDENT);
+            }
+            let mut config = Runtime::config();
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+            config
+        };
+        let make =
+            |config| Runtime::with_config(self.cache_dir.clone(), config, self.interrupt.clone());
+        make(pooled(true))
+            .or_else(|_| make(pooled(false)))
+            .or_else(|_| make(Runtime::config()))
     }
 
     /// The directory compiled code is cached in.
