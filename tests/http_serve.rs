@@ -358,6 +358,56 @@ fn a_foreground_server_stops_cleanly_on_ctrl_c() {
 }
 
 #[test]
+fn a_wasi_0_3_service_is_served() {
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wharf::new();
+    let ctx = examples_dir().join("http-p3");
+    assert!(
+        ctx.join("http-p3.wasm").exists(),
+        "examples/http-p3/http-p3.wasm is missing: run scripts/setup.sh"
+    );
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "wasip2/wasm",
+        "-t",
+        "p3:wasm",
+        ctx.to_str().unwrap(),
+    ]);
+    let marks = ["10.231.74."];
+    let before = host_state(&marks);
+    w.ok(&["network", "create", "--subnet", "10.231.74.0/24", "p3-net"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--network",
+        "p3-net",
+        "-p",
+        "127.0.0.1::8080",
+        "-e",
+        "ANSWER=42",
+        "p3:wasm",
+    ]);
+    let port = host_port(&w, "svc");
+    wait_serving(port);
+    assert_eq!(
+        get(port, "/"),
+        (200, "Hello from a WASI 0.3 service!\n".into())
+    );
+    assert_eq!(get(port, "/env/ANSWER"), (200, "42\n".into()));
+    assert_eq!(get(port, "/env/HOME").0, 404);
+    assert_eq!(get(port, "/nothing").0, 404);
+    w.ok(&["stop", "svc"]);
+    assert_eq!(w.inspect("svc")["State"]["ExitCode"], 0);
+    w.ok(&["rm", "svc"]);
+    w.ok(&["network", "rm", "p3-net"]);
+    assert_same_host(&before, &marks);
+}
+
+#[test]
 fn a_server_without_a_network_says_nothing_can_reach_it() {
     let w = Wharf::new();
     build_web(&w);
