@@ -13,7 +13,8 @@ use common::*;
 use serde_json::Value;
 
 /// Every number under `v` must be positive, except the load averages (an idle
-/// machine reports 0.00). Returns how many numbers were checked.
+/// machine reports 0.00) and error counts. Returns how many numbers were
+/// checked.
 fn check_positive(v: &Value, path: &str, bad: &mut Vec<String>) -> usize {
     match v {
         Value::Number(n) => {
@@ -30,7 +31,12 @@ fn check_positive(v: &Value, path: &str, bad: &mut Vec<String>) -> usize {
             .sum(),
         Value::Object(o) => o
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "load_before" | "load_after" | "load_max_1m"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "load_before" | "load_after" | "load_max_1m" | "errors" | "single_errors"
+                )
+            })
             .map(|(k, x)| check_positive(x, &format!("{path}.{k}"), bad))
             .sum(),
         _ => 0,
@@ -239,6 +245,20 @@ fn bench_quick_writes_report_results_and_charts() {
         }
     }
     check_networked_starts(&v, &text);
+    // HTTP serving under wrk (installed by setup.sh): the component served
+    // by Wharf, the native server in a Linux container and bare, all
+    // answering every request.
+    assert!(report.contains("## HTTP serving"), "{report}");
+    for target in ["wharf-wasm-p2", "wharf-linux", "native"] {
+        let row = v["http"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["target"] == target)
+            .unwrap_or_else(|| panic!("no HTTP row for {target}: {text}"));
+        assert_eq!(row["errors"], 0, "{target}: {text}");
+        assert_eq!(row["single_errors"], 0, "{target}: {text}");
+    }
     let mut bad = Vec::new();
     let n = check_positive(&v, "$", &mut bad);
     assert!(n > 50, "suspiciously few numbers ({n}) in results.json");

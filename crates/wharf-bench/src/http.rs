@@ -48,6 +48,13 @@ impl Bench<'_> {
         };
         self.peer("wrk", "measured", Some(&wrk), None);
         let ctx = self.examples.join("http");
+        for artifact in [COMPONENT, NATIVE] {
+            if !self.examples.join(artifact).is_file() {
+                bail!(
+                    "examples/{artifact} is missing: run `bash scripts/setup.sh` to build the HTTP example"
+                );
+            }
+        }
         let ctx_s = self.path(&ctx);
         proc::capture(&self.wharf(&[
             "build",
