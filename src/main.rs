@@ -50,6 +50,7 @@ enum Command {
     Manifest(commands::manifest::Args),
     Network(commands::network::Args),
     Volume(commands::volume::Args),
+    Compose(commands::compose::Args),
     Port(commands::port::Args),
     Bench(commands::bench::Args),
     /// Internal: the monitor process of a detached container.
@@ -78,6 +79,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // `wharf compose` opens the store itself, once the files have loaded
+    // (`compose config` never needs it).
+    if let Command::Compose(a) = cli.command {
+        return finish(commands::compose::exec(&root, a), error_code);
+    }
     let result = Engine::open(&root)
         .map_err(anyhow::Error::from)
         .and_then(|engine| match cli.command {
@@ -103,9 +109,16 @@ fn main() -> ExitCode {
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
-            Command::Bench(_) => unreachable!("handled before the store is opened"),
+            Command::Bench(_) | Command::Compose(_) => {
+                unreachable!("handled before the store is opened")
+            }
             Command::Monitor { id } => Ok(engine.monitor(&id)),
         });
+    finish(result, error_code)
+}
+
+/// The process's exit: the command's code, or its error printed on stderr.
+fn finish(result: anyhow::Result<i32>, error_code: u8) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
@@ -122,5 +135,8 @@ fn main() -> ExitCode {
 
 /// The exit code an engine error asks for (Docker's 126/127), if any.
 fn exit_code_of(e: &anyhow::Error) -> Option<u8> {
+    if let Some(wharf_compose::driver::DriverError::Engine(e)) = e.downcast_ref() {
+        return e.exit_code();
+    }
     e.downcast_ref::<wharf_engine::Error>()?.exit_code()
 }

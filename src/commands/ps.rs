@@ -16,10 +16,20 @@ pub struct Args {
     /// Output format: table or json (one object per line)
     #[arg(long, default_value = "table")]
     format: String,
+    /// Only containers matching: label=KEY, label=KEY=VALUE, name=NAME, id=ID,
+    /// status=created|running|exited (repeatable; label filters must all
+    /// match, several of another key need only one to, as in Docker)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
-    let rows = engine.ps(a.all)?;
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| f.parse())
+        .collect::<wharf_engine::Result<Vec<wharf_engine::ContainerFilter>>>()?;
+    let rows = engine.ps(a.all, &filters)?;
     if a.quiet {
         for r in &rows {
             println!("{}", &r.id[..12]);
@@ -32,7 +42,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                 let v = json!({
                     "ID": &r.id[..12], "Names": r.name, "Image": r.image, "Command": r.command,
                     "CreatedAt": r.created, "Status": r.status, "State": r.state, "Kind": r.kind,
-                    "Ports": r.ports,
+                    "Ports": r.ports, "Labels": labels_text(&r.labels),
                 });
                 println!("{v}");
             }
@@ -68,6 +78,15 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         other => anyhow::bail!("unknown --format {other}: use table or json"),
     }
     Ok(0)
+}
+
+/// Docker's `Labels` field: `k=v,k2=v2`.
+fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Docker truncates the command to 20 characters inside quotes.

@@ -85,6 +85,12 @@ pub struct Args {
     /// Linux: the container's hostname [default: the short container id]
     #[arg(long)]
     hostname: Option<String>,
+    /// Set metadata on the container: KEY=VALUE (repeatable); `ps --filter label=KEY` finds it
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Read labels from a file (KEY=VALUE lines; # comments)
+    #[arg(long = "label-file", value_name = "FILE")]
+    label_file: Vec<std::path::PathBuf>,
     /// The image, then the command and its arguments
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG]")]
     image_and_args: Vec<String>,
@@ -97,6 +103,12 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         env.extend(wharf_engine::spec::read_env_file(file)?);
     }
     env.extend(a.env);
+    let mut labels = Vec::new();
+    for file in &a.label_file {
+        // The same KEY=VALUE line format as --env-file, as in Docker.
+        labels.extend(wharf_engine::spec::read_env_file(file)?);
+    }
+    labels.extend(a.labels);
     let mut words = a.image_and_args.into_iter();
     let opts = RunOptions {
         image: words.next().unwrap_or_default(),
@@ -131,6 +143,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             user: a.user,
             hostname: a.hostname,
         },
+        labels,
     };
     match engine.run(&opts)? {
         RunResult::Exited(code) => Ok(code),

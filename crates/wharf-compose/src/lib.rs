@@ -1,7 +1,8 @@
 //! The Compose file model and loader for Wharf: turns `compose.yaml` (and
 //! friends) into a validated [`Project`] that `wharf compose` drives the
-//! engine from. This crate knows nothing of the engine, images or
-//! executors; it only reads files and applies Compose's rules.
+//! engine from ([`driver`]). The model and loader know nothing of the
+//! engine, images or executors; they only read files and apply Compose's
+//! rules. The driver is the one module that calls the engine.
 //!
 //! The rules are Docker Compose's, as its loader (compose-go) applies them:
 //!
@@ -50,6 +51,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod driver;
 mod env;
 mod error;
 mod files;

@@ -5,6 +5,7 @@
 //! atomically, so two `wharf run --name x` never both win and no lock or
 //! directory scan is needed on the start path.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,9 @@ pub struct State {
     /// not) they are in use, and `volume rm`/`prune` leave them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// `--label K=V`: what tools (`wharf compose`) find their containers by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +210,7 @@ pub struct NewContainer<'a> {
     pub networks: &'a [String],
     /// Named volumes it mounts.
     pub volumes: &'a [String],
+    pub labels: &'a BTreeMap<String, String>,
 }
 
 impl Containers {
@@ -300,6 +305,7 @@ impl Containers {
                 cmd: new.cmd.to_vec(),
                 networks: new.networks.to_vec(),
                 volumes: new.volumes.to_vec(),
+                labels: new.labels.clone(),
             },
         };
         if let Some(pid) = new.owner {
@@ -580,6 +586,8 @@ fn generated_name(id: &str, attempt: usize) -> String {
 mod tests {
     use super::*;
 
+    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
     fn new<'a>(name: Option<&'a str>, rootfs: &'a Path) -> NewContainer<'a> {
         NewContainer {
             name,
@@ -593,6 +601,7 @@ mod tests {
             owner: None,
             networks: &[],
             volumes: &[],
+            labels: &NO_LABELS,
         }
     }
 

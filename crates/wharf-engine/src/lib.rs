@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 pub use container::{Container, Status};
 pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
+pub use lifecycle::{ContainerFilter, ContainerSummary};
 pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
 pub use volumes::{PrunedVolumes, Volume};

@@ -2,7 +2,9 @@
 //! rm, inspect. Every command reads the container's files afresh, so they
 //! work across CLI invocations with no daemon.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -22,6 +24,129 @@ pub struct ContainerSummary {
     pub kind: String,
     /// Published ports, `0.0.0.0:8080->80/tcp, ...`.
     pub ports: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One `ps --filter`, Docker's syntax: `label=KEY`, `label=KEY=VALUE`,
+/// `name=NAME`, `id=ID`, `status=created|running|exited`. Filters of
+/// different keys must all match; several `label` filters must all match,
+/// several of another key need only one to (Docker's rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerFilter {
+    /// The label is set (to `value`, when given).
+    Label {
+        key: String,
+        value: Option<String>,
+    },
+    /// The name contains this; `^` and `$` anchor it at the start or end.
+    Name(String),
+    /// The id starts with this.
+    Id(String),
+    Status(Status),
+}
+
+impl ContainerFilter {
+    /// `label=KEY=VALUE`, for callers that build filters rather than parse them.
+    pub fn label(key: &str, value: &str) -> ContainerFilter {
+        ContainerFilter::Label {
+            key: key.to_string(),
+            value: Some(value.to_string()),
+        }
+    }
+
+    fn key(&self) -> &'static str {
+        match self {
+            ContainerFilter::Label { .. } => "label",
+            ContainerFilter::Name(_) => "name",
+            ContainerFilter::Id(_) => "id",
+            ContainerFilter::Status(_) => "status",
+        }
+    }
+
+    fn matches(&self, c: &Container) -> bool {
+        let s = &c.state;
+        match self {
+            ContainerFilter::Label { key, value } => match (s.labels.get(key), value) {
+                (Some(have), Some(want)) => have == want,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+            ContainerFilter::Name(pattern) => {
+                let pattern = pattern.trim_start_matches('/');
+                let (start, rest) = match pattern.strip_prefix('^') {
+                    Some(rest) => (true, rest.trim_start_matches('/')),
+                    None => (false, pattern),
+                };
+                let (end, needle) = match rest.strip_suffix('$') {
+                    Some(needle) => (true, needle),
+                    None => (false, rest),
+                };
+                match (start, end) {
+                    (true, true) => s.name == needle,
+                    (true, false) => s.name.starts_with(needle),
+                    (false, true) => s.name.ends_with(needle),
+                    (false, false) => s.name.contains(needle),
+                }
+            }
+            ContainerFilter::Id(prefix) => s.id.starts_with(&prefix.to_ascii_lowercase()),
+            ContainerFilter::Status(status) => s.status == *status,
+        }
+    }
+
+    /// Whether `c` passes all of `filters` (see [`ContainerFilter`] for how
+    /// they combine).
+    pub fn all_match(filters: &[ContainerFilter], c: &Container) -> bool {
+        let mut keys: Vec<&str> = filters.iter().map(ContainerFilter::key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.iter().all(|key| {
+            let mut of_key = filters.iter().filter(|f| f.key() == *key);
+            if *key == "label" {
+                of_key.all(|f| f.matches(c))
+            } else {
+                of_key.any(|f| f.matches(c))
+            }
+        })
+    }
+}
+
+impl FromStr for ContainerFilter {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ContainerFilter> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "invalid filter \"{s}\": {why}; use label=KEY, label=KEY=VALUE, name=NAME, id=ID or status=created|running|exited"
+            ))
+        };
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(bad("expected KEY=VALUE"));
+        };
+        if value.is_empty() {
+            return Err(bad("the value is empty"));
+        }
+        match key {
+            "label" => Ok(match value.split_once('=') {
+                Some((k, v)) => ContainerFilter::Label {
+                    key: k.to_string(),
+                    value: Some(v.to_string()),
+                },
+                None => ContainerFilter::Label {
+                    key: value.to_string(),
+                    value: None,
+                },
+            }),
+            "name" => Ok(ContainerFilter::Name(value.to_string())),
+            "id" => Ok(ContainerFilter::Id(value.to_string())),
+            "status" => match value {
+                "created" => Ok(ContainerFilter::Status(Status::Created)),
+                "running" => Ok(ContainerFilter::Status(Status::Running)),
+                "exited" => Ok(ContainerFilter::Status(Status::Exited)),
+                _ => Err(bad("Wharf's containers are created, running or exited")),
+            },
+            _ => Err(bad(&format!("Wharf does not filter on \"{key}\""))),
+        }
+    }
 }
 
 impl Engine {
@@ -44,13 +169,26 @@ impl Engine {
         orphaned
     }
 
-    pub fn ps(&self, all: bool) -> Result<Vec<ContainerSummary>> {
+    /// Every container (running or not) that passes `filters`, newest first.
+    pub fn containers(&self, filters: &[ContainerFilter]) -> Result<Vec<Container>> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .filter(|c| !self.reaped(c))
+            .filter(|c| ContainerFilter::all_match(filters, c))
+            .collect())
+    }
+
+    /// `wharf ps`: running containers, or all of them; a `status` filter
+    /// shows containers in that status either way, as in Docker.
+    pub fn ps(&self, all: bool, filters: &[ContainerFilter]) -> Result<Vec<ContainerSummary>> {
+        let by_status = filters
+            .iter()
+            .any(|f| matches!(f, ContainerFilter::Status(_)));
         let mut rows = Vec::new();
-        for c in self.containers.list()? {
-            if self.reaped(&c) {
-                continue;
-            }
-            if !all && !c.is_running() {
+        for c in self.containers(filters)? {
+            if !all && !by_status && !c.is_running() {
                 continue;
             }
             let args = self.container_args(&c);
@@ -64,6 +202,7 @@ impl Engine {
                 state: c.state.status.as_str(),
                 kind: c.state.kind.clone(),
                 ports: self.ports_text(&c),
+                labels: c.state.labels.clone(),
             });
         }
         Ok(rows)
@@ -253,6 +392,7 @@ impl Engine {
                 "Entrypoint": if s.entrypoint.is_empty() { Value::Null } else { json!(s.entrypoint) },
                 "WorkingDir": cwd,
                 "Image": s.image,
+                "Labels": s.labels,
             },
             "HostConfig": {"Memory": memory, "AutoRemove": s.auto_remove},
             "Mounts": mounts,
@@ -304,5 +444,86 @@ pub fn since(time: Option<&str>) -> String {
         s if s < 7200 => "About an hour".to_string(),
         s if s < 172_800 => format!("{} hours", s / 3600),
         s => format!("{} days", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::{Containers, NewContainer};
+
+    fn make(cs: &Containers, name: &str, labels: &[(&str, &str)]) -> Container {
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        cs.create(&NewContainer {
+            name: Some(name),
+            image: "hello:1",
+            image_id: "sha256:00",
+            executor: "wasm",
+            auto_remove: false,
+            rootfs: std::path::Path::new("/"),
+            entrypoint: &[],
+            cmd: &[],
+            owner: None,
+            networks: &[],
+            volumes: &[],
+            labels: &labels,
+        })
+        .unwrap()
+    }
+
+    fn parse(filters: &[&str]) -> Vec<ContainerFilter> {
+        filters.iter().map(|f| f.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn filters_combine_as_in_docker() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::new(tmp.path().join("containers"));
+        let web = make(&cs, "app-web-1", &[("project", "app"), ("service", "web")]);
+        let db = make(&cs, "app-db-1", &[("project", "app"), ("service", "db")]);
+        let other = make(&cs, "other-web-1", &[("project", "other")]);
+        let names = |filters: &[&str]| -> Vec<String> {
+            let filters = parse(filters);
+            [&web, &db, &other]
+                .into_iter()
+                .filter(|c| ContainerFilter::all_match(&filters, c))
+                .map(|c| c.state.name.clone())
+                .collect()
+        };
+        assert_eq!(names(&[]).len(), 3);
+        assert_eq!(names(&["label=project=app"]), ["app-web-1", "app-db-1"]);
+        assert_eq!(names(&["label=service"]), ["app-web-1", "app-db-1"]);
+        // Labels: all must match; names: any may.
+        assert_eq!(
+            names(&["label=project=app", "label=service=db"]),
+            ["app-db-1"]
+        );
+        assert_eq!(
+            names(&["name=db", "name=other"]),
+            ["app-db-1", "other-web-1"]
+        );
+        assert_eq!(names(&["name=web", "label=project=app"]), ["app-web-1"]);
+        assert_eq!(names(&["name=^app-"]), ["app-web-1", "app-db-1"]);
+        assert_eq!(names(&["name=^/app-db-1$"]), ["app-db-1"]);
+        assert_eq!(names(&["name=web-1$"]), ["app-web-1", "other-web-1"]);
+        assert_eq!(names(&[&format!("id={}", &db.state.id[..8])]), ["app-db-1"]);
+        assert_eq!(names(&["status=created"]).len(), 3);
+        assert!(names(&["status=running"]).is_empty());
+        assert!(names(&["label=project=ap"]).is_empty());
+    }
+
+    #[test]
+    fn bad_filters_say_what_is_accepted() {
+        for bad in ["label", "label=", "color=red", "status=paused"] {
+            let err = bad.parse::<ContainerFilter>().unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains("label=KEY"), "{err}");
+        }
+        assert_eq!(
+            "label=a=b=c".parse::<ContainerFilter>().unwrap(),
+            ContainerFilter::label("a", "b=c")
+        );
     }
 }

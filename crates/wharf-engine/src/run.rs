@@ -6,6 +6,7 @@
 //! snapshot, and for Wasm one module read (for its digest) and one cache
 //! read; no directory scans and no locks.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,9 @@ pub struct RunOptions {
     /// Flags that only Linux containers take (a Wasm guest has no users,
     /// capabilities or processes to limit).
     pub linux: LinuxFlags,
+    /// `-l`/`--label`: `KEY=VALUE` (or `KEY`, an empty value), kept in the
+    /// container's record for `ps --filter label=...` and `inspect`.
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -75,6 +79,7 @@ impl Engine {
         let cpus = spec::parse_cpus(opts.linux.cpus)?;
         let (network_mode, ports) = opts.network.parse()?;
         opts.network.apply_etc(&mut linux)?;
+        let labels = parse_labels(&opts.labels)?;
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
@@ -152,6 +157,7 @@ impl Engine {
                     .then(|| std::process::id() as i32),
                 networks: &bridges,
                 volumes: &in_use.names,
+                labels: &labels,
             })
             .inspect_err(|_| self.abandon_volumes(&in_use))?;
         drop(in_use);
@@ -370,6 +376,21 @@ impl Engine {
             });
         }
     }
+}
+
+/// `--label` values: `KEY=VALUE`, or `KEY` for an empty value (Docker's rule).
+pub fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for flag in flags {
+        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
+        if key.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "invalid label \"{flag}\": the key is empty; write --label KEY=VALUE"
+            )));
+        }
+        labels.insert(key.to_string(), value.to_string());
+    }
+    Ok(labels)
 }
 
 /// Where the signal thread sends what it receives: the container's

@@ -59,6 +59,11 @@ struct PerNetworkOptions<'a> {
     /// The address Wharf allocated: the networks use host-local IPAM, so
     /// netavark takes the address it is given.
     static_ips: [Ipv4Addr; 1],
+    /// Docker's MAC for the address (02:42 and its four bytes): a container
+    /// recreated on a reused address keeps the MAC that peers and the host
+    /// have cached, instead of being unreachable until their ARP entries
+    /// expire (seen here: over a minute after a compose restart).
+    static_mac: String,
     aliases: &'a [String],
     interface_name: &'a str,
 }
@@ -126,6 +131,10 @@ pub(crate) fn container_options<'a>(
             &interface.network,
             PerNetworkOptions {
                 static_ips: [interface.ip],
+                static_mac: {
+                    let [a, b, c, d] = interface.ip.octets();
+                    format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+                },
                 aliases: &interface.aliases,
                 interface_name: &interface.name,
             },
