@@ -421,27 +421,63 @@ pub(crate) fn serve(
         requests: Semaphore::new(MAX_REQUESTS),
         dispatch,
     });
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_io()
-        .enable_time()
-        .thread_name("wharf-http")
-        .build()
-        .map_err(|e| Error::Engine(format!("cannot start the HTTP server's runtime: {e}")))?;
     let _ticker = crate::run::Ticker::start_every(engine, EPOCH_TICK);
+    let tokio = current_thread_runtime()?;
     let outcome = tokio.block_on(accept_loop(rt, server, options));
     // Whatever is left (a killed server's requests) is abandoned.
     tokio.shutdown_background();
     outcome
 }
 
-/// Accepts connections until an interrupt; then lets the open ones finish
-/// their requests (unless the interrupt is SIGKILL).
+/// Where the server is in its life, as the accept loop tells the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Stopped accepting: finish the requests in flight, then end.
+    Draining,
+    /// SIGKILL: end now.
+    Killed,
+}
+
+/// A connection handed to a worker, with its place under the connection
+/// limit.
+type Handoff = (std::net::TcpStream, tokio::sync::OwnedSemaphorePermit);
+
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Engine(format!("cannot start the HTTP server's runtime: {e}")))
+}
+
+/// Accepts connections and deals them out to one worker thread per CPU,
+/// each running its connections and their instances on a runtime of its
+/// own: a request never changes threads, so no wakeup crosses cores (with
+/// one work-stealing runtime, a third of the server's system calls were
+/// futex wakeups). Until an interrupt; then the workers let the open
+/// connections finish their requests (unless the interrupt is SIGKILL).
 async fn accept_loop(rt: &Runtime, server: Arc<Server>, options: &ServeOptions) -> Result<Outcome> {
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, options.port));
     let listener = listen(addr).map_err(|e| Error::Listen {
         port: options.port,
         source: e,
     })?;
+    let (phase, phases) = watch::channel(Phase::Serving);
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut inboxes = Vec::with_capacity(count);
+    let mut workers = Vec::with_capacity(count);
+    for i in 0..count {
+        let (inbox, handoffs) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+        let (server, phases) = (server.clone(), phases.clone());
+        // Started from this thread, the workers are in its namespaces.
+        let worker = std::thread::Builder::new()
+            .name(format!("wharf-http-{i}"))
+            .spawn(move || work(server, handoffs, phases))
+            .map_err(|e| Error::Engine(format!("cannot start an HTTP worker: {e}")))?;
+        inboxes.push(inbox);
+        workers.push(worker);
+    }
     if options.urls.is_empty() {
         eprintln!("Serving HTTP on http://{addr}/");
     }
@@ -449,9 +485,8 @@ async fn accept_loop(rt: &Runtime, server: Arc<Server>, options: &ServeOptions) 
         eprintln!("Serving HTTP on {url}");
     }
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
     let mut poll = tokio::time::interval(INTERRUPT_POLL);
+    let mut next = 0;
     let signal = loop {
         tokio::select! {
             _ = poll.tick() => {
@@ -461,38 +496,72 @@ async fn accept_loop(rt: &Runtime, server: Arc<Server>, options: &ServeOptions) 
             }
             accepted = accept(&listener, &connections) => {
                 let Some((stream, permit)) = accepted else { continue };
-                let server = server.clone();
-                let stopped = stopped.clone();
-                tasks.spawn(async move {
-                    connection(stream, server, stopped).await;
-                    drop(permit);
-                });
+                let Ok(stream) = stream.into_std() else { continue };
+                let _ = inboxes[next].send((stream, permit));
+                next = (next + 1) % inboxes.len();
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     };
     drop(listener);
     if signal == libc::SIGKILL {
+        let _ = phase.send(Phase::Killed);
         return Ok(Outcome::Interrupted { signal });
     }
     // Graceful: idle keep-alive connections close, busy ones finish the
     // request they are on. A SIGKILL (the stop timeout) cuts this short.
-    let _ = stop.send(true);
-    loop {
-        tokio::select! {
-            _ = poll.tick() => {
-                if rt.interrupt.signal() == Some(libc::SIGKILL) {
-                    return Ok(Outcome::Interrupted { signal: libc::SIGKILL });
-                }
-            }
-            next = tasks.join_next() => {
-                if next.is_none() {
-                    break;
-                }
-            }
+    let _ = phase.send(Phase::Draining);
+    while !workers.iter().all(|w| w.is_finished()) {
+        poll.tick().await;
+        if rt.interrupt.signal() == Some(libc::SIGKILL) {
+            let _ = phase.send(Phase::Killed);
+            return Ok(Outcome::Interrupted {
+                signal: libc::SIGKILL,
+            });
         }
     }
     Ok(Outcome::Exited(0))
+}
+
+/// One worker thread: serves the connections it is handed until the
+/// phase leaves `Serving`, then drains them (or, killed, drops them).
+fn work(
+    server: Arc<Server>,
+    mut handoffs: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
+    mut phases: watch::Receiver<Phase>,
+) {
+    let Ok(tokio) = current_thread_runtime() else {
+        return;
+    };
+    tokio.block_on(async {
+        let mut tasks = JoinSet::new();
+        loop {
+            tokio::select! {
+                Some((stream, permit)) = handoffs.recv() => {
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { continue };
+                    let server = server.clone();
+                    let phases = phases.clone();
+                    tasks.spawn(async move {
+                        connection(stream, server, phases).await;
+                        drop(permit);
+                    });
+                }
+                changed = phases.changed() => {
+                    if changed.is_err() || *phases.borrow() != Phase::Serving {
+                        break;
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while *phases.borrow() == Phase::Draining {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                changed = phases.changed() => if changed.is_err() { break },
+            }
+        }
+    });
+    // Whatever is left (a killed server's requests) is abandoned.
+    tokio.shutdown_background();
 }
 
 fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -524,7 +593,7 @@ async fn accept(
 async fn connection(
     stream: tokio::net::TcpStream,
     server: Arc<Server>,
-    mut stopped: watch::Receiver<bool>,
+    mut phases: watch::Receiver<Phase>,
 ) {
     // Small response chunks go out at once (no Nagle delay).
     let _ = stream.set_nodelay(true);
@@ -537,7 +606,12 @@ async fn connection(
         .serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     // The guard `wait_for` returns is not Send: only whether it came.
-    let stop = async move { stopped.wait_for(|stop| *stop).await.is_ok() };
+    let stop = async move {
+        phases
+            .wait_for(|phase| *phase != Phase::Serving)
+            .await
+            .is_ok()
+    };
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = stop => {
