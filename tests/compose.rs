@@ -23,35 +23,7 @@ static HOST: Mutex<()> = Mutex::new(());
 /// examples/http as `web:wasm` and `web:linux`, and busybox as `bb` with a
 /// page at /www/index.html.
 fn build_images(w: &Wharf) {
-    let ctx = examples_dir().join("http");
-    for file in ["http-hello.wasm", "http-hello"] {
-        assert!(
-            ctx.join(file).exists(),
-            "examples/http/{file} is missing: run scripts/setup.sh"
-        );
-    }
-    let ctx = ctx.to_str().unwrap();
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "wasip2/wasm",
-        "-t",
-        "web:wasm",
-        ctx,
-    ]);
-    let linux = format!("{ctx}/Dockerfile.linux");
-    w.ok(&[
-        "build",
-        "-q",
-        "-f",
-        &linux,
-        "--platform",
-        "linux/amd64",
-        "-t",
-        "web:linux",
-        ctx,
-    ]);
+    build_http_example(w);
     build_busybox(
         w,
         "bb",

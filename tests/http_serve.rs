@@ -19,39 +19,6 @@ use common::*;
 /// Tests that compare the host before and after run one at a time.
 static HOST: Mutex<()> = Mutex::new(());
 
-/// examples/http as `web:wasm` (the component) and `web:linux` (native).
-fn build_web(w: &Wharf) {
-    let ctx = examples_dir().join("http");
-    for file in ["http-hello.wasm", "http-hello"] {
-        assert!(
-            ctx.join(file).exists(),
-            "examples/http/{file} is missing: run scripts/setup.sh"
-        );
-    }
-    let ctx = ctx.to_str().unwrap();
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "wasip2/wasm",
-        "-t",
-        "web:wasm",
-        ctx,
-    ]);
-    let linux = format!("{ctx}/Dockerfile.linux");
-    w.ok(&[
-        "build",
-        "-q",
-        "-f",
-        &linux,
-        "--platform",
-        "linux/amd64",
-        "-t",
-        "web:linux",
-        ctx,
-    ]);
-}
-
 /// `wharf logs NAME`: both streams (the server's lines go to stderr).
 fn logs_of(w: &Wharf, name: &str) -> String {
     let out = w.cmd(&["logs", name]);
@@ -132,7 +99,7 @@ fn wait_serving(port: u16) {
 fn a_component_is_served_with_a_fresh_instance_per_request() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
-    build_web(&w);
+    build_http_example(&w);
     let marks = ["10.231.71."];
     let before = host_state(&marks);
     w.ok(&["network", "create", "--subnet", "10.231.71.0/24", "web-net"]);
@@ -258,7 +225,7 @@ fn a_component_is_served_with_a_fresh_instance_per_request() {
 fn a_wasm_gateway_fetches_a_linux_backend_by_name() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
-    build_web(&w);
+    build_http_example(&w);
     let marks = ["10.231.72."];
     let before = host_state(&marks);
     w.ok(&["network", "create", "--subnet", "10.231.72.0/24", "app"]);
@@ -311,7 +278,7 @@ fn a_wasm_gateway_fetches_a_linux_backend_by_name() {
 fn a_foreground_server_stops_cleanly_on_ctrl_c() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
-    build_web(&w);
+    build_http_example(&w);
     let marks = ["10.231.73."];
     let before = host_state(&marks);
     w.ok(&["network", "create", "--subnet", "10.231.73.0/24", "fg"]);
@@ -410,7 +377,7 @@ fn a_wasi_0_3_service_is_served() {
 #[test]
 fn a_server_without_a_network_says_nothing_can_reach_it() {
     let w = Wharf::new();
-    build_web(&w);
+    build_http_example(&w);
     w.ok(&["run", "-d", "--name", "alone", "web:wasm"]);
     let logs = poll(Duration::from_secs(20), || {
         let logs = logs_of(&w, "alone");

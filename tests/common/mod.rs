@@ -733,3 +733,37 @@ pub fn assert_same_host(before: &BTreeSet<String>, marks: &[&str]) {
         "the host changed\n  left behind: {left:#?}\n  gone: {gone:#?}"
     );
 }
+
+/// examples/http as `web:wasm` (the wasi:http component) and `web:linux`
+/// (the same routes as a native server).
+pub fn build_http_example(w: &Wharf) {
+    let ctx = examples_dir().join("http");
+    for file in ["http-hello.wasm", "http-hello"] {
+        assert!(
+            ctx.join(file).exists(),
+            "examples/http/{file} is missing: run scripts/setup.sh"
+        );
+    }
+    let ctx = ctx.to_str().unwrap();
+    w.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        "wasip2/wasm",
+        "-t",
+        "web:wasm",
+        ctx,
+    ]);
+    let linux = format!("{ctx}/Dockerfile.linux");
+    w.ok(&[
+        "build",
+        "-q",
+        "-f",
+        &linux,
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "web:linux",
+        ctx,
+    ]);
+}

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::fsutil::random_hex_id;
+use crate::run::parse_labels;
 use crate::{process, spec, Engine, Error, Result, Status};
 
 /// What containers mount, inside a volume's directory.
@@ -129,21 +130,6 @@ fn no_such_volume(name: &str) -> Error {
     Error::InvalidArgument(format!(
         "no such volume: {name}; `wharf volume ls` lists the volumes"
     ))
-}
-
-/// `--label KEY=VALUE` flags (a bare `KEY` means an empty value, as in Docker).
-fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::new();
-    for flag in flags {
-        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
-        if key.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "invalid label \"{flag}\": the key is empty; write --label KEY=VALUE"
-            )));
-        }
-        labels.insert(key.to_string(), value.to_string());
-    }
-    Ok(labels)
 }
 
 impl Engine {
