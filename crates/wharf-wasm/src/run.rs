@@ -18,6 +18,9 @@ use crate::{BinaryKind, Compiled, Error, Guest, Outcome, Program, Result, Runtim
 pub(crate) struct Linkers {
     p1: OnceLock<Linker<P1Host>>,
     p2: OnceLock<wasmtime::component::Linker<P2Host>>,
+    /// WASI 0.3 commands: p3 and (async) p2, since a Rust guest's std
+    /// still imports p2 interfaces.
+    p3: OnceLock<wasmtime::component::Linker<P2Host>>,
 }
 
 /// Store data for a WASI p1 core module.
@@ -219,9 +222,15 @@ pub(crate) fn run(rt: &Runtime, program: &Program, guest: &Guest) -> Result<Outc
         .enable_io()
         .build()
         .map_err(|e| Error::Engine(format!("cannot start the WASI I/O runtime: {e}")))?;
-    let entered = tokio.enter();
-    let outcome = run_program(rt, program, guest);
-    drop(entered);
+    let outcome = match &program.compiled {
+        Compiled::Component(c) if is_p3_command(c) => {
+            tokio.block_on(run_component_p3(rt, c, guest))
+        }
+        _ => {
+            let _entered = tokio.enter();
+            run_program(rt, program, guest)
+        }
+    };
     // Nothing is left to wait for once the guest has returned.
     tokio.shutdown_background();
     outcome
@@ -418,6 +427,70 @@ fn run_component(
         }
     };
     let result = command.wasi_cli_run().call_run(&mut store);
+    let result = match result {
+        Ok(Ok(())) => Ok(()),
+        // `run` returned `err`: the command failed without an explicit code.
+        Ok(Err(())) => return Ok(Outcome::Exited(1)),
+        Err(e) => Err(e),
+    };
+    Ok(finish(rt, result, &store.data().limits))
+}
+
+/// Whether `component` is a WASI 0.3 command (exports `wasi:cli/run@0.3`).
+fn is_p3_command(component: &wasmtime::component::Component) -> bool {
+    component
+        .component_type()
+        .exports(component.engine())
+        .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"))
+}
+
+/// A WASI 0.3 command: instantiated and run on the component model's
+/// concurrent event loop, with the same grants and limits as a p2 one.
+async fn run_component_p3(
+    rt: &Runtime,
+    component: &wasmtime::component::Component,
+    guest: &Guest,
+) -> Result<Outcome> {
+    let linker = match rt.linkers.p3.get() {
+        Some(l) => l,
+        None => {
+            let mut l = wasmtime::component::Linker::new(&rt.engine);
+            wasmtime_wasi::p2::add_to_linker_async(&mut l)
+                .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut l))
+                .map_err(|e| Error::Engine(format!("cannot provide WASI 0.3: {e:#}")))?;
+            let _ = rt.linkers.p3.set(l);
+            rt.linkers.p3.get().expect("just set")
+        }
+    };
+    let ctx = wasi_builder(guest, false)?.build();
+    let mut store = Store::new(
+        &rt.engine,
+        P2Host {
+            ctx,
+            table: ResourceTable::new(),
+            limits: Limits::new(guest.memory_limit),
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    let (fired, _ticker) = arm(rt, &mut store, guest.cpus);
+    if let Some(outcome) = fired {
+        return Ok(outcome);
+    }
+    let command = match wasmtime_wasi::p3::bindings::Command::instantiate_async(
+        &mut store, component, linker,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let limits = &store.data().limits;
+            return instantiate_failure(rt, e, limits, BinaryKind::Component);
+        }
+    };
+    let result = store
+        .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
+        .await
+        .and_then(|r| r);
     let result = match result {
         Ok(Ok(())) => Ok(()),
         // `run` returned `err`: the command failed without an explicit code.
