@@ -226,6 +226,35 @@ fn volume_is_readable_and_writable() {
 }
 
 #[test]
+fn a_volume_at_root_replaces_the_image_root() {
+    // One `/` for the guest, the granted directory (not the image's files
+    // first, as when both were preopened at `/`).
+    let w = Wharf::new();
+    w.build_hello();
+    let dir = w.scratch("rootvol");
+    fs::write(dir.join("mine.txt"), "granted root\n").unwrap();
+    let v = format!("{}:/", dir.display());
+    assert_eq!(
+        w.ok(&["run", "--rm", "-v", &v, "hello:1", "cat", "/mine.txt"]),
+        "granted root\n"
+    );
+    let out = w.cmd(&[
+        "run",
+        "--rm",
+        "-v",
+        &v,
+        "hello:1",
+        "cat",
+        "/etc/greeting.txt",
+    ]);
+    assert!(!out.status.success(), "the image's file is still visible");
+    w.ok(&[
+        "run", "--rm", "-v", &v, "hello:1", "write", "/new.txt", "written",
+    ]);
+    assert_eq!(fs::read_to_string(dir.join("new.txt")).unwrap(), "written");
+}
+
+#[test]
 fn readonly_volume_is_not_writable() {
     let w = Wharf::new();
     w.build_hello();

@@ -178,7 +178,15 @@ pub(crate) fn grant(b: &mut WasiCtxBuilder, guest: &Guest, p1: bool) -> Result<(
         }
     }
 
-    if let Some(root) = &guest.root {
+    // A mount at `/` replaces the image's root, as on Linux: one `/`
+    // preopen, never two (a guest takes the first it finds).
+    let root = guest.root.as_ref().filter(|_| {
+        !guest
+            .mounts
+            .iter()
+            .any(|m| m.guest.trim_end_matches('/').is_empty())
+    });
+    if let Some(root) = root {
         b.preopened_dir(root, "/", FsPerms::ReadOnly)
             .map_err(|e| Error::Preopen {
                 host: root.clone(),
