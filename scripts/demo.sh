@@ -111,6 +111,109 @@ else
     done
 fi
 
+step "Compose: a Wasm gateway, a Linux backend and PostgreSQL (examples/compose)"
+# The db image is PostgreSQL 15 from Debian 12's packages on a base made with
+# debootstrap and `wharf import` (cached under ~/.cache/wharf-demo; skipped
+# when the image is in the store).
+compose=(wharf compose -f examples/compose/compose.yaml)
+"${compose[@]}" down -v >/dev/null 2>&1 || true
+show bash examples/compose/build-postgres.sh
+show "${compose[@]}" build api-gateway backend
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+t=$(date +%s%N)
+show "${compose[@]}" up -d
+first_up=$(ms_since "$t")
+echo "(compose up: $first_up ms, the database initialised on its fresh volume)"
+# up returns once every container started; the gateway serves a moment later.
+wait_gateway() {
+    for _ in $(seq 100); do
+        curl -sf -o /dev/null http://127.0.0.1:8080/api/notes && return 0
+        sleep 0.1
+    done
+    echo "demo: the gateway does not answer on 127.0.0.1:8080" >&2
+    "${compose[@]}" logs >&2
+    return 1
+}
+wait_gateway
+show "${compose[@]}" ps
+note="written through the Wasm gateway at $(date +%T)"
+printf '$ curl -s -X POST --data "%s" http://127.0.0.1:8080/api/notes\n' "$note"
+posted=$(curl -sS -w '\n%{http_code}' -X POST --data "$note" http://127.0.0.1:8080/api/notes)
+echo "${posted%$'\n'*}"
+if [[ ${posted##*$'\n'} != 201 ]]; then
+    echo "demo: the POST through the gateway answered ${posted##*$'\n'}, not 201 Created:" \
+        "the gateway must pass the method and body on to the backend (examples/http's /api route)" >&2
+    exit 1
+fi
+show curl -sS --fail-with-body http://127.0.0.1:8080/api/notes
+
+echo "# down keeps the named volume; a new db container finds the data in it"
+show "${compose[@]}" down
+show wharf volume ls
+t=$(date +%s%N)
+show "${compose[@]}" up -d
+second_up=$(ms_since "$t")
+echo "(compose up: $second_up ms, the database already initialised)"
+wait_gateway
+printf '$ curl -s http://127.0.0.1:8080/api/notes\n'
+notes=$(curl -sS --fail-with-body http://127.0.0.1:8080/api/notes)
+echo "$notes"
+if ! grep -qF "$note" <<<"$notes"; then
+    echo "demo: the note did not survive compose down + up" >&2
+    exit 1
+fi
+
+echo "# each service: its container start as the engine recorded it (created -> running)"
+echo "# and the resident memory of its processes (wharf inspect: State.Pid, ConmonPid; /proc)"
+pids_of_tree() {
+    local pids=("$1") i=0 c
+    while ((i < ${#pids[@]})); do
+        for c in $(cat /proc/"${pids[i]}"/task/*/children 2>/dev/null); do pids+=("$c"); done
+        i=$((i + 1))
+    done
+    echo "${pids[@]}"
+}
+kb_of() { # FIELD PID...: the sum of a /proc status (VmRSS) or smaps_rollup (Pss) field
+    local field=$1 file sum=0 v p
+    shift
+    file=status
+    [[ $field == Pss ]] && file=smaps_rollup
+    for p in "$@"; do
+        v=$(awk -v f="$field:" '$1 == f { print $2 }' /proc/"$p"/$file 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+printf '%-12s %-6s %-10s %-10s %-12s %-12s %s\n' SERVICE KIND START PROCESSES RSS PSS "MONITOR RSS"
+for svc in api-gateway backend db; do
+    info=$(wharf inspect "compose-$svc-1")
+    kind=$(jq -r '.[0].Kind' <<<"$info")
+    created=$(date -d "$(jq -r '.[0].Created' <<<"$info")" +%s%N)
+    started=$(date -d "$(jq -r '.[0].State.StartedAt' <<<"$info")" +%s%N)
+    pid=$(jq -r '.[0].State.Pid' <<<"$info")
+    monitor=$(jq -r '.[0].State.ConmonPid' <<<"$info")
+    start_ms=$(awk -v n=$((started - created)) 'BEGIN { printf "%.1f ms", n / 1e6 }')
+    if [[ $pid == "$monitor" ]]; then
+        # A Wasm guest runs inside its owner (monitor) process.
+        pids=("$pid")
+        monitor_rss="(hosts it)"
+    else
+        read -ra pids <<<"$(pids_of_tree "$pid")"
+        monitor_rss=$(mib "$(kb_of VmRSS "$monitor")")
+    fi
+    printf '%-12s %-6s %-10s %-10s %-12s %-12s %s\n' "$svc" "$kind" "$start_ms" "${#pids[@]}" \
+        "$(mib "$(kb_of VmRSS "${pids[@]}")")" "$(mib "$(kb_of Pss "${pids[@]}")")" "$monitor_rss"
+done
+echo "(summed RSS counts a page shared by several processes once in each; PSS shares it"
+echo " out: PostgreSQL's processes share its buffers, so their PSS is the fairer total)"
+
+show "${compose[@]}" down -v
+if wharf volume ls -q | grep -qx compose_pgdata; then
+    echo "demo: compose down -v left the volume compose_pgdata" >&2
+    exit 1
+fi
+
 step "Done. Store: $WHARF_ROOT (delete it to start over)"
 
 step "Wasm vs Linux containers, measured side by side: wharf bench --quick"

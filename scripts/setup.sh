@@ -85,6 +85,8 @@ quiet cargo build --release --manifest-path examples/Cargo.toml --target x86_64-
 quiet cargo build --release --manifest-path examples/Cargo.toml --target wasm32-wasip2 -p http-p3 --lib
 # cli-p3: a WASI 0.3 command component.
 quiet cargo build --release --manifest-path examples/Cargo.toml --target wasm32-wasip2 -p cli-p3 --lib
+# notes-backend: the Linux service of examples/compose (a PostgreSQL client).
+quiet cargo build --release --manifest-path examples/Cargo.toml --target x86_64-unknown-linux-musl -p notes-backend
 out=examples/target
 # Copies only when the content changed, so timestamps (and the tests' build
 # contexts) stay put on re-runs.
@@ -103,3 +105,4 @@ put "$out/wasm32-wasip2/release/http_hello.wasm" examples/http/http-hello.wasm
 put "$out/x86_64-unknown-linux-musl/release/http-hello" examples/http/http-hello
 put "$out/wasm32-wasip2/release/http_p3.wasm" examples/http-p3/http-p3.wasm
 put "$out/wasm32-wasip2/release/cli_p3.wasm" examples/cli-p3/cli-p3.wasm
+put "$out/x86_64-unknown-linux-musl/release/notes-backend" examples/compose/backend/notes-backend

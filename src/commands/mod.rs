@@ -6,6 +6,7 @@ pub mod build;
 pub mod compose;
 pub mod exec;
 pub mod images;
+pub mod import;
 pub mod inspect;
 pub mod kill;
 pub mod load;

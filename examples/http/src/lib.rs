@@ -61,7 +61,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             Route::Trap => panic!("/trap crashes on purpose"),
             Route::Fetch(url) => fetch(&url, out),
             Route::Api(path) => match std::env::var("BACKEND_URL") {
-                Ok(base) => fetch(&format!("{}{path}", base.trim_end_matches('/')), out),
+                Ok(base) => forward(
+                    request,
+                    &format!("{}{path}", base.trim_end_matches('/')),
+                    out,
+                ),
                 Err(_) => respond(out, 502, b"BACKEND_URL is not set\n"),
             },
             Route::NotFound => respond(out, 404, b"not found\n"),
@@ -121,14 +125,44 @@ fn write_all(output: &OutputStream, data: &[u8]) {
 }
 
 fn fetch(url: &str, out: ResponseOutparam) {
-    match get(url) {
+    match send(&Method::Get, url, &[], &[]) {
         Ok((status, body)) => respond(out, status, &body),
         Err(e) => respond(out, 502, format!("fetching {url}: {e}\n").as_bytes()),
     }
 }
 
-/// GET `url` with `wasi:http/outgoing-handler`.
-fn get(url: &str) -> Result<(u16, Vec<u8>), String> {
+/// The gateway: `request` goes on to `url` with its method, its
+/// content-type and its body (read whole first: API bodies are small), and
+/// the backend's status and body come back.
+fn forward(request: IncomingRequest, url: &str, out: ResponseOutparam) {
+    let method = request.method();
+    let content_type = request.headers().get(&"content-type".to_string());
+    let incoming = request.consume().expect("the body, once");
+    let input = incoming.stream().expect("the stream, once");
+    let mut body = Vec::new();
+    while let Some(chunk) = read_chunk(&input) {
+        body.extend_from_slice(&chunk);
+    }
+    drop(input);
+    IncomingBody::finish(incoming);
+    let headers: Vec<(String, Vec<u8>)> = content_type
+        .into_iter()
+        .map(|v| ("content-type".to_string(), v))
+        .collect();
+    match send(&method, url, &headers, &body) {
+        Ok((status, body)) => respond(out, status, &body),
+        Err(e) => respond(out, 502, format!("forwarding to {url}: {e}\n").as_bytes()),
+    }
+}
+
+/// Sends `method url` with `headers` and `body` through
+/// `wasi:http/outgoing-handler`; the response's status and body.
+fn send(
+    method: &Method,
+    url: &str,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
         (Scheme::Http, rest)
     } else if let Some(rest) = url.strip_prefix("https://") {
@@ -140,7 +174,16 @@ fn get(url: &str) -> Result<(u16, Vec<u8>), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let request = OutgoingRequest::new(Fields::new());
+    let mut fields = headers.to_vec();
+    if !body.is_empty() {
+        fields.push((
+            "content-length".to_string(),
+            body.len().to_string().into_bytes(),
+        ));
+    }
+    let fields = Fields::from_list(&fields).map_err(|e| format!("bad headers: {e:?}"))?;
+    let request = OutgoingRequest::new(fields);
+    request.set_method(method).map_err(|_| "bad method")?;
     request.set_scheme(Some(&scheme)).map_err(|_| "bad scheme")?;
     request
         .set_authority(Some(authority))
@@ -148,9 +191,13 @@ fn get(url: &str) -> Result<(u16, Vec<u8>), String> {
     request
         .set_path_with_query(Some(path))
         .map_err(|_| format!("bad path {path:?}"))?;
-    let body = request.body().expect("the body, once");
+    let outgoing = request.body().expect("the body, once");
     let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
-    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    if !body.is_empty() {
+        let stream = outgoing.write().expect("the stream, once");
+        write_all(&stream, body);
+    }
+    OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))?;
     let response = loop {
         match pending.get() {
             Some(result) => break result,

@@ -127,17 +127,22 @@ mod native {
                 std::thread::park();
             },
             Route::Trap => panic!("/trap crashes on purpose"),
-            Route::Fetch(url) => fetch(&url),
+            Route::Fetch(url) => send("GET", &url, &[]),
             Route::Api(path) => match std::env::var("BACKEND_URL") {
-                Ok(base) => fetch(&format!("{}{path}", base.trim_end_matches('/'))),
+                // The gateway: the method and body go on to the backend.
+                Ok(base) => send(
+                    &request.method,
+                    &format!("{}{path}", base.trim_end_matches('/')),
+                    &body,
+                ),
                 Err(_) => (502, b"BACKEND_URL is not set\n".to_vec()),
             },
             Route::NotFound => (404, b"not found\n".to_vec()),
         }
     }
 
-    /// GET an http:// URL (no TLS in the native build).
-    fn fetch(url: &str) -> (u16, Vec<u8>) {
+    /// `method url` with `body`, over plain HTTP (no TLS in the native build).
+    fn send(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let get = || -> io::Result<(u16, Vec<u8>)> {
             let rest = url
                 .strip_prefix("http://")
@@ -152,8 +157,10 @@ mod native {
             let mut stream = TcpStream::connect(addr)?;
             write!(
                 stream,
-                "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+                "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
             )?;
+            stream.write_all(body)?;
             let mut reply = Vec::new();
             stream.read_to_end(&mut reply)?;
             let split = reply
