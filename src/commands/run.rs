@@ -88,6 +88,9 @@ pub struct Args {
     /// Set metadata on the container: KEY=VALUE (repeatable); `ps --filter label=KEY` finds it
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
+    /// Restart policy, applied by the container's monitor (needs -d): no, always, unless-stopped, on-failure[:MAX-RETRIES]
+    #[arg(long, value_name = "POLICY")]
+    restart: Option<String>,
     /// Read labels from a file (KEY=VALUE lines; # comments)
     #[arg(long = "label-file", value_name = "FILE")]
     label_file: Vec<std::path::PathBuf>,
@@ -144,6 +147,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             hostname: a.hostname,
         },
         labels,
+        restart: a.restart,
     };
     match engine.run(&opts)? {
         RunResult::Exited(code) => Ok(code),

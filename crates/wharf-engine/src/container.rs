@@ -87,6 +87,16 @@ pub struct State {
     /// `--label K=V`: what tools (`wharf compose`) find their containers by.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `--restart`, as given (empty: `no`); its monitor applies it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub restart: String,
+    /// How many times the monitor has run it again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +221,8 @@ pub struct NewContainer<'a> {
     /// Named volumes it mounts.
     pub volumes: &'a [String],
     pub labels: &'a BTreeMap<String, String>,
+    /// `--restart` (checked; empty for `no`).
+    pub restart: &'a str,
 }
 
 impl Containers {
@@ -306,6 +318,8 @@ impl Containers {
                 networks: new.networks.to_vec(),
                 volumes: new.volumes.to_vec(),
                 labels: new.labels.clone(),
+                restart: new.restart.to_string(),
+                restart_count: 0,
             },
         };
         if let Some(pid) = new.owner {
@@ -602,6 +616,7 @@ mod tests {
             networks: &[],
             volumes: &[],
             labels: &NO_LABELS,
+            restart: "",
         }
     }
 

@@ -18,6 +18,7 @@ mod networks;
 mod prepare;
 mod process;
 pub mod registry;
+pub mod restart;
 pub mod run;
 mod signals;
 pub mod spec;

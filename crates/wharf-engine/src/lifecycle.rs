@@ -260,6 +260,9 @@ impl Engine {
     /// container that is not running is not an error.
     pub fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
         let c = self.containers.find(key)?;
+        // Stopped by the user: its monitor must not run it again (also
+        // while it waits between restarts, when it is not running).
+        crate::restart::mark_stopped(&c.dir);
         if !c.is_running() {
             return Ok(());
         }
@@ -275,6 +278,8 @@ impl Engine {
 
     pub fn remove(&self, key: &str, force: bool) -> Result<()> {
         let mut c = self.containers.find(key)?;
+        // A monitor waiting to restart it must not.
+        crate::restart::mark_stopped(&c.dir);
         if c.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(
@@ -282,6 +287,7 @@ impl Engine {
                     c.state.name, c.state.name
                 )));
             }
+            crate::restart::mark_stopped(&c.dir);
             self.signal(&c, libc::SIGKILL)?;
             let (pid, start) = waited_on(&c);
             process::wait_gone(pid, start, Duration::from_secs(5));
@@ -368,6 +374,7 @@ impl Engine {
             "Id": s.id,
             "Name": format!("/{}", s.name),
             "Created": s.created,
+            "RestartCount": s.restart_count,
             "Path": args.first().cloned().unwrap_or_default(),
             "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {
@@ -394,7 +401,11 @@ impl Engine {
                 "Image": s.image,
                 "Labels": s.labels,
             },
-            "HostConfig": {"Memory": memory, "AutoRemove": s.auto_remove},
+            "HostConfig": {
+                "Memory": memory,
+                "AutoRemove": s.auto_remove,
+                "RestartPolicy": restart_policy(&s.restart),
+            },
             "Mounts": mounts,
             "NetworkSettings": self.network_settings(c),
             "Rootfs": s.rootfs,
@@ -447,6 +458,12 @@ pub fn since(time: Option<&str>) -> String {
     }
 }
 
+/// `inspect`'s HostConfig.RestartPolicy for a recorded `--restart`.
+fn restart_policy(text: &str) -> Value {
+    let policy = crate::restart::RestartPolicy::parse(text).unwrap_or_default();
+    json!({"Name": policy.name(), "MaximumRetryCount": policy.max_retries()})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +487,7 @@ mod tests {
             networks: &[],
             volumes: &[],
             labels: &labels,
+            restart: "",
         })
         .unwrap()
     }

@@ -9,8 +9,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use std::time::{Duration, Instant};
+
 use crate::container::Container;
-use crate::{logs, Engine, Error, Result};
+use crate::{logs, restart, Engine, Error, Result};
 
 /// The hidden subcommand the `wharf` binary routes to [`Engine::monitor`].
 pub const MONITOR_COMMAND: &str = "__monitor";
@@ -80,13 +82,68 @@ impl Engine {
             Ok((container, spec))
         });
         match loaded {
-            // supervise reports to `ready` and closes it once the container runs.
-            Ok((container, spec)) => self
-                .supervise(container, &spec, true, false, Some(ready))
-                .unwrap_or(125),
+            Ok((container, spec)) => self.run_with_policy(container, &spec, ready),
             Err(e) => {
                 let _ = writeln!(ready, "error: {e}");
                 1
+            }
+        }
+    }
+
+    /// Runs the container, and again as long as its restart policy says
+    /// so (`restart.rs`): after Docker's back-off, unless the user stopped
+    /// or removed it meanwhile, with its networks set up again as they were
+    /// (same addresses, aliases and host ports) and its writable layer
+    /// kept. Returns the last exit code.
+    fn run_with_policy(
+        &self,
+        mut container: Container,
+        spec: &oci_spec::runtime::Spec,
+        ready: std::fs::File,
+    ) -> i32 {
+        let policy = restart::RestartPolicy::parse(&container.state.restart).unwrap_or_default();
+        let mut ready = Some(ready);
+        loop {
+            let attached = self.attached(&container);
+            let started = Instant::now();
+            // supervise reports to `ready` and closes it once the container runs.
+            let code = match self.supervise(container.clone(), spec, true, false, ready.take()) {
+                Ok(code) => code,
+                Err(_) => return 125,
+            };
+            let id = container.id().to_string();
+            let stopped = |c: &Container| restart::stopped_by_user(&c.dir);
+            match self.containers.load(&id) {
+                Ok(c) => container = c,
+                // Removed (`rm -f`): nothing to restart.
+                Err(_) => return code,
+            }
+            if !policy.restarts(code, container.state.restart_count, stopped(&container)) {
+                return code;
+            }
+            let wait = restart::delay(container.state.restart_count, started.elapsed());
+            let deadline = Instant::now() + wait;
+            while Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50).min(wait));
+                match self.containers.load(&id) {
+                    Ok(c) if !stopped(&c) => container = c,
+                    _ => return code,
+                }
+            }
+            container.state.restart_count += 1;
+            let again = container
+                .save()
+                .and_then(|()| self.executor_of(&container))
+                .and_then(|executor| {
+                    executor.rearm(self, container.bundle(), &container.state.rootfs)
+                })
+                .and_then(|()| match &attached {
+                    Some(a) => self.reattach(a),
+                    None => Ok(()),
+                });
+            if let Err(e) = again {
+                let _ = container.mark_exited(125, &format!("restarting: {e}"));
+                return 125;
             }
         }
     }

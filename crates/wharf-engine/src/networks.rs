@@ -247,6 +247,27 @@ impl Engine {
         Ok(Some(networks.attach(&request)?))
     }
 
+    /// Sets a container's networks up again as `attached` recorded them (a
+    /// restart): the same addresses, aliases and host ports.
+    pub(crate) fn reattach(&self, attached: &Attached) -> Result<()> {
+        let request = AttachRequest {
+            container_id: attached.container_id.clone(),
+            container_name: attached.container_name.clone(),
+            networks: attached
+                .interfaces
+                .iter()
+                .map(|i| NetworkRequest {
+                    name: i.network.clone(),
+                    aliases: i.aliases.clone(),
+                    static_ip: Some(i.ip),
+                })
+                .collect(),
+            ports: attached.ports.clone(),
+        };
+        self.networks()?.attach(&request)?;
+        Ok(())
+    }
+
     /// Undoes [`attach_networks`](Self::attach_networks) for a container
     /// that has networks; a no-op for one that has none.
     pub(crate) fn detach_networks(&self, container: &Container) {

@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// `-l`/`--label`: `KEY=VALUE` (or `KEY`, an empty value), kept in the
     /// container's record for `ps --filter label=...` and `inspect`.
     pub labels: Vec<String>,
+    /// `--restart`: no, always, unless-stopped, on-failure[:N]; applied by
+    /// a detached container's monitor (see `restart.rs`).
+    pub restart: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +83,20 @@ impl Engine {
         let (network_mode, ports) = opts.network.parse()?;
         opts.network.apply_etc(&mut linux)?;
         let labels = parse_labels(&opts.labels)?;
+        let restart = opts.restart.as_deref().unwrap_or_default();
+        let policy = crate::restart::RestartPolicy::parse(restart)?;
+        if policy != crate::restart::RestartPolicy::No {
+            if opts.rm {
+                return Err(Error::InvalidArgument(
+                    "conflicting options: --restart and --rm: a container removed when it exits cannot be restarted; drop one".into(),
+                ));
+            }
+            if !opts.detach {
+                return Err(Error::InvalidArgument(
+                    "--restart needs -d: the restarts are done by a detached container's monitor process (Wharf has no daemon)".into(),
+                ));
+            }
+        }
 
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
             // Like Docker, a missing image that names a registry is pulled first.
@@ -158,6 +175,7 @@ impl Engine {
                 networks: &bridges,
                 volumes: &in_use.names,
                 labels: &labels,
+                restart,
             })
             .inspect_err(|_| self.abandon_volumes(&in_use))?;
         drop(in_use);

@@ -36,7 +36,7 @@ use wharf_engine::{
     Container, ContainerFilter, ContainerSummary, Engine, ExecOptions, Platform, RunResult,
 };
 
-use crate::{labels, ComposeError, Condition, Project, Restart, Service};
+use crate::{labels, ComposeError, Condition, Project, Service};
 pub use output::{catch_interrupts, interrupted};
 use plan::{Plan, CONFIG_HASH};
 
@@ -973,22 +973,6 @@ impl<'a> Compose<'a> {
 
     /// What the file asks that `up` cannot do, said once.
     fn warn_not_applied(&self, selected: &[&str]) {
-        let restarting: Vec<String> = selected
-            .iter()
-            .map(|s| &self.project.services[*s])
-            .filter_map(|s| match s.restart {
-                Some(Restart::No) | None => None,
-                Some(policy) => Some(format!("{} ({policy})", s.name)),
-            })
-            .collect();
-        if !restarting.is_empty() {
-            eprintln!(
-                "warning: restart policies are not applied ({}): Wharf has no daemon, so \
-                 nothing restarts a container after it exits; `wharf compose up` recreates \
-                 exited containers",
-                restarting.join(", ")
-            );
-        }
         let with_init: Vec<&str> = selected
             .iter()
             .copied()

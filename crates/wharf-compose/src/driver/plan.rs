@@ -200,6 +200,8 @@ pub fn plan(project: &Project, service: &Service) -> Plan {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        // Compose's spelling is the engine's (`on-failure:3`).
+        restart: service.restart.map(|policy| policy.to_string()),
     };
     Plan {
         run,

@@ -216,6 +216,13 @@ impl Executor for LinuxExecutor {
     }
 
     /// The container's libcontainer state and cgroups, and its overlay mount.
+    /// `wait` unmounted the overlay; the upper dir (the container's
+    /// changes) is still there, so the restarted container sees them.
+    fn rearm(&self, _engine: &Engine, bundle: Bundle, rootfs: &Path) -> Result<()> {
+        wharf_linux::mount_overlay(rootfs, bundle.dir, false)?;
+        Ok(())
+    }
+
     fn delete(&self, engine: &Engine, bundle: Bundle) {
         let _ = wharf_linux::delete(&runtime_state_dir(&engine.root), bundle.id, true);
         let _ = wharf_linux::unmount_overlay(bundle.dir);

@@ -134,6 +134,12 @@ pub trait Executor: Sync {
         )))
     }
 
+    /// Makes an exited container runnable again from its spec (a restart by
+    /// its monitor): gives back what `wait` released and `create` needs.
+    fn rearm(&self, _engine: &Engine, _bundle: Bundle, _rootfs: &Path) -> Result<()> {
+        Ok(())
+    }
+
     /// Removes everything the container left on the host. Never fails;
     /// safe to call more than once and on a container that never ran.
     fn delete(&self, engine: &Engine, bundle: Bundle);
