@@ -160,6 +160,35 @@ fn logs_separate_stdout_and_stderr() {
 }
 
 #[test]
+fn logs_tail_since_and_until() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "CMD [\"sh\"]\n");
+    run_detached(
+        &w,
+        &[
+            "--name",
+            "l",
+            "bb",
+            "sh",
+            "-c",
+            "echo one; echo two; sleep 3; echo three",
+        ],
+    );
+    w.wait_exited("l", Duration::from_secs(20));
+    // Right after the exit: "three" is a moment old, the others ~3 s.
+    assert_eq!(w.ok(&["logs", "--since", "2s", "l"]), "three\n");
+    assert_eq!(w.ok(&["logs", "--until", "2s", "l"]), "one\ntwo\n");
+    assert_eq!(w.ok(&["logs", "--tail", "2", "l"]), "two\nthree\n");
+    assert_eq!(w.ok(&["logs", "-n", "0", "l"]), "");
+    assert_eq!(w.ok(&["logs", "--tail", "all", "l"]), "one\ntwo\nthree\n");
+    let bad = w.cmd(&["logs", "--tail", "many", "l"]);
+    assert!(!bad.status.success());
+    assert_error(&bad, "--tail");
+    let bad = w.cmd(&["logs", "--since", "yesterday-ish", "l"]);
+    assert_error(&bad, "RFC 3339");
+}
+
+#[test]
 fn foreground_run_is_logged_too() {
     let w = Wharf::new();
     w.build_hello();

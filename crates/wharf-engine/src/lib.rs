@@ -31,6 +31,7 @@ pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
 pub use import::{ImportOptions, Imported};
 pub use lifecycle::{ContainerFilter, ContainerSummary};
+pub use logs::{parse_log_time, LogOptions};
 pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
 pub use volumes::{PrunedVolumes, Volume};

@@ -300,14 +300,13 @@ impl Engine {
     pub fn logs(
         &self,
         key: &str,
-        follow: bool,
-        timestamps: bool,
+        opts: &logs::LogOptions,
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Result<()> {
         let c = self.containers.find(key)?;
         let id = c.state.id.clone();
-        logs::print(&c.log_path(), follow, timestamps, out, err, || {
+        logs::print(&c.log_path(), opts, out, err, || {
             self.containers
                 .load(&id)
                 .map(|c| c.is_running())

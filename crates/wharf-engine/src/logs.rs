@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -147,16 +148,55 @@ fn pump(mut from: File, mut buf: Vec<u8>, stream: &str, log: &Mutex<File>, mut e
     }
 }
 
+/// What `logs` shows (Docker's flags).
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// `-f`: keep reading while the container runs.
+    pub follow: bool,
+    /// `-t`: each line with its RFC 3339 time.
+    pub timestamps: bool,
+    /// `--tail N`: only the last N records (then, with `follow`, new ones).
+    pub tail: Option<usize>,
+    /// `--since`/`--until`: only records written in that window.
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
+/// `--since`/`--until`'s value: an RFC 3339 time (`2026-12-06T10:00:00Z`,
+/// the date alone, or without a zone for UTC), Unix seconds, or a duration
+/// before now (`10m`, `1h30m`).
+pub fn parse_log_time(text: &str, now: SystemTime) -> Result<SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return Ok(t);
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{text}T00:00:00")) {
+        return Ok(t);
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|d| now.checked_sub(d))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "invalid time \"{text}\": give an RFC 3339 time (2026-12-06T10:00:00Z), Unix seconds or a duration before now (10m, 1h30m)"
+            ))
+        })
+}
+
 /// Prints a container's log: stdout records to `out`, stderr ones to `err`.
 /// With `follow`, keeps reading while `running()` says the container lives.
 pub fn print(
     path: &Path,
-    follow: bool,
-    timestamps: bool,
+    opts: &LogOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
     mut running: impl FnMut() -> bool,
 ) -> Result<()> {
+    let follow = opts.follow;
     let file = match File::open(path) {
         Ok(f) => f,
         // A container that never wrote anything has no log yet.
@@ -173,6 +213,13 @@ pub fn print(
         Err(e) => return Err(Error::io(format!("reading log {}", path.display()), e)),
     };
     let mut reader = BufReader::new(file);
+    if let Some(n) = opts.tail {
+        let start = tail_start(&mut reader, n)
+            .map_err(|e| Error::io(format!("reading log {}", path.display()), e))?;
+        reader
+            .seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| Error::io("seeking the log", e))?;
+    }
     let mut line = String::new();
     loop {
         line.clear();
@@ -181,13 +228,13 @@ pub fn print(
             .read_line(&mut line)
             .map_err(|e| Error::io(format!("reading log {}", path.display()), e))?;
         if n > 0 && line.ends_with('\n') {
-            emit(&line, timestamps, out, err)?;
+            emit(&line, opts, out, err)?;
             continue;
         }
         // End of file (or a record still being written): stop, or wait for more.
         if !follow {
             if n > 0 {
-                emit(&line, timestamps, out, err)?;
+                emit(&line, opts, out, err)?;
             }
             return Ok(());
         }
@@ -202,7 +249,7 @@ pub fn print(
                 .read_to_string(&mut rest)
                 .map_err(|e| Error::io("reading the log", e))?;
             for l in rest.lines() {
-                emit(l, timestamps, out, err)?;
+                emit(l, opts, out, err)?;
             }
             return Ok(());
         }
@@ -212,12 +259,40 @@ pub fn print(
     }
 }
 
-fn emit(line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+/// Where the last `n` complete records of the log start.
+fn tail_start(reader: &mut BufReader<File>, n: usize) -> std::io::Result<u64> {
+    let mut starts = std::collections::VecDeque::with_capacity(n + 1);
+    let mut pos = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 || !line.ends_with(b"\n") {
+            break;
+        }
+        starts.push_back(pos);
+        if starts.len() > n {
+            starts.pop_front();
+        }
+        pos += read as u64;
+    }
+    Ok(starts.front().copied().unwrap_or(pos))
+}
+
+fn emit(line: &str, opts: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     let Ok(rec) = serde_json::from_str::<Record>(line.trim_end()) else {
         return Ok(()); // A torn last line from a killed writer: skip it.
     };
+    if opts.since.is_some() || opts.until.is_some() {
+        let Ok(at) = humantime::parse_rfc3339_weak(&rec.time) else {
+            return Ok(());
+        };
+        if opts.since.is_some_and(|s| at < s) || opts.until.is_some_and(|u| at > u) {
+            return Ok(());
+        }
+    }
     let w: &mut dyn Write = if rec.stream == "stderr" { err } else { out };
-    let r = if timestamps {
+    let r = if opts.timestamps {
         write!(w, "{} {}", rec.time, rec.log)
     } else {
         w.write_all(rec.log.as_bytes())
@@ -242,4 +317,32 @@ pub fn null_stdin() -> Result<()> {
 pub fn fd_file(fd: i32) -> File {
     // SAFETY: the fd was handed to this process for exactly this use.
     unsafe { File::from_raw_fd(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn log_times_parse() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            parse_log_time("10m", now).unwrap(),
+            now - Duration::from_secs(600)
+        );
+        assert_eq!(
+            parse_log_time("1970-01-02T00:00:00Z", now).unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            parse_log_time("1970-01-02", now).unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            parse_log_time("86400", now).unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+        assert!(parse_log_time("soon", now).is_err());
+    }
 }

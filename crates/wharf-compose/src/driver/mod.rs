@@ -582,13 +582,15 @@ impl<'a> Compose<'a> {
         let print = |c: &Container, name: &str| {
             let mut lines = output::Prefixed::new(prefix(name), out);
             let mut err_lines = output::Prefixed::new(prefix(name), out);
-            if let Err(e) = self.engine.logs(
-                c.id(),
-                opts.follow,
-                opts.timestamps,
-                &mut lines,
-                &mut err_lines,
-            ) {
+            let log_options = wharf_engine::LogOptions {
+                follow: opts.follow,
+                timestamps: opts.timestamps,
+                ..Default::default()
+            };
+            if let Err(e) = self
+                .engine
+                .logs(c.id(), &log_options, &mut lines, &mut err_lines)
+            {
                 eprintln!("Error: logs of {name}: {e}");
             }
         };
