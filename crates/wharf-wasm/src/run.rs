@@ -403,26 +403,10 @@ fn run_component(
     component: &wasmtime::component::Component,
     guest: &Guest,
 ) -> Result<Outcome> {
-    let linker = match rt.linkers.p2.get() {
-        Some(l) => l,
-        None => {
-            let mut l = wasmtime::component::Linker::new(&rt.engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut l)
-                .map_err(|e| Error::Engine(format!("cannot provide WASI preview 2: {e:#}")))?;
-            let _ = rt.linkers.p2.set(l);
-            rt.linkers.p2.get().expect("just set")
-        }
-    };
-    let ctx = wasi_builder(guest, false)?.build();
-    let mut store = Store::new(
-        &rt.engine,
-        P2Host {
-            ctx,
-            table: ResourceTable::new(),
-            limits: Limits::new(guest.memory_limit),
-        },
-    );
-    store.limiter(|h| &mut h.limits);
+    let linker = component_linker(rt, &rt.linkers.p2, "WASI preview 2", |l| {
+        wasmtime_wasi::p2::add_to_linker_sync(l)
+    })?;
+    let mut store = component_store(rt, guest)?;
     let (fired, _ticker) = arm(rt, &mut store, guest.cpus);
     if let Some(outcome) = fired {
         return Ok(outcome);
@@ -444,6 +428,37 @@ fn run_component(
     Ok(finish(rt, result, &store.data().limits))
 }
 
+/// The component linker kept in `cell`, made by `add` on its first use.
+fn component_linker<'a>(
+    rt: &Runtime,
+    cell: &'a OnceLock<wasmtime::component::Linker<P2Host>>,
+    what: &str,
+    add: impl FnOnce(&mut wasmtime::component::Linker<P2Host>) -> wasmtime::Result<()>,
+) -> Result<&'a wasmtime::component::Linker<P2Host>> {
+    if let Some(linker) = cell.get() {
+        return Ok(linker);
+    }
+    let mut linker = wasmtime::component::Linker::new(&rt.engine);
+    add(&mut linker).map_err(|e| Error::Engine(format!("cannot provide {what}: {e:#}")))?;
+    Ok(cell.get_or_init(|| linker))
+}
+
+/// A store for a component guest: its WASI context from the grants, and
+/// the memory limit.
+fn component_store(rt: &Runtime, guest: &Guest) -> Result<Store<P2Host>> {
+    let ctx = wasi_builder(guest, false)?.build();
+    let mut store = Store::new(
+        &rt.engine,
+        P2Host {
+            ctx,
+            table: ResourceTable::new(),
+            limits: Limits::new(guest.memory_limit),
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    Ok(store)
+}
+
 /// Whether `component` is a WASI 0.3 command (exports `wasi:cli/run@0.3`).
 fn is_p3_command(component: &wasmtime::component::Component) -> bool {
     component
@@ -459,27 +474,11 @@ async fn run_component_p3(
     component: &wasmtime::component::Component,
     guest: &Guest,
 ) -> Result<Outcome> {
-    let linker = match rt.linkers.p3.get() {
-        Some(l) => l,
-        None => {
-            let mut l = wasmtime::component::Linker::new(&rt.engine);
-            wasmtime_wasi::p2::add_to_linker_async(&mut l)
-                .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut l))
-                .map_err(|e| Error::Engine(format!("cannot provide WASI 0.3: {e:#}")))?;
-            let _ = rt.linkers.p3.set(l);
-            rt.linkers.p3.get().expect("just set")
-        }
-    };
-    let ctx = wasi_builder(guest, false)?.build();
-    let mut store = Store::new(
-        &rt.engine,
-        P2Host {
-            ctx,
-            table: ResourceTable::new(),
-            limits: Limits::new(guest.memory_limit),
-        },
-    );
-    store.limiter(|h| &mut h.limits);
+    let linker = component_linker(rt, &rt.linkers.p3, "WASI 0.3", |l| {
+        wasmtime_wasi::p2::add_to_linker_async(l)?;
+        wasmtime_wasi::p3::add_to_linker(l)
+    })?;
+    let mut store = component_store(rt, guest)?;
     let (fired, _ticker) = arm(rt, &mut store, guest.cpus);
     if let Some(outcome) = fired {
         return Ok(outcome);
