@@ -202,10 +202,45 @@ fn a_component_is_served_with_a_fresh_instance_per_request() {
         "{logs}"
     );
 
-    // Stop: the server drains and ends at once (well inside the timeout),
-    // exit 0, and the port is free.
+    // Stop drains: a request in flight when the stop comes (its body not
+    // all sent yet) still gets its whole answer, new connections are
+    // refused meanwhile, and the server then ends well inside the timeout,
+    // exit 0, with the port free.
+    let mut inflight = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    inflight
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        inflight,
+        "POST /echo HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 10\r\nconnection: close\r\n\r\nhello"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
-    w.ok(&["stop", "web"]);
+    let mut stop = w.command(&["stop", "web"]).spawn().unwrap();
+    let refused = poll(Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    });
+    assert!(
+        refused.is_some(),
+        "new connections still accepted while stopping"
+    );
+    inflight.write_all(b"world").unwrap();
+    let mut reply = Vec::new();
+    inflight.read_to_end(&mut reply).unwrap();
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(&reply[split + 4..])
+    } else {
+        reply[split + 4..].to_vec()
+    };
+    assert_eq!(String::from_utf8_lossy(&body), "helloworld");
+    let status = wait_timeout(&mut stop, Duration::from_secs(20)).expect("stop hangs");
+    assert!(status.success());
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "stop took {:?}",
