@@ -363,20 +363,7 @@ fn a_foreground_server_stops_cleanly_on_ctrl_c() {
 fn a_wasi_0_3_service_is_served() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
-    let ctx = examples_dir().join("http-p3");
-    assert!(
-        ctx.join("http-p3.wasm").exists(),
-        "examples/http-p3/http-p3.wasm is missing: run scripts/setup.sh"
-    );
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "wasip2/wasm",
-        "-t",
-        "p3:wasm",
-        ctx.to_str().unwrap(),
-    ]);
+    build_component_example(&w, "http-p3", "http-p3.wasm", "p3:wasm");
     let marks = ["10.231.74."];
     let before = host_state(&marks);
     w.ok(&["network", "create", "--subnet", "10.231.74.0/24", "p3-net"]);

@@ -9,20 +9,7 @@ use common::*;
 #[test]
 fn a_wasi_0_3_command_runs_with_its_grants() {
     let w = Wharf::new();
-    let ctx = examples_dir().join("cli-p3");
-    assert!(
-        ctx.join("cli-p3.wasm").exists(),
-        "examples/cli-p3/cli-p3.wasm is missing: run scripts/setup.sh"
-    );
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "wasip2/wasm",
-        "-t",
-        "p3cli:wasm",
-        ctx.to_str().unwrap(),
-    ]);
+    build_component_example(&w, "cli-p3", "cli-p3.wasm", "p3cli:wasm");
     let data = w.scratch("data");
     std::fs::write(data.join("one.txt"), "1").unwrap();
     std::fs::write(data.join("two.txt"), "2").unwrap();

@@ -737,23 +737,11 @@ pub fn assert_same_host(before: &BTreeSet<String>, marks: &[&str]) {
 /// examples/http as `web:wasm` (the wasi:http component) and `web:linux`
 /// (the same routes as a native server).
 pub fn build_http_example(w: &Wharf) {
-    let ctx = examples_dir().join("http");
-    for file in ["http-hello.wasm", "http-hello"] {
-        assert!(
-            ctx.join(file).exists(),
-            "examples/http/{file} is missing: run scripts/setup.sh"
-        );
-    }
-    let ctx = ctx.to_str().unwrap();
-    w.ok(&[
-        "build",
-        "-q",
-        "--platform",
-        "wasip2/wasm",
-        "-t",
-        "web:wasm",
-        ctx,
-    ]);
+    let ctx = build_component_example(w, "http", "http-hello.wasm", "web:wasm");
+    assert!(
+        Path::new(&ctx).join("http-hello").exists(),
+        "examples/http/http-hello is missing: run scripts/setup.sh"
+    );
     let linux = format!("{ctx}/Dockerfile.linux");
     w.ok(&[
         "build",
@@ -764,6 +752,20 @@ pub fn build_http_example(w: &Wharf) {
         "linux/amd64",
         "-t",
         "web:linux",
-        ctx,
+        &ctx,
     ]);
+}
+
+/// `wharf build -q --platform wasip2/wasm -t TAG examples/DIR`, after
+/// checking that scripts/setup.sh built its component `artifact`. Returns
+/// the build context.
+pub fn build_component_example(w: &Wharf, dir: &str, artifact: &str, tag: &str) -> String {
+    let ctx = examples_dir().join(dir);
+    assert!(
+        ctx.join(artifact).exists(),
+        "examples/{dir}/{artifact} is missing: run scripts/setup.sh"
+    );
+    let ctx = ctx.to_str().unwrap().to_string();
+    w.ok(&["build", "-q", "--platform", "wasip2/wasm", "-t", tag, &ctx]);
+    ctx
 }

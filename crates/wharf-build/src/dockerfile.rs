@@ -471,6 +471,25 @@ fn parse_instruction(line: usize, logical: &str) -> Result<Instruction, Error> {
     })
 }
 
+/// An `EXPOSE` word as `PORT/PROTO` (`8080` is `8080/tcp`, ranges like
+/// `8000-8010` allowed), or the message saying why it is not a port.
+pub fn exposed_port(word: &str) -> Result<String, String> {
+    let (port, proto) = match word.split_once('/') {
+        Some((port, proto)) => (port, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    let valid = !port.is_empty()
+        && port.split('-').all(|n| n.parse::<u16>().is_ok())
+        && matches!(proto.as_str(), "tcp" | "udp" | "sctp");
+    if valid {
+        Ok(format!("{port}/{proto}"))
+    } else {
+        Err(format!(
+            "'{word}' is not a port; write e.g. EXPOSE 8080 or EXPOSE 53/udp"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,20 +94,7 @@ impl Builder<'_> {
                 let ports = self.subst_words(ins, raw)?;
                 let mut done = Vec::new();
                 for p in ports {
-                    let (port, proto) = match p.split_once('/') {
-                        Some((port, proto)) => (port.to_string(), proto.to_ascii_lowercase()),
-                        None => (p.clone(), "tcp".to_string()),
-                    };
-                    let valid = !port.is_empty()
-                        && port.split('-').all(|n| n.parse::<u16>().is_ok())
-                        && matches!(proto.as_str(), "tcp" | "udp" | "sctp");
-                    if !valid {
-                        return Err(step_err(
-                            ins,
-                            format!("'{p}' is not a port; write e.g. EXPOSE 8080 or EXPOSE 53/udp"),
-                        ));
-                    }
-                    done.push(format!("{port}/{proto}"));
+                    done.push(crate::dockerfile::exposed_port(&p).map_err(|e| step_err(ins, e))?);
                 }
                 self.stage_mut(ins)?.exposed.extend(done);
                 self.history(ins, true);

@@ -558,19 +558,8 @@ impl ImageConfig {
             Command::User(raw) => self.user = self.subst(text, raw)?,
             Command::Expose(raw) => {
                 for p in self.subst_words(text, raw)? {
-                    let (port, proto) = match p.split_once('/') {
-                        Some((port, proto)) => (port.to_string(), proto.to_ascii_lowercase()),
-                        None => (p.clone(), "tcp".to_string()),
-                    };
-                    let valid = !port.is_empty()
-                        && port.split('-').all(|n| n.parse::<u16>().is_ok())
-                        && matches!(proto.as_str(), "tcp" | "udp" | "sctp");
-                    if !valid {
-                        return Err(bad(format!(
-                            "'{p}' is not a port; write e.g. EXPOSE 8080 or EXPOSE 53/udp"
-                        )));
-                    }
-                    self.exposed.insert(format!("{port}/{proto}"));
+                    self.exposed
+                        .insert(dockerfile::exposed_port(&p).map_err(bad)?);
                 }
             }
             Command::Volume(raw) => {
