@@ -185,6 +185,19 @@ fn scalar(v: &Value, path: &str) -> Result<String> {
     }
 }
 
+/// `map[key]` read by `read` (at its key path), or None when absent or null.
+fn optional<T>(
+    map: &Mapping,
+    key: &str,
+    path: &str,
+    read: impl Fn(&Value, &str) -> Result<T>,
+) -> Result<Option<T>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => read(v, &join(path, key)).map(Some),
+    }
+}
+
 /// A string-typed field: strings and numbers (`user: 1000`).
 fn string(v: &Value, path: &str) -> Result<String> {
     match v {
@@ -195,10 +208,7 @@ fn string(v: &Value, path: &str) -> Result<String> {
 }
 
 fn opt_string(map: &Mapping, key: &str, path: &str) -> Result<Option<String>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => string(v, &join(path, key)).map(Some),
-    }
+    optional(map, key, path, string)
 }
 
 /// Booleans, also as the strings interpolation leaves (`"true"`, `"no"`).
@@ -218,10 +228,7 @@ fn boolean(v: &Value, path: &str) -> Result<bool> {
 }
 
 fn opt_bool(map: &Mapping, key: &str, path: &str) -> Result<Option<bool>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => boolean(v, &join(path, key)).map(Some),
-    }
+    optional(map, key, path, boolean)
 }
 
 fn integer(v: &Value, path: &str) -> Result<i64> {
@@ -261,10 +268,7 @@ fn duration(v: &Value, path: &str) -> Result<std::time::Duration> {
 }
 
 fn opt_duration(map: &Mapping, key: &str, path: &str) -> Result<Option<std::time::Duration>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => duration(v, &join(path, key)).map(Some),
-    }
+    optional(map, key, path, duration)
 }
 
 /// Bytes: a number, or a size string like `512m`.
