@@ -36,6 +36,7 @@ mod signals;
 mod spec;
 mod stdio;
 mod terminal;
+mod tree;
 mod user;
 
 pub use cgroup::cgroup_layout;
@@ -56,6 +57,7 @@ pub use signals::{parse_signal, FORWARDED_SIGNALS};
 pub use spec::{apply_defaults, etc_files, nofile_clamp};
 pub use stdio::ProcessIo;
 pub use terminal::{proxy_terminal, pump, RawMode};
+pub use tree::{mount_point, private_mount_namespace, Bind, Tree};
 pub use user::{resolve_user, ResolvedUser};
 
 /// Result type of this crate.

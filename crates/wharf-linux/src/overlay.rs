@@ -96,12 +96,7 @@ fn init_layer(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
 /// is a sync of the whole filesystem the store is on. Kernels older than 5.10
 /// lack the option and get a plain overlay.
 pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Result<PathBuf> {
-    let upper = container_dir.join("upper");
-    let work = container_dir.join("work");
     let merged = container_dir.join("merged");
-    for d in [&upper, &work] {
-        std::fs::create_dir_all(d).map_err(|e| Error::io("creating", d, e))?;
-    }
     // A merged dir made just now cannot be a mount point yet.
     match std::fs::create_dir(&merged) {
         Ok(()) => {}
@@ -115,11 +110,28 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
     let lower = std::fs::canonicalize(lower)
         .map_err(|e| Error::io("opening overlay lower directory", lower, e))?;
     let init = init_layer(&lower, container_dir)?;
+    overlay_on(&[init, lower], container_dir, &merged, ephemeral)?;
+    Ok(merged)
+}
+
+/// Mounts on `target` an overlay of `lowers` (top first) under
+/// `container_dir/{upper,work}`, made when missing.
+pub(crate) fn overlay_on(
+    lowers: &[PathBuf],
+    container_dir: &Path,
+    target: &Path,
+    ephemeral: bool,
+) -> Result<()> {
+    let upper = container_dir.join("upper");
+    let work = container_dir.join("work");
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io("creating", d, e))?;
+    }
     let (upper, work) = (
         std::fs::canonicalize(&upper).map_err(|e| Error::io("opening", &upper, e))?,
         std::fs::canonicalize(&work).map_err(|e| Error::io("opening", &work, e))?,
     );
-    for p in [&init, &lower, &upper, &work] {
+    for p in lowers.iter().chain([&upper, &work]) {
         let s = p.to_string_lossy();
         if s.contains(',') || s.contains(':') {
             return Err(Error::invalid(
@@ -129,17 +141,17 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
             ));
         }
     }
+    let lowerdir: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
     let data = format!(
-        "lowerdir={}:{},upperdir={},workdir={}",
-        init.display(),
-        lower.display(),
+        "lowerdir={},upperdir={},workdir={}",
+        lowerdir.join(":"),
         upper.display(),
         work.display()
     );
     let mount_with = |data: &str| {
         mount(
             Some("overlay"),
-            &merged,
+            target,
             Some("overlay"),
             MsFlags::empty(),
             Some(data),
@@ -152,11 +164,10 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
     };
     mounted.map_err(|e| Error::Mount {
         action: "mounting overlay on",
-        path: merged.clone(),
+        path: target.to_path_buf(),
         source: e.into(),
         hint: " (needs root and overlayfs; the upper dir must not be on overlayfs itself)",
-    })?;
-    Ok(merged)
+    })
 }
 
 /// Unmounts `container_dir/merged` (lazily, so a still-busy mount goes away

@@ -266,11 +266,16 @@ pub struct Guest {
     /// argv, argv\[0\] included.
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// Working directory. WASI p2: `initial-cwd`. WASI p1 has no cwd, so it
-    /// is exported as `PWD` unless `env` already sets `PWD`.
+    /// Working directory. WASI p2/p3: `initial-cwd`. WASI p1 has no cwd,
+    /// and wasi-libc ignores `initial-cwd`, so a directory other than `/`
+    /// is also exported as `PWD` (Go's wasip1 convention) unless `env`
+    /// sets it; at `/` the environment is exactly `env`.
     pub cwd: Option<String>,
-    /// The image's own files, preopened read-only at `/`.
+    /// The container's tree, preopened at `/` (the one `/` preopen).
     pub root: Option<PathBuf>,
+    /// Whether the guest may change its tree (a container layer under it);
+    /// else `/` is preopened read-only.
+    pub root_writable: bool,
     /// Extra directories preopened at their guest paths.
     pub mounts: Vec<Mount>,
     /// Inherit the process stdin (else the guest reads EOF).

@@ -161,6 +161,10 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
         args,
         env,
         cwd: Some(cwd),
+        root_writable: !spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly().unwrap_or(false)),
         root: rootfs,
         mounts: bind_mounts(spec),
         stdin: true,
@@ -231,9 +235,8 @@ pub fn cpu_share(spec: &Spec) -> Option<f64> {
 /// must be an absolute host path). For a Wasm bundle the guest is loaded
 /// now, on the host, with `cache_dir` as the compiled-code cache, so a
 /// container init cloned afterwards inherits the code; it is described as it
-/// will run INSIDE the container after pivot_root: the container's `/` is
-/// the guest's root and the spec's bind-mounted directories are preopened at
-/// their destinations.
+/// will run INSIDE the container after pivot_root: the container's `/`,
+/// with the spec's mounts at their destinations, is the guest's one root.
 pub fn load_for_bundle(spec: &Spec, cache_dir: PathBuf) -> Result<Option<(Runtime, Loaded)>> {
     let process = spec.process().as_ref();
     let arg0 = process
@@ -262,18 +265,10 @@ pub fn load_for_bundle(spec: &Spec, cache_dir: PathBuf) -> Result<Option<(Runtim
     }
     let runtime = Runtime::new(cache_dir)?;
     let mut loaded = load(&runtime, spec)?;
+    // Inside the container the mounts are already at their paths in the
+    // tree: one `/` preopen shows them all, as in `wharf run`.
     loaded.guest.root = Some(PathBuf::from("/"));
-    let host_dirs: std::collections::HashSet<String> = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .filter(|m| m.source().as_ref().is_some_and(|s| s.is_dir()))
-        .map(|m| m.destination().to_string_lossy().into_owned())
-        .collect();
-    loaded.guest.mounts.retain(|m| host_dirs.contains(&m.guest));
-    for m in &mut loaded.guest.mounts {
-        m.host = PathBuf::from(&m.guest);
-    }
+    loaded.guest.mounts.clear();
     Ok(Some((runtime, loaded)))
 }
 

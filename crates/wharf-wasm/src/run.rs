@@ -169,12 +169,16 @@ pub(crate) fn grant(b: &mut WasiCtxBuilder, guest: &Guest, p1: bool) -> Result<(
     b.args(&guest.args);
     b.envs(&guest.env);
     if let Some(cwd) = &guest.cwd {
-        if p1 {
-            if !guest.env.iter().any(|(k, _)| k == "PWD") {
-                b.env("PWD", cwd);
-            }
-        } else {
+        if !p1 {
             b.initial_cwd(cwd);
+        }
+        // The guest's libc starts in `/` whatever the host says (p1 has no
+        // cwd; wasi-libc ignores p2's initial-cwd): another directory is
+        // also exported as PWD, which Go's wasip1 runtime and Wharf's
+        // examples honour. At `/` nothing is added to the environment.
+        let at_root = cwd.trim_end_matches('/').is_empty();
+        if !at_root && !guest.env.iter().any(|(k, _)| k == "PWD") {
+            b.env("PWD", cwd);
         }
     }
 
@@ -187,7 +191,12 @@ pub(crate) fn grant(b: &mut WasiCtxBuilder, guest: &Guest, p1: bool) -> Result<(
             .any(|m| m.guest.trim_end_matches('/').is_empty())
     });
     if let Some(root) = root {
-        b.preopened_dir(root, "/", FsPerms::ReadOnly)
+        let perms = if guest.root_writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(root, "/", perms)
             .map_err(|e| Error::Preopen {
                 host: root.clone(),
                 guest: "/".into(),

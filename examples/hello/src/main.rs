@@ -19,8 +19,9 @@ const GREETING: &str = "Hello from WebAssembly!";
 const GREETING: &str = "Hello from Linux!";
 
 fn main() {
-    // WASI preview 1 modules have no initial working directory; Wharf exports
-    // the container's workdir as PWD (the convention Go's wasip1 port uses).
+    // A WASI libc starts in `/` (p1 has no working directory, and wasi-libc
+    // ignores p2's initial-cwd); Wharf exports a workdir other than `/` as
+    // PWD (the convention Go's wasip1 port uses).
     if let Ok(pwd) = std::env::var("PWD") {
         if !pwd.is_empty() {
             let _ = std::env::set_current_dir(&pwd);
@@ -92,6 +93,11 @@ fn inner(args: &[String]) -> Result<i32, i32> {
             let path = arg(args, 2, "PATH")?;
             let text = args[3..].join(" ");
             std::fs::write(&path, text).map_err(|e| fail(format!("{path}: {e}")))?;
+        }
+        "rename" => {
+            let from = arg(args, 2, "FROM")?;
+            let to = arg(args, 3, "TO")?;
+            std::fs::rename(&from, &to).map_err(|e| fail(format!("rename {from} {to}: {e}")))?;
         }
         "pwd" => {
             let dir = std::env::current_dir().map_err(|e| fail(format!("pwd: {e}")))?;

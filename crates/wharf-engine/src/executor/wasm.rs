@@ -80,6 +80,9 @@ impl Executor for WasmExecutor {
         if let Some(identity) = identity {
             annotations.insert(oci::MODULE_DIGEST_ANNOTATION.into(), identity);
         }
+        if input.ephemeral {
+            annotations.insert(EPHEMERAL_ANNOTATION.into(), "true".into());
+        }
         match &input.linux.network {
             Network::None => {}
             Network::Host => {
@@ -123,6 +126,7 @@ impl Executor for WasmExecutor {
             crate::logs::null_stdin()?;
         }
         let loaded = oci::load(&runtime, spec)?;
+        let tree = TreeSpec::from_spec(spec, bundle.dir)?;
         let namespace = spec
             .linux()
             .as_ref()
@@ -136,11 +140,13 @@ impl Executor for WasmExecutor {
         Ok(Box::new(WasmTask {
             runtime,
             loaded,
+            tree,
             namespace,
         }))
     }
 
-    /// A guest leaves nothing on the host: it ran inside its owner.
+    /// A guest's mounts lived in its thread's namespace and went with it;
+    /// its changes (`upper/`, `work/`) go with the container's directory.
     fn delete(&self, _engine: &Engine, _bundle: Bundle) {}
 }
 
@@ -184,8 +190,86 @@ fn http_urls(spec: &Spec, joined: &wharf_linux::JoinedNetwork) -> Option<String>
 struct WasmTask {
     runtime: Runtime,
     loaded: Loaded,
+    /// The container's filesystem, mounted by the guest's thread.
+    tree: TreeSpec,
     /// The network namespace the guest's thread joins, if it has one.
     namespace: Option<JoinedNamespace>,
+}
+
+/// Marks a container whose changes are thrown away when it ends (`run
+/// --rm`): its container layer need not be synced.
+const EPHEMERAL_ANNOTATION: &str = "dev.wharf.ephemeral";
+
+/// What a Wasm container's tree is made of, read from its spec: the
+/// image's snapshot (root.path) under a container layer in the bundle
+/// directory, the spec's bind mounts at their destinations, `--read-only`
+/// (root.readonly), and the working directory.
+struct TreeSpec {
+    lower: PathBuf,
+    dir: PathBuf,
+    binds: Vec<wharf_linux::Bind>,
+    read_only: bool,
+    ephemeral: bool,
+    workdir: String,
+}
+
+impl TreeSpec {
+    fn from_spec(spec: &Spec, dir: &Path) -> Result<TreeSpec> {
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("the container's spec has no root".into()))?;
+        let binds = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .filter_map(|m| {
+                let options = m.options().as_deref().unwrap_or_default();
+                let bind = m.typ().as_deref() == Some("bind")
+                    || options.iter().any(|o| o == "bind" || o == "rbind");
+                bind.then(|| wharf_linux::Bind {
+                    host: m.source().clone().unwrap_or_default(),
+                    dest: m.destination().to_string_lossy().into_owned(),
+                    read_only: options.iter().any(|o| o == "ro"),
+                })
+            })
+            .collect();
+        Ok(TreeSpec {
+            lower: root.path().clone(),
+            dir: dir.to_path_buf(),
+            binds,
+            read_only: root.readonly().unwrap_or(false),
+            ephemeral: spec
+                .annotations()
+                .as_ref()
+                .is_some_and(|a| a.contains_key(EPHEMERAL_ANNOTATION)),
+            workdir: spec
+                .process()
+                .as_ref()
+                .map(|p| p.cwd().to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into()),
+        })
+    }
+
+    /// Mounts the tree in the calling thread's (private) mount namespace
+    /// and makes it the guest's one root.
+    fn mount_for(&self, guest: &mut wharf_wasm::Guest) -> Result<()> {
+        let merged = wharf_linux::Tree {
+            lower: &self.lower,
+            dir: &self.dir,
+            binds: &self.binds,
+            read_only: self.read_only,
+            ephemeral: self.ephemeral,
+            workdir: Some(&self.workdir),
+        }
+        .mount()?;
+        guest.root = Some(merged);
+        // The volumes are inside the tree now; the kernel enforces `:ro`
+        // and `--read-only` (EROFS, as in a Linux container).
+        guest.mounts.clear();
+        guest.root_writable = true;
+        Ok(())
+    }
 }
 
 /// The bundle's /etc files for a guest on a network.
@@ -200,24 +284,16 @@ struct JoinedNamespace {
 }
 
 impl JoinedNamespace {
-    /// Moves the calling thread (only it: namespaces are per thread, and
-    /// the threads it starts afterwards — tokio's, where wasi:sockets and
-    /// getaddrinfo run — inherit them) into a private mount namespace where
-    /// /etc/hosts and /etc/resolv.conf are the container's, then into the
-    /// network namespace. The rest of the process, which tears the network
-    /// down afterwards, stays where it was.
-    fn enter(&self) -> std::io::Result<()> {
+    /// Moves the calling thread, already in a private mount namespace, into
+    /// the container's network namespace, with /etc/hosts and
+    /// /etc/resolv.conf as the container's for the name lookups the host
+    /// does for it (getaddrinfo). Threads it starts afterwards (tokio's,
+    /// where wasi:sockets run) inherit both; the rest of the process, which
+    /// tears the network down afterwards, stays where it was.
+    fn join(&self) -> std::io::Result<()> {
         use nix::mount::{mount, MsFlags};
-        use nix::sched::{setns, unshare, CloneFlags};
+        use nix::sched::{setns, CloneFlags};
         let netns = std::fs::File::open(&self.netns)?;
-        unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
         for name in [HOSTS, RESOLV_CONF] {
             mount(
                 Some(&self.etc.join(name)),
@@ -244,34 +320,37 @@ impl Task for WasmTask {
         Ok(None)
     }
 
+    /// The guest runs on a thread of its own, which first makes the
+    /// container's tree in a private mount namespace (so nothing of it is
+    /// left on the host, whatever happens to this process) and joins the
+    /// container's network.
     fn wait(self: Box<Self>) -> Result<Exit> {
+        let mut task = *self;
         // A server with no network would otherwise listen on the host's:
         // it gets a namespace of its own, which nothing can reach.
         let isolate =
-            self.namespace.is_none() && !self.loaded.guest.network && self.loaded.serves_http();
-        let outcome = if self.namespace.is_none() && !isolate {
-            self.loaded.run(&self.runtime)?
-        } else {
-            std::thread::scope(|s| {
-                std::thread::Builder::new()
-                    .name("wharf-guest".into())
-                    // As much stack as the main thread the guest otherwise runs on.
-                    .stack_size(8 << 20)
-                    .spawn_scoped(s, || {
-                        match &self.namespace {
-                            Some(namespace) => namespace.enter(),
-                            None => isolate_network(),
-                        }
-                        .map_err(|e| Error::io("joining the container's network namespace", e))?;
-                        Ok::<_, Error>(self.loaded.run(&self.runtime)?)
-                    })
-                    .map_err(|e| Error::io("starting the guest's thread", e))?
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(Error::Unsupported("the guest's thread panicked".into()))
-                    })
-            })?
-        };
+            task.namespace.is_none() && !task.loaded.guest.network && task.loaded.serves_http();
+        let outcome = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("wharf-guest".into())
+                // As much stack as the main thread the guest would have.
+                .stack_size(8 << 20)
+                .spawn_scoped(s, || {
+                    wharf_linux::private_mount_namespace()?;
+                    task.tree.mount_for(&mut task.loaded.guest)?;
+                    match &task.namespace {
+                        Some(namespace) => namespace.join(),
+                        None if isolate => isolate_network(),
+                        None => Ok(()),
+                    }
+                    .map_err(|e| Error::io("joining the container's network namespace", e))?;
+                    // The tree goes with this thread's namespace.
+                    Ok::<_, Error>(task.loaded.run(&task.runtime)?)
+                })
+                .map_err(|e| Error::io("starting the guest's thread", e))?
+                .join()
+                .unwrap_or_else(|_| Err(Error::Unsupported("the guest's thread panicked".into())))
+        })?;
         Ok(Exit {
             code: outcome.exit_code(),
             message: oci::describe(&outcome),
