@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod compose;
+pub mod create;
 pub mod exec;
 pub mod images;
 pub mod import;
@@ -19,13 +20,17 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod start;
 pub mod stop;
 pub mod tag;
 pub mod volume;
+pub mod wait;
 
 /// Applies `f` to each named container, printing the name on success and the
 /// error otherwise, like Docker; non-zero when any failed.

@@ -22,6 +22,7 @@ pub mod restart;
 pub mod run;
 mod signals;
 pub mod spec;
+mod start;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ pub enum Error {
     Linux(#[from] wharf_linux::Error),
     #[error(transparent)]
     Net(#[from] wharf_net::Error),
-    #[error("no such container: {0}")]
+    #[error("No such container: {0}")]
     NoSuchContainer(String),
     #[error("{0}")]
     Conflict(String),

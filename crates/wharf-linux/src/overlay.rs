@@ -159,6 +159,11 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
     Ok(merged)
 }
 
+/// Whether `container_dir/merged` has the overlay mounted on it.
+pub fn is_overlay_mounted(container_dir: &Path) -> bool {
+    is_mount_point(&container_dir.join("merged"))
+}
+
 /// Unmounts `container_dir/merged` (lazily, so a still-busy mount goes away
 /// once released). Succeeds when nothing is mounted. The upper dir is kept
 /// for [`crate::layer_from_upper`].

@@ -1,0 +1,151 @@
+//! Docker's container lifecycle commands beyond run/stop/rm, typed as a
+//! user types them, for Wasm and Linux containers: create, start, restart,
+//! wait, rename, pause/unpause, top, stats, cp, export.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn state(w: &Wharf, name: &str) -> Value {
+    w.inspect(name)["State"].clone()
+}
+
+fn ps_row(w: &Wharf, name: &str) -> Value {
+    w.ps_all()
+        .into_iter()
+        .find(|c| c["Names"] == name)
+        .unwrap_or_else(|| panic!("{name} not in ps -a"))
+}
+
+/// create makes a container that does not run; start runs it (attached:
+/// its output and exit code; detached: under its monitor, again after it
+/// exited); wait prints exit codes; restart runs it anew; rename moves the
+/// name and refuses one in use.
+fn create_start_wait_rename(w: &Wharf, image: &str, echo: &[&str], exit3: &[&str], sleep: &[&str]) {
+    // create: the full id, state created, nothing run.
+    let mut args = vec!["create", "--name", "made", image];
+    args.extend_from_slice(echo);
+    let id = w.ok(&args).trim().to_string();
+    assert!(is_hex(&id, 64), "create prints the full id: {id:?}");
+    let s = state(w, "made");
+    assert_eq!(s["Status"], "created", "{s:#}");
+    assert_eq!(s["Running"], false);
+    assert_eq!(s["StartedAt"], "0001-01-01T00:00:00Z");
+    let row = ps_row(w, "made");
+    assert_eq!(row["State"], "created");
+    assert_eq!(row["Status"], "Created");
+    assert!(
+        !w.ok(&["ps"]).contains("made"),
+        "ps without -a lists only running containers"
+    );
+    assert_eq!(
+        w.ok(&["logs", "made"]),
+        "",
+        "a created container ran nothing"
+    );
+
+    // start -a: the output here, the container's exit code.
+    let out = w.cmd(&["start", "-a", "made"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(stdout(&out), "created then started\n");
+    assert_eq!(state(w, "made")["Status"], "exited");
+
+    // start (detached) an exited container; wait prints its exit code.
+    assert_eq!(w.ok(&["start", "made"]), "made\n");
+    assert_eq!(w.ok(&["wait", "made"]), "0\n");
+    assert_eq!(
+        w.ok(&["logs", "made"]),
+        "created then started\ncreated then started\n",
+        "each start ran it once more, logged"
+    );
+
+    // A failing container: wait prints its code, start -a exits with it.
+    let mut args = vec!["create", "--name", "fails", image];
+    args.extend_from_slice(exit3);
+    w.ok(&args);
+    let out = w.cmd(&["start", "-a", "fails"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(w.ok(&["wait", "fails", "made"]), "3\n0\n");
+
+    // restart a running container: a new run (a new start time), still running.
+    let mut args = vec!["run", "-d", "--name", "long", image];
+    args.extend_from_slice(sleep);
+    w.ok(&args);
+    let first = state(w, "long")["StartedAt"].clone();
+    assert_eq!(w.ok(&["restart", "-t", "1", "long"]), "long\n");
+    let s = state(w, "long");
+    assert_eq!(s["Status"], "running", "{s:#}");
+    assert_ne!(s["StartedAt"], first, "restart ran it anew");
+    // wait blocks until the run ends (a kill from elsewhere ends it).
+    let killer = {
+        let mut c = w.command(&["kill", "long"]);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            c.output().unwrap()
+        })
+    };
+    assert_eq!(w.ok(&["wait", "long"]), "137\n");
+    assert!(killer.join().unwrap().status.success());
+
+    // rename: the new name finds it, the old one is free; a name in use is refused, naming its holder.
+    assert_eq!(w.ok(&["rename", "made", "renamed"]), "");
+    assert_eq!(w.inspect("renamed")["Id"], id.as_str());
+    assert_eq!(w.inspect("renamed")["Name"], "/renamed");
+    let out = w.fails(&["inspect", "made"]);
+    assert!(stderr(&out).contains("made"), "{}", describe(&out));
+    let fails_id = w.inspect("fails")["Id"].as_str().unwrap().to_string();
+    let out = w.fails(&["rename", "renamed", "fails"]);
+    assert_error(&out, "already in use");
+    assert!(stderr(&out).contains(&fails_id[..12]), "{}", describe(&out));
+    // The name survives the container's next run (its monitor records the exit).
+    w.ok(&["start", "renamed"]);
+    assert_eq!(w.ok(&["wait", "renamed"]), "0\n");
+    assert_eq!(ps_row(w, "renamed")["State"], "exited");
+
+    // Unknown containers: Docker's message and a failing exit.
+    for cmd in ["start", "wait", "restart"] {
+        let out = w.fails(&[cmd, "nosuch"]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert_error(&out, "No such container: nosuch");
+    }
+    let out = w.fails(&["start", "-a", "nosuch"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    let out = w.fails(&["create", "nosuch-image:1"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    let out = w.fails(&["rename", "nosuch", "x"]);
+    assert_error(&out, "No such container: nosuch");
+
+    for name in ["renamed", "fails", "long"] {
+        w.ok(&["rm", "-f", name]);
+    }
+    assert!(w.ps_all().is_empty());
+}
+
+#[test]
+fn wasm_create_start_wait_restart_rename() {
+    let w = Wharf::new();
+    w.build_hello();
+    create_start_wait_rename(
+        &w,
+        "hello:1",
+        &["echo", "created", "then", "started"],
+        &["exit", "3"],
+        &["sleep", "60"],
+    );
+}
+
+#[test]
+fn linux_create_start_wait_restart_rename() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    create_start_wait_rename(
+        &w,
+        "bb",
+        &["sh", "-c", "echo created then started"],
+        &["sh", "-c", "exit 3"],
+        &["sleep", "60"],
+    );
+}
