@@ -60,6 +60,8 @@ enum Command {
     Restart(commands::restart::Args),
     Wait(commands::wait::Args),
     Rename(commands::rename::Args),
+    Pause(commands::pause::Args),
+    Unpause(commands::unpause::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -125,6 +127,8 @@ fn main() -> ExitCode {
             Command::Restart(a) => commands::restart::exec(&engine, a),
             Command::Wait(a) => commands::wait::exec(&engine, a),
             Command::Rename(a) => commands::rename::exec(&engine, a),
+            Command::Pause(a) => commands::pause::exec(&engine, a),
+            Command::Unpause(a) => commands::unpause::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) => {
                 unreachable!("handled before the store is opened")
             }

@@ -149,3 +149,90 @@ fn linux_create_start_wait_restart_rename() {
         &["sleep", "60"],
     );
 }
+
+fn log_lines(w: &Wharf, name: &str) -> usize {
+    w.ok(&["logs", name]).lines().count()
+}
+
+/// Whether the container's processes are frozen, as the kernel says: a
+/// Linux container's cgroup freezer (v1 or v2), a Wasm guest's owner
+/// process stopped (state T).
+fn frozen(w: &Wharf, name: &str) -> bool {
+    let c = w.inspect(name);
+    let id = c["Id"].as_str().unwrap();
+    if c["Kind"] == "linux" {
+        let v1 = format!("/sys/fs/cgroup/freezer/wharf/{id}/freezer.state");
+        let v2 = format!("/sys/fs/cgroup/wharf/{id}/cgroup.freeze");
+        return match std::fs::read_to_string(&v1) {
+            Ok(state) => state.trim() == "FROZEN",
+            Err(_) => std::fs::read_to_string(&v2).unwrap().trim() == "1",
+        };
+    }
+    let pid = c["State"]["Pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..].starts_with('T')
+}
+
+/// pause freezes a running container (ps and inspect say paused), unpause
+/// lets it go on; stop still ends a paused container.
+fn pause_unpause_stop(w: &Wharf, image: &str, ticker: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", "ticker", image];
+    args.extend_from_slice(ticker);
+    w.ok(&args);
+    poll(Duration::from_secs(30), || {
+        (log_lines(w, "ticker") > 0).then_some(())
+    })
+    .expect("the ticker writes");
+
+    assert_eq!(w.ok(&["pause", "ticker"]), "ticker\n");
+    assert!(frozen(w, "ticker"), "the kernel shows it frozen");
+    let s = state(w, "ticker");
+    assert_eq!(s["Status"], "paused", "{s:#}");
+    assert_eq!(s["Running"], true);
+    assert_eq!(s["Paused"], true);
+    let row = ps_row(w, "ticker");
+    assert_eq!(row["State"], "paused");
+    assert!(
+        row["Status"].as_str().unwrap().ends_with("(Paused)"),
+        "{row}"
+    );
+    assert_error(&w.fails(&["pause", "ticker"]), "already paused");
+
+    assert_eq!(w.ok(&["unpause", "ticker"]), "ticker\n");
+    assert!(!frozen(w, "ticker"));
+    assert_eq!(state(w, "ticker")["Status"], "running");
+    let seen = log_lines(w, "ticker");
+    poll(Duration::from_secs(30), || {
+        (log_lines(w, "ticker") > seen).then_some(())
+    })
+    .expect("it writes again once unpaused");
+    assert_error(&w.fails(&["unpause", "ticker"]), "not paused");
+
+    // Paused, then stopped: it ends, and is no longer paused.
+    w.ok(&["pause", "ticker"]);
+    assert_eq!(w.ok(&["stop", "-t", "1", "ticker"]), "ticker\n");
+    let s = state(w, "ticker");
+    assert_eq!(s["Status"], "exited", "{s:#}");
+    assert_eq!(s["Paused"], false);
+    assert_error(&w.fails(&["pause", "ticker"]), "not running");
+    assert_error(&w.fails(&["pause", "nosuch"]), "No such container: nosuch");
+    w.ok(&["rm", "ticker"]);
+}
+
+#[test]
+fn wasm_pause_unpause() {
+    let w = Wharf::new();
+    w.build_hello();
+    pause_unpause_stop(&w, "hello:1", &["tick", "100000"]);
+}
+
+#[test]
+fn linux_pause_unpause() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    pause_unpause_stop(
+        &w,
+        "bb",
+        &["sh", "-c", "while true; do echo tick; sleep 0.1; done"],
+    );
+}

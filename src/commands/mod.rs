@@ -16,6 +16,7 @@ pub mod logout;
 pub mod logs;
 pub mod manifest;
 pub mod network;
+pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod pull;
@@ -29,6 +30,7 @@ pub mod save;
 pub mod start;
 pub mod stop;
 pub mod tag;
+pub mod unpause;
 pub mod volume;
 pub mod wait;
 

@@ -15,6 +15,7 @@ pub mod lifecycle;
 mod logs;
 mod monitor;
 mod networks;
+mod pause;
 mod prepare;
 mod process;
 pub mod registry;

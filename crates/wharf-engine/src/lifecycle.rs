@@ -192,6 +192,11 @@ impl Engine {
                 continue;
             }
             let args = self.container_args(&c);
+            let state = if c.state.paused {
+                "paused"
+            } else {
+                c.state.status.as_str()
+            };
             rows.push(ContainerSummary {
                 id: c.state.id.clone(),
                 name: c.state.name.clone(),
@@ -199,7 +204,7 @@ impl Engine {
                 command: args.join(" "),
                 created: c.state.created.clone(),
                 status: status_text(&c),
-                state: c.state.status.as_str(),
+                state,
                 kind: c.state.kind.clone(),
                 ports: self.ports_text(&c),
                 labels: c.state.labels.clone(),
@@ -236,6 +241,15 @@ impl Engine {
                 "cannot kill container {}: the container is not running",
                 c.state.name
             )));
+        }
+        if c.state.paused && matches!(sig, libc::SIGTERM | libc::SIGKILL) {
+            // A frozen process would not act on it until thawed (Docker
+            // also lets stop and kill end a paused container). The record
+            // is read afresh: `stop`'s SIGKILL follows its own thaw.
+            let fresh = self.containers.load(c.id())?;
+            if fresh.state.paused {
+                self.thaw(fresh)?;
+            }
         }
         let pid = if c.init_alive() {
             c.state.init_pid
@@ -377,8 +391,9 @@ impl Engine {
             "Path": args.first().cloned().unwrap_or_default(),
             "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {
-                "Status": s.status.as_str(),
+                "Status": if s.paused { "paused" } else { s.status.as_str() },
                 "Running": s.status == Status::Running,
+                "Paused": s.paused,
                 "Pid": pid,
                 "ConmonPid": if owner_alive { s.pid } else { 0 },
                 "ExitCode": s.exit_code,
@@ -427,6 +442,9 @@ fn waited_on(c: &Container) -> (i32, u64) {
 fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Created => "Created".to_string(),
+        Status::Running if c.state.paused => {
+            format!("Up {} (Paused)", since(c.state.started_at.as_deref()))
+        }
         Status::Running => format!("Up {}", since(c.state.started_at.as_deref())),
         Status::Exited => format!(
             "Exited ({}) {} ago",

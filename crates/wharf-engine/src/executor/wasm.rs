@@ -11,7 +11,7 @@ use wharf_linux::Network;
 use wharf_wasm::oci::{self, Loaded, HANDLER_ANNOTATION, MODULE_ANNOTATION};
 use wharf_wasm::Runtime;
 
-use super::{Bundle, Executor, Exit, PrepareInput, Task};
+use super::{Bundle, Executor, Exit, Filesystem, PrepareInput, Task};
 use crate::{Engine, Error, Result};
 
 pub(crate) struct WasmExecutor;
@@ -142,6 +142,47 @@ impl Executor for WasmExecutor {
 
     /// A guest leaves nothing on the host: it ran inside its owner.
     fn delete(&self, _engine: &Engine, _bundle: Bundle) {}
+
+    /// SIGSTOP/SIGCONT of the owner the guest runs in: its threads (the
+    /// guest's, the epoch ticker, WASI's, a server's) all stop at once,
+    /// wherever they are, and a later SIGTERM or SIGKILL still reaches it
+    /// (`stop` and `kill` thaw a paused container first).
+    fn freeze(&self, _engine: &Engine, bundle: Bundle, owner: i32, frozen: bool) -> Result<()> {
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) has no memory-safety preconditions; owner is a
+        // recorded live process (> 0, never a group).
+        if owner <= 0 || unsafe { libc::kill(owner, sig) } != 0 {
+            return Err(Error::io(
+                format!("signalling the process of container {}", bundle.id),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The guest has no processes of its own: the one that hosts it.
+    fn processes(&self, _engine: &Engine, _bundle: Bundle, owner: i32) -> Result<Vec<i32>> {
+        Ok(vec![owner])
+    }
+
+    fn usage(&self, _engine: &Engine, bundle: Bundle, owner: i32) -> Result<wharf_linux::Usage> {
+        crate::process::usage(owner).ok_or_else(|| {
+            Error::Conflict(format!(
+                "container {} is not running (its process {owner} is gone)",
+                bundle.id
+            ))
+        })
+    }
+
+    /// The image's snapshot, shared with every container of the image:
+    /// read-only to `cp` (a Wasm container has no writable layer yet).
+    fn filesystem(&self, _bundle: Bundle, rootfs: &Path) -> Result<Filesystem> {
+        Ok(Filesystem {
+            root: rootfs.to_path_buf(),
+            writable: false,
+            release: None,
+        })
+    }
 }
 
 /// Where clients reach the container's HTTP port (should its component
