@@ -62,6 +62,8 @@ enum Command {
     Rename(commands::rename::Args),
     Pause(commands::pause::Args),
     Unpause(commands::unpause::Args),
+    Top(commands::top::Args),
+    Stats(commands::stats::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -129,6 +131,8 @@ fn main() -> ExitCode {
             Command::Rename(a) => commands::rename::exec(&engine, a),
             Command::Pause(a) => commands::pause::exec(&engine, a),
             Command::Unpause(a) => commands::unpause::exec(&engine, a),
+            Command::Top(a) => commands::top::exec(&engine, a),
+            Command::Stats(a) => commands::stats::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) => {
                 unreachable!("handled before the store is opened")
             }

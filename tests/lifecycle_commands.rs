@@ -236,3 +236,172 @@ fn linux_pause_unpause() {
         &["sh", "-c", "while true; do echo tick; sleep 0.1; done"],
     );
 }
+
+/// The column titles of a table's first line.
+fn titles(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("   ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const STATS_TITLES: [&str; 8] = [
+    "CONTAINER ID",
+    "NAME",
+    "CPU %",
+    "MEM USAGE / LIMIT",
+    "MEM %",
+    "NET I/O",
+    "BLOCK I/O",
+    "PIDS",
+];
+
+/// The stats row of `name`, split into its columns.
+fn stats_row(table: &str, name: &str) -> Vec<String> {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("{name} not in stats:\n{table}"))
+        .split("   ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn wasm_top_and_stats() {
+    let w = Wharf::new();
+    w.build_hello();
+    w.ok(&[
+        "run", "-d", "--name", "spin", "--memory", "32m", "hello:1", "spin",
+    ]);
+    let id = w.inspect("spin")["Id"].as_str().unwrap().to_string();
+    let pid = w.inspect("spin")["State"]["Pid"].as_i64().unwrap();
+
+    // top: the monitor process it runs in, and a note saying so.
+    let out = w.cmd(&["top", "spin"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let table = stdout(&out);
+    assert_eq!(
+        titles(&table),
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(
+        rows[0].split_whitespace().nth(1),
+        Some(pid.to_string().as_str())
+    );
+    assert!(rows[0].contains(&format!("__monitor {id}")), "{table}");
+    assert!(stderr(&out).contains("runs in"), "{}", describe(&out));
+
+    // stats: its limit is --memory, it uses CPU, its threads are PIDS.
+    let table = w.ok(&["stats", "--no-stream", "spin"]);
+    assert_eq!(titles(&table), STATS_TITLES, "{table}");
+    let row = stats_row(&table, "spin");
+    assert_eq!(row[0], &id[..12]);
+    let cpu: f64 = row[2].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 0.0, "a spinning guest uses CPU: {table}");
+    assert!(row[3].ends_with(" / 32MiB"), "{table}");
+    assert_eq!(row[5], "0B / 0B", "no network: {table}");
+    assert!(row[7].parse::<u32>().unwrap() >= 1, "{table}");
+    w.ok(&["rm", "-f", "spin"]);
+
+    assert_error(&w.fails(&["top", "spin"]), "No such container: spin");
+    assert_error(
+        &w.fails(&["stats", "--no-stream", "spin"]),
+        "No such container: spin",
+    );
+}
+
+#[test]
+fn linux_top_and_stats() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "--memory",
+        "64m",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 1001 & sleep 1002 & while true; do :; done",
+    ]);
+    // top: every process of its cgroup, as ps -ef prints them.
+    let table = poll(Duration::from_secs(30), || {
+        let t = w.ok(&["top", "two"]);
+        (t.contains("sleep 1001") && t.contains("sleep 1002")).then_some(t)
+    })
+    .expect("top lists the container's processes");
+    assert_eq!(
+        titles(&table),
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    assert_eq!(table.lines().count(), 4, "sh and its two sleeps: {table}");
+    let init = w.inspect("two")["State"]["Pid"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(init.as_str())),
+        "{table}"
+    );
+    // ps options after the name; ps's own columns.
+    let table = w.ok(&["top", "two", "-o", "pid,args"]);
+    assert_eq!(titles(&table), ["PID", "COMMAND"], "{table}");
+    assert!(table.contains("sleep 1001"), "{table}");
+    assert_error(&w.fails(&["top", "two", "-o", "args"]), "PID");
+
+    // stats: from its cgroup.
+    let table = w.ok(&["stats", "--no-stream"]);
+    assert_eq!(titles(&table), STATS_TITLES, "{table}");
+    let row = stats_row(&table, "two");
+    let cpu: f64 = row[2].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 0.0, "a busy loop uses CPU: {table}");
+    assert!(row[3].ends_with(" / 64MiB"), "{table}");
+    assert_eq!(row[7], "3", "{table}");
+
+    // Without --no-stream it refreshes until interrupted.
+    let mut child = w
+        .command(&["stats", "two"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).matches(" two ").count() >= 2 {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let streamed = reader.join().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        streamed.matches("\x1b[2J").count() >= 2 && streamed.matches(" two ").count() >= 2,
+        "two refreshed tables: {streamed:?}"
+    );
+
+    w.ok(&["stop", "-t", "1", "two"]);
+    assert_error(&w.fails(&["top", "two"]), "not running");
+    w.ok(&["rm", "two"]);
+}

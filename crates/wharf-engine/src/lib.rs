@@ -24,6 +24,7 @@ pub mod run;
 mod signals;
 pub mod spec;
 mod start;
+mod top;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use lifecycle::{ContainerFilter, ContainerSummary};
 pub use logs::{parse_log_time, LogOptions};
 pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
+pub use top::{StatsRow, StatsSampler, Top};
 pub use volumes::{PrunedVolumes, Volume};
 pub use wharf_image::{Platform, Reference, Store};
 
