@@ -64,6 +64,8 @@ enum Command {
     Unpause(commands::unpause::Args),
     Top(commands::top::Args),
     Stats(commands::stats::Args),
+    Cp(commands::cp::Args),
+    Export(commands::export::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -133,6 +135,8 @@ fn main() -> ExitCode {
             Command::Unpause(a) => commands::unpause::exec(&engine, a),
             Command::Top(a) => commands::top::exec(&engine, a),
             Command::Stats(a) => commands::stats::exec(&engine, a),
+            Command::Cp(a) => commands::cp::exec(&engine, a),
+            Command::Export(a) => commands::export::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) => {
                 unreachable!("handled before the store is opened")
             }

@@ -405,3 +405,160 @@ fn linux_top_and_stats() {
     assert_error(&w.fails(&["top", "two"]), "not running");
     w.ok(&["rm", "two"]);
 }
+
+/// Entries of a tar archive: path → contents (empty for non-files).
+fn tar_entries(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        out.insert(path, data);
+    }
+    out
+}
+
+/// A host tree: d/a.txt ("hi"), d/sub/b.txt ("deep").
+fn host_tree(w: &Wharf) -> std::path::PathBuf {
+    let d = w.scratch("src").join("d");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("a.txt"), "hi\n").unwrap();
+    std::fs::write(d.join("sub/b.txt"), "deep\n").unwrap();
+    d
+}
+
+#[test]
+fn linux_cp_both_ways() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let d = host_tree(&w);
+    let d_str = d.to_str().unwrap();
+
+    // Into a created container (not yet started): a new directory from a host one.
+    w.ok(&[
+        "create",
+        "--name",
+        "box",
+        "bb",
+        "sh",
+        "-c",
+        "cat /copied/a.txt /copied/sub/b.txt /t.txt; echo made > /out.txt",
+    ]);
+    assert_eq!(w.ok(&["cp", d_str, "box:/copied"]), "");
+    // A tar stream on stdin, unpacked into a directory.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(7);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "t.txt", &b"tarred\n"[..]).unwrap();
+    let out = w.cmd_stdin(&["cp", "-", "box:/"], &tar.into_inner().unwrap());
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = w.cmd(&["start", "-a", "box"]);
+    assert_eq!(stdout(&out), "hi\ndeep\ntarred\n", "{}", describe(&out));
+
+    // Out of the exited container (its overlay not mounted): what it wrote.
+    let host = w.scratch("host");
+    let got = host.join("out.txt");
+    w.ok(&["cp", "box:/out.txt", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "made\n");
+    // A directory into an existing one goes inside it; DIR/. copies its contents.
+    w.ok(&["cp", "box:/copied", host.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("copied/sub/b.txt")).unwrap(),
+        "deep\n"
+    );
+    let contents = w.scratch("contents");
+    w.ok(&["cp", "box:/copied/.", contents.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(contents.join("a.txt")).unwrap(),
+        "hi\n"
+    );
+    // To stdout: a tar with the file's name at the top.
+    let out = w.cmd(&["cp", "box:/copied/a.txt", "-"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let entries = tar_entries(&out.stdout);
+    assert_eq!(entries.keys().collect::<Vec<_>>(), ["a.txt"]);
+    assert_eq!(entries["a.txt"], b"hi\n");
+
+    // Symlinks resolve inside the container's root, never the host's.
+    let secret = w.scratch("secret");
+    std::fs::write(secret.join("key"), "host only").unwrap();
+    let mark = format!("wharf-cp-test-{}", std::process::id());
+    w.ok(&[
+        "run",
+        "--name",
+        "links",
+        "bb",
+        "sh",
+        "-c",
+        &format!(
+            "mkdir /tmp && ln -s ../../../../../../../ /up && ln -s {} /hostdir",
+            secret.display()
+        ),
+    ]);
+    let a_txt = d.join("a.txt");
+    w.ok(&[
+        "cp",
+        a_txt.to_str().unwrap(),
+        &format!("links:/up/tmp/{mark}"),
+    ]);
+    assert!(
+        !std::path::Path::new("/tmp").join(&mark).exists(),
+        "wrote outside the container"
+    );
+    let back = host.join("back.txt");
+    w.ok(&["cp", &format!("links:/tmp/{mark}"), back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        "hi\n",
+        "it landed in the container's /tmp"
+    );
+    assert_error(
+        &w.fails(&["cp", "links:/hostdir/key", "-"]),
+        "could not find the file /hostdir/key",
+    );
+    // The link itself is copied as a link, as Docker does.
+    let out = w.cmd(&["cp", "links:/hostdir", "-"]);
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let e = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
+
+    assert_error(
+        &w.fails(&["cp", "box:/nope", "-"]),
+        "could not find the file /nope in container box",
+    );
+    assert_error(
+        &w.fails(&["cp", d_str, "nosuch:/x"]),
+        "No such container: nosuch",
+    );
+    assert_error(
+        &w.fails(&["cp", d_str, host.to_str().unwrap()]),
+        "CONTAINER:PATH",
+    );
+    w.ok(&["rm", "box", "links"]);
+}
+
+#[test]
+fn wasm_cp_out_and_refused_in() {
+    let w = Wharf::new();
+    w.build_hello();
+    w.ok(&["run", "--name", "w", "hello:1"]);
+    let host = w.scratch("host");
+    let got = host.join("greeting.txt");
+    w.ok(&["cp", "w:/etc/greeting.txt", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), GREETING_FILE);
+    let out = w.cmd(&["cp", "w:/hello.wasm", "-"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(tar_entries(&out.stdout)["hello.wasm"], hello_wasm_bytes());
+    // Its tree is the image's shared snapshot: nothing is copied into it.
+    let out = w.fails(&["cp", got.to_str().unwrap(), "w:/new.txt"]);
+    assert_error(&out, "read-only snapshot");
+    assert_error(
+        &w.fails(&["cp", "w:/../../etc/passwd", "-"]),
+        "could not find the file",
+    );
+    w.ok(&["rm", "w"]);
+}

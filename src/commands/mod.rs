@@ -4,8 +4,10 @@
 pub mod bench;
 pub mod build;
 pub mod compose;
+pub mod cp;
 pub mod create;
 pub mod exec;
+pub mod export;
 pub mod images;
 pub mod import;
 pub mod inspect;

@@ -6,6 +6,7 @@
 
 mod build_run;
 mod container;
+mod copy;
 mod exec;
 pub mod executor;
 mod fsutil;
