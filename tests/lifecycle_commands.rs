@@ -562,3 +562,59 @@ fn wasm_cp_out_and_refused_in() {
     );
     w.ok(&["rm", "w"]);
 }
+
+#[test]
+fn export_both_kinds() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    w.build_hello();
+    w.ok(&[
+        "run",
+        "--name",
+        "l",
+        "bb",
+        "sh",
+        "-c",
+        "echo changed > /made.txt; rm /bin/ls",
+    ]);
+    w.ok(&["run", "--name", "w", "hello:1"]);
+
+    // -o FILE: the container's filesystem, its changes included.
+    let file = w.scratch("out").join("l.tar");
+    assert_eq!(w.ok(&["export", "-o", file.to_str().unwrap(), "l"]), "");
+    let entries = tar_entries(&std::fs::read(&file).unwrap());
+    assert_eq!(entries["made.txt"], b"changed\n");
+    assert_eq!(
+        entries["bin/busybox"],
+        std::fs::read("/bin/busybox").unwrap()
+    );
+    assert!(
+        entries.contains_key("bin/sh") && !entries.contains_key("bin/ls"),
+        "deleted files are gone"
+    );
+    assert!(
+        entries
+            .keys()
+            .all(|k| !k.starts_with('/') && !k.starts_with("./")),
+        "relative names"
+    );
+
+    // Stdout, for a Wasm container: its image's tree.
+    let out = w.cmd(&["export", "w"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let entries = tar_entries(&out.stdout);
+    assert_eq!(entries["hello.wasm"], hello_wasm_bytes());
+    assert_eq!(entries["etc/greeting.txt"], GREETING_FILE.as_bytes());
+
+    // An unknown container: an error, and no file.
+    let missing = w.scratch("out").join("none.tar");
+    let out = w.fails(&["export", "-o", missing.to_str().unwrap(), "nosuch"]);
+    assert_error(&out, "No such container: nosuch");
+    assert!(!missing.exists());
+    assert_eq!(
+        std::fs::read_dir(w.scratch("out")).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+    w.ok(&["rm", "l", "w"]);
+}
