@@ -197,6 +197,12 @@ fn pause_unpause_stop(w: &Wharf, image: &str, ticker: &[&str]) {
         "{row}"
     );
     assert_error(&w.fails(&["pause", "ticker"]), "already paused");
+    let paused = w.ok(&["ps", "-q", "--filter", "status=paused"]);
+    assert_eq!(
+        paused.trim(),
+        &w.inspect("ticker")["Id"].as_str().unwrap()[..12]
+    );
+    assert_eq!(w.ok(&["ps", "-q", "--filter", "status=running"]), "");
 
     assert_eq!(w.ok(&["unpause", "ticker"]), "ticker\n");
     assert!(!frozen(w, "ticker"));
