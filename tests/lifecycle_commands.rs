@@ -118,6 +118,14 @@ fn create_start_wait_rename(w: &Wharf, image: &str, echo: &[&str], exit3: &[&str
     let out = w.fails(&["rename", "nosuch", "x"]);
     assert_error(&out, "No such container: nosuch");
 
+    // A container removed before it ever ran leaves nothing mounted.
+    let mut args = vec!["create", image];
+    args.extend_from_slice(echo);
+    let unstarted = w.ok(&args).trim().to_string();
+    w.ok(&["rm", &unstarted]);
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&unstarted), "{mounts}");
+
     for name in ["renamed", "fails", "long"] {
         w.ok(&["rm", "-f", name]);
     }
@@ -197,6 +205,9 @@ fn pause_unpause_stop(w: &Wharf, image: &str, ticker: &[&str]) {
         "{row}"
     );
     assert_error(&w.fails(&["pause", "ticker"]), "already paused");
+    if image == "bb" {
+        assert_error(&w.fails(&["exec", "ticker", "true"]), "is paused");
+    }
     let paused = w.ok(&["ps", "-q", "--filter", "status=paused"]);
     assert_eq!(
         paused.trim(),
