@@ -543,6 +543,33 @@ fn linux_cp_both_ways() {
     let e = archive.entries().unwrap().next().unwrap().unwrap();
     assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
 
+    // Paths under a -v mount are the mount's, as the container sees them;
+    // a read-only root or mount is not written.
+    let vol = w.scratch("vol");
+    let vol_mount = format!("{}:/data", vol.display());
+    w.ok(&[
+        "create",
+        "--name",
+        "mounted",
+        "--read-only",
+        "-v",
+        &vol_mount,
+        "bb",
+        "true",
+    ]);
+    w.ok(&["cp", a_txt.to_str().unwrap(), "mounted:/data/in-volume.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(vol.join("in-volume.txt")).unwrap(),
+        "hi\n"
+    );
+    let out = w.cmd(&["cp", "mounted:/data/in-volume.txt", "-"]);
+    assert_eq!(tar_entries(&out.stdout)["in-volume.txt"], b"hi\n");
+    assert_error(
+        &w.fails(&["cp", a_txt.to_str().unwrap(), "mounted:/a.txt"]),
+        "read-only",
+    );
+    w.ok(&["rm", "mounted"]);
+
     assert_error(
         &w.fails(&["cp", "box:/nope", "-"]),
         "could not find the file /nope in container box",
@@ -577,7 +604,29 @@ fn wasm_cp_out_and_refused_in() {
         &w.fails(&["cp", "w:/../../etc/passwd", "-"]),
         "could not find the file",
     );
-    w.ok(&["rm", "w"]);
+    // Its -v directories are its own: copies go there (and not into a read-only one).
+    let rw = w.scratch("rw");
+    let ro = w.scratch("ro");
+    w.ok(&[
+        "create",
+        "--name",
+        "v",
+        "-v",
+        &format!("{}:/data", rw.display()),
+        "-v",
+        &format!("{}:/ro:ro", ro.display()),
+        "hello:1",
+        "cat",
+        "/data/greeting.txt",
+    ]);
+    w.ok(&["cp", got.to_str().unwrap(), "v:/data/"]);
+    assert_eq!(w.ok(&["start", "-a", "v"]), GREETING_FILE);
+    assert_error(
+        &w.fails(&["cp", got.to_str().unwrap(), "v:/ro/x"]),
+        "read-only mount (/ro)",
+    );
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+    w.ok(&["rm", "w", "v"]);
 }
 
 #[test]

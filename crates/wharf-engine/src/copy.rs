@@ -32,8 +32,8 @@ impl Engine {
     /// `wharf cp CONTAINER:PATH HOST_PATH`.
     pub fn copy_out(&self, key: &str, path: &str, dest: &Path) -> Result<()> {
         let c = self.container(key)?;
-        let fs = self.container_fs(&c)?;
-        let src = source_in(&fs.root, key, path)?;
+        let loc = self.locate(&c, key, path)?;
+        let src = source_in(&loc.root, &loc.path, key, path)?;
         let src_is_dir = src.symlink_metadata().is_ok_and(|m| m.is_dir());
         let place = placement(
             dest,
@@ -70,8 +70,8 @@ impl Engine {
     /// `wharf cp CONTAINER:PATH -`: a tar of PATH (its last name at the top) on `out`.
     pub fn copy_out_tar(&self, key: &str, path: &str, out: &mut dyn Write) -> Result<()> {
         let c = self.container(key)?;
-        let fs = self.container_fs(&c)?;
-        let src = source_in(&fs.root, key, path)?;
+        let loc = self.locate(&c, key, path)?;
+        let src = source_in(&loc.root, &loc.path, key, path)?;
         let name = if wants_contents(path) {
             String::new()
         } else {
@@ -83,21 +83,21 @@ impl Engine {
     /// `wharf cp HOST_PATH CONTAINER:PATH`.
     pub fn copy_in(&self, key: &str, src: &Path, path: &str) -> Result<()> {
         let c = self.container(key)?;
-        let fs = writable_fs(self, &c, key)?;
+        let loc = self.locate_writable(&c, key, path)?;
         let meta = src.symlink_metadata().map_err(|e| {
             Error::io(
                 format!("reading {} (the source of the copy)", src.display()),
                 e,
             )
         })?;
-        let target = in_root(&fs.root, path);
+        let target = in_root(&loc.root, &loc.path);
         let (exists, is_dir) = match &target {
             Some(t) => (true, t.is_dir()),
             None => (false, false),
         };
         let dest = match target {
             Some(t) => t,
-            None => new_path_in(&fs.root, key, path)?,
+            None => new_path_in(&loc.root, &loc.path, key, path)?,
         };
         let place = placement(
             &dest,
@@ -118,8 +118,8 @@ impl Engine {
     /// `wharf cp - CONTAINER:DIR`: a tar stream unpacked into directory DIR.
     pub fn copy_in_tar(&self, key: &str, input: &mut dyn Read, path: &str) -> Result<()> {
         let c = self.container(key)?;
-        let fs = writable_fs(self, &c, key)?;
-        let dir = existing_in(&fs.root, key, path)?;
+        let loc = self.locate_writable(&c, key, path)?;
+        let dir = existing_in(&loc.root, &loc.path, key, path)?;
         if !dir.is_dir() {
             return Err(Error::InvalidArgument(format!(
                 "{key}:{path} is not a directory: a tar stream from stdin is unpacked into a directory"
@@ -137,16 +137,118 @@ impl Engine {
     }
 }
 
-/// The container's filesystem, refused when writing it would change
-/// something other containers share.
-fn writable_fs(engine: &Engine, c: &Container, key: &str) -> Result<Filesystem> {
-    let fs = engine.container_fs(c)?;
-    if !fs.writable {
-        return Err(Error::Unsupported(format!(
-            "container {key}'s filesystem is its image's read-only snapshot, shared with every container of the image: files cannot be copied into it; mount a directory with -v and copy there"
-        )));
+/// Where a container path lives on the host: the container's root, or
+/// the source of the bind mount (a `-v` directory or volume, a file such as
+/// /etc/hosts) it is under, as the container sees it.
+struct Located {
+    /// Kept mounted while the copy runs.
+    _fs: Filesystem,
+    root: PathBuf,
+    /// The path inside `root`.
+    path: String,
+    /// Why it must not be written, if so.
+    read_only: Option<String>,
+}
+
+impl Engine {
+    fn locate(&self, c: &Container, key: &str, path: &str) -> Result<Located> {
+        let fs = self.container_fs(c)?;
+        let spec = oci_spec::runtime::Spec::load(c.config_path()).ok();
+        let lexical = lexical(path);
+        let mounts = spec
+            .as_ref()
+            .and_then(|s| s.mounts().clone())
+            .unwrap_or_default();
+        // The innermost bind mount the path is under.
+        let mount = mounts
+            .iter()
+            .filter(|m| m.typ().as_deref() == Some("bind"))
+            .filter_map(|m| Some((m, m.source().as_ref()?)))
+            .filter(|(m, source)| source.is_absolute() && lexical.starts_with(m.destination()))
+            .max_by_key(|(m, _)| m.destination().components().count());
+        if let Some((m, source)) = mount {
+            let rest = lexical
+                .strip_prefix(m.destination())
+                .unwrap_or(Path::new(""));
+            let ro = m
+                .options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|o| o == "ro"));
+            let read_only = ro.then(|| {
+                format!(
+                    "{path} is on a read-only mount ({}) of container {key}",
+                    m.destination().display()
+                )
+            });
+            let (root, inside) = if source.is_dir() {
+                (source.clone(), rest.to_path_buf())
+            } else {
+                // A file mounted on its own: it is the whole tree.
+                let parent = source.parent().unwrap_or(Path::new("/")).to_path_buf();
+                (
+                    parent,
+                    Path::new(source.file_name().unwrap_or_default()).join(rest),
+                )
+            };
+            let mut inside = inside.to_string_lossy().into_owned();
+            if wants_contents(path) {
+                inside.push_str("/.");
+            }
+            return Ok(Located {
+                _fs: fs,
+                root,
+                path: inside,
+                read_only,
+            });
+        }
+        let read_only = if !fs.writable {
+            Some(format!(
+                "container {key}'s filesystem is its image's read-only snapshot, shared with every container of the image: files cannot be copied into it; mount a directory with -v and copy there"
+            ))
+        } else if spec
+            .as_ref()
+            .and_then(|s| s.root().as_ref())
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            Some(format!(
+                "container {key}'s root filesystem is read-only (--read-only); copy into one of its -v mounts"
+            ))
+        } else {
+            None
+        };
+        Ok(Located {
+            root: fs.root.clone(),
+            _fs: fs,
+            path: path.to_string(),
+            read_only,
+        })
     }
-    Ok(fs)
+
+    /// [`Engine::locate`], refused when it must not be written.
+    fn locate_writable(&self, c: &Container, key: &str, path: &str) -> Result<Located> {
+        let loc = self.locate(c, key, path)?;
+        match &loc.read_only {
+            Some(why) => Err(Error::Unsupported(why.clone())),
+            None => Ok(loc),
+        }
+    }
+}
+
+/// `path` made absolute with `.` and `..` applied (no symlinks read): what
+/// mount destinations are matched against.
+fn lexical(path: &str) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `path` resolved inside `root` as the container sees it; None when it
@@ -159,40 +261,40 @@ fn in_root(root: &Path, path: &str) -> Option<PathBuf> {
 /// resolve inside `root`, the last name is taken as it is (a symlink is
 /// copied as a link, as Docker does without -L); a trailing `/` or `/.`
 /// resolves it too.
-fn source_in(root: &Path, key: &str, path: &str) -> Result<PathBuf> {
-    let p = Path::new("/").join(path);
-    if !path.ends_with('/') && !wants_contents(path) {
+fn source_in(root: &Path, inside: &str, key: &str, shown: &str) -> Result<PathBuf> {
+    let p = Path::new("/").join(inside);
+    if !inside.ends_with('/') && !wants_contents(inside) {
         if let (Some(Component::Normal(name)), Some(parent)) =
             (p.components().next_back(), p.parent())
         {
             return wharf_snapshot::resolve_in_root(root, parent)
                 .map(|dir| dir.join(name))
                 .filter(|full| full.symlink_metadata().is_ok())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "could not find the file {path} in container {key}"
-                    ))
-                });
+                .ok_or_else(|| not_found(key, shown));
         }
     }
-    existing_in(root, key, path)
+    existing_in(root, inside, key, shown)
 }
 
-fn existing_in(root: &Path, key: &str, path: &str) -> Result<PathBuf> {
-    in_root(root, path).ok_or_else(|| {
-        Error::InvalidArgument(format!("could not find the file {path} in container {key}"))
-    })
+fn not_found(key: &str, shown: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "could not find the file {shown} in container {key}"
+    ))
+}
+
+fn existing_in(root: &Path, inside: &str, key: &str, shown: &str) -> Result<PathBuf> {
+    in_root(root, inside).ok_or_else(|| not_found(key, shown))
 }
 
 /// A path that does not exist yet: its parent resolved inside `root`
 /// (it must be a directory), plus its last name.
-fn new_path_in(root: &Path, key: &str, path: &str) -> Result<PathBuf> {
-    let p = Path::new(path);
+fn new_path_in(root: &Path, inside: &str, key: &str, shown: &str) -> Result<PathBuf> {
+    let p = Path::new(inside);
     let name = match p.components().next_back() {
         Some(Component::Normal(n)) => n.to_owned(),
         _ => {
             return Err(Error::InvalidArgument(format!(
-                "{key}:{path} names no file; give a path ending in a name"
+                "{key}:{shown} names no file; give a path ending in a name"
             )))
         }
     };
@@ -202,7 +304,10 @@ fn new_path_in(root: &Path, key: &str, path: &str) -> Result<PathBuf> {
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "the directory {} does not exist in container {key}; create it first",
-                parent.display()
+                Path::new(shown)
+                    .parent()
+                    .unwrap_or(Path::new("/"))
+                    .display()
             ))
         })?;
     Ok(dir.join(name))
