@@ -54,6 +54,18 @@ enum Command {
     Compose(commands::compose::Args),
     Port(commands::port::Args),
     Bench(commands::bench::Args),
+    /// Create a new container without starting it (run's flags)
+    Create(commands::run::Args),
+    Start(commands::start::Args),
+    Restart(commands::restart::Args),
+    Wait(commands::wait::Args),
+    Rename(commands::rename::Args),
+    Pause(commands::pause::Args),
+    Unpause(commands::unpause::Args),
+    Top(commands::top::Args),
+    Stats(commands::stats::Args),
+    Cp(commands::cp::Args),
+    Export(commands::export::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -65,7 +77,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = cli.root.clone().unwrap_or_else(Engine::default_root);
     // Docker's convention: a `run` that fails before its container starts exits 125.
-    let error_code = if matches!(cli.command, Command::Run(_) | Command::Exec(_)) {
+    let error_code = if matches!(
+        cli.command,
+        Command::Run(_) | Command::Exec(_) | Command::Create(_)
+    ) {
         125
     } else {
         1
@@ -111,6 +126,17 @@ fn main() -> ExitCode {
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
+            Command::Create(a) => commands::create::exec(&engine, a),
+            Command::Start(a) => commands::start::exec(&engine, a),
+            Command::Restart(a) => commands::restart::exec(&engine, a),
+            Command::Wait(a) => commands::wait::exec(&engine, a),
+            Command::Rename(a) => commands::rename::exec(&engine, a),
+            Command::Pause(a) => commands::pause::exec(&engine, a),
+            Command::Unpause(a) => commands::unpause::exec(&engine, a),
+            Command::Top(a) => commands::top::exec(&engine, a),
+            Command::Stats(a) => commands::stats::exec(&engine, a),
+            Command::Cp(a) => commands::cp::exec(&engine, a),
+            Command::Export(a) => commands::export::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) => {
                 unreachable!("handled before the store is opened")
             }

@@ -398,7 +398,7 @@ fn unknown_flags_are_named() {
         assert_error(&out, &format!("unknown flag: {flag}"));
         assert!(!stderr(&out).contains("reference"), "{}", describe(&out));
         assert!(
-            !stderr(&out).contains("no such container"),
+            !stderr(&out).to_lowercase().contains("no such container"),
             "{}",
             describe(&out)
         );

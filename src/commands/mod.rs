@@ -4,7 +4,10 @@
 pub mod bench;
 pub mod build;
 pub mod compose;
+pub mod cp;
+pub mod create;
 pub mod exec;
+pub mod export;
 pub mod images;
 pub mod import;
 pub mod inspect;
@@ -15,17 +18,25 @@ pub mod logout;
 pub mod logs;
 pub mod manifest;
 pub mod network;
+pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod tag;
+pub mod top;
+pub mod unpause;
 pub mod volume;
+pub mod wait;
 
 /// Applies `f` to each named container, printing the name on success and the
 /// error otherwise, like Docker; non-zero when any failed.

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long, default_value = "table")]
     format: String,
     /// Only containers matching: label=KEY, label=KEY=VALUE, name=NAME, id=ID,
-    /// status=created|running|exited (repeatable; label filters must all
+    /// status=created|running|paused|exited (repeatable; label filters must all
     /// match, several of another key need only one to, as in Docker)
     #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
     filters: Vec<String>,

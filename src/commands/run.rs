@@ -100,60 +100,70 @@ pub struct Args {
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
-    super::refuse_unknown_flag(a.image_and_args.first(), "run")?;
-    let mut env = Vec::new();
-    for file in &a.env_file {
-        env.extend(wharf_engine::spec::read_env_file(file)?);
-    }
-    env.extend(a.env);
-    let mut labels = Vec::new();
-    for file in &a.label_file {
-        // The same KEY=VALUE line format as --env-file, as in Docker.
-        labels.extend(wharf_engine::spec::read_env_file(file)?);
-    }
-    labels.extend(a.labels);
-    let mut words = a.image_and_args.into_iter();
-    let opts = RunOptions {
-        image: words.next().unwrap_or_default(),
-        args: words.collect(),
-        name: a.name,
-        rm: a.rm,
-        detach: a.detach,
-        interactive: a.interactive,
-        tty: a.tty,
-        env,
-        volumes: a.volumes,
-        workdir: a.workdir,
-        entrypoint: a.entrypoint,
-        memory: a.memory,
-        platform: a.platform,
-        network: NetworkFlags {
-            network: a.network,
-            aliases: a.network_alias,
-            ip: a.ip,
-            publish: a.publish,
-            dns: a.dns,
-            add_hosts: a.add_host,
-        },
-        linux: LinuxFlags {
-            cap_add: a.cap_add,
-            cap_drop: a.cap_drop,
-            security_opt: a.security_opt,
-            read_only: a.read_only,
-            cpus: a.cpus,
-            pids_limit: a.pids_limit,
-            tmpfs: a.tmpfs,
-            user: a.user,
-            hostname: a.hostname,
-        },
-        labels,
-        restart: a.restart,
-    };
+    let opts = a.into_options("run")?;
     match engine.run(&opts)? {
         RunResult::Exited(code) => Ok(code),
         RunResult::Detached(id) => {
             println!("{id}");
             Ok(0)
         }
+    }
+}
+
+impl Args {
+    /// The engine's options for these flags (`command`: run or create, for
+    /// the error naming a flag Wharf lacks).
+    pub fn into_options(self, command: &str) -> Result<RunOptions> {
+        let a = self;
+        super::refuse_unknown_flag(a.image_and_args.first(), command)?;
+        let mut env = Vec::new();
+        for file in &a.env_file {
+            env.extend(wharf_engine::spec::read_env_file(file)?);
+        }
+        env.extend(a.env);
+        let mut labels = Vec::new();
+        for file in &a.label_file {
+            // The same KEY=VALUE line format as --env-file, as in Docker.
+            labels.extend(wharf_engine::spec::read_env_file(file)?);
+        }
+        labels.extend(a.labels);
+        let mut words = a.image_and_args.into_iter();
+        let opts = RunOptions {
+            image: words.next().unwrap_or_default(),
+            args: words.collect(),
+            name: a.name,
+            rm: a.rm,
+            detach: a.detach,
+            interactive: a.interactive,
+            tty: a.tty,
+            env,
+            volumes: a.volumes,
+            workdir: a.workdir,
+            entrypoint: a.entrypoint,
+            memory: a.memory,
+            platform: a.platform,
+            network: NetworkFlags {
+                network: a.network,
+                aliases: a.network_alias,
+                ip: a.ip,
+                publish: a.publish,
+                dns: a.dns,
+                add_hosts: a.add_host,
+            },
+            linux: LinuxFlags {
+                cap_add: a.cap_add,
+                cap_drop: a.cap_drop,
+                security_opt: a.security_opt,
+                read_only: a.read_only,
+                cpus: a.cpus,
+                pids_limit: a.pids_limit,
+                tmpfs: a.tmpfs,
+                user: a.user,
+                hostname: a.hostname,
+            },
+            labels,
+            restart: a.restart,
+        };
+        Ok(opts)
     }
 }

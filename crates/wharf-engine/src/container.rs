@@ -93,6 +93,10 @@ pub struct State {
     /// How many times the monitor has run it again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restart_count: u32,
+    /// Frozen by `wharf pause` (still running: Docker's "paused" is a
+    /// running container whose processes do not get the CPU).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -143,6 +147,7 @@ impl Container {
 
     /// Marks the container running in `pid` (the calling process when it owns the guest).
     pub fn mark_running(&mut self, pid: i32) -> Result<()> {
+        self.state.paused = false;
         self.state.status = Status::Running;
         self.state.pid = pid;
         self.state.pid_start = process::start_time(pid).unwrap_or(0);
@@ -151,6 +156,12 @@ impl Container {
     }
 
     pub fn mark_exited(&mut self, code: i32, error: &str) -> Result<()> {
+        // The owner's copy of the record is as old as the start: a `rename`
+        // since then is kept.
+        if let Ok(fresh) = read_state(&self.dir) {
+            self.state.name = fresh.name;
+        }
+        self.state.paused = false;
         self.state.status = Status::Exited;
         self.state.exit_code = code;
         self.state.error = error.to_string();
@@ -320,6 +331,7 @@ impl Containers {
                 labels: new.labels.clone(),
                 restart: new.restart.to_string(),
                 restart_count: 0,
+                paused: false,
             },
         };
         if let Some(pid) = new.owner {
@@ -369,6 +381,36 @@ impl Containers {
             }
             let _ = fs::remove_file(&link);
         }
+    }
+
+    /// Gives `c` the name `new` (`wharf rename`): the new name is reserved
+    /// first (a conflict names the container that holds it), then the
+    /// record is rewritten, then the old name is freed.
+    pub fn rename(&self, c: &mut Container, new: &str) -> Result<()> {
+        validate_name(new)?;
+        if new == c.state.name {
+            return Err(Error::InvalidArgument(format!(
+                "container {} is already named \"{new}\"; give another name",
+                c.short_id()
+            )));
+        }
+        self.reserve_name(new, c.id())?;
+        let old = std::mem::replace(&mut c.state.name, new.to_string());
+        if let Err(e) = c.save() {
+            c.state.name = old;
+            let _ = fs::remove_file(self.names_dir().join(new));
+            return Err(e);
+        }
+        let link = self.names_dir().join(&old);
+        let ours = fs::read_link(&link).is_ok_and(|t| {
+            c.state
+                .id
+                .starts_with(t.to_string_lossy().split('.').next().unwrap_or("-"))
+        });
+        if ours {
+            let _ = fs::remove_file(&link);
+        }
+        Ok(())
     }
 
     /// Serialises the reclaiming of names left by crashes.

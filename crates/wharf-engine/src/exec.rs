@@ -24,8 +24,15 @@ impl Engine {
         let executor = self.executor_of(&c)?;
         if !c.is_running() {
             return Err(Error::Conflict(format!(
-                "container {} is not running; start a new one with wharf run",
-                c.state.name
+                "container {} is not running; start it with wharf start {}",
+                c.state.name, c.state.name
+            )));
+        }
+        if c.state.paused {
+            // A process joining a frozen cgroup would be frozen too.
+            return Err(Error::Conflict(format!(
+                "container {} is paused; unpause it (wharf unpause {}) before exec",
+                c.state.name, c.state.name
             )));
         }
         if let Some(w) = o.workdir.as_deref().filter(|w| !w.starts_with('/')) {

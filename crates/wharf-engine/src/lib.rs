@@ -6,6 +6,7 @@
 
 mod build_run;
 mod container;
+mod copy;
 mod exec;
 pub mod executor;
 mod fsutil;
@@ -15,6 +16,7 @@ pub mod lifecycle;
 mod logs;
 mod monitor;
 mod networks;
+mod pause;
 mod prepare;
 mod process;
 pub mod registry;
@@ -22,6 +24,8 @@ pub mod restart;
 pub mod run;
 mod signals;
 pub mod spec;
+mod start;
+mod top;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ pub use lifecycle::{ContainerFilter, ContainerSummary};
 pub use logs::{parse_log_time, LogOptions};
 pub use networks::{NetworkFlags, NetworkMode};
 pub use run::{RunOptions, RunResult};
+pub use top::{StatsRow, StatsSampler, Top};
 pub use volumes::{PrunedVolumes, Volume};
 pub use wharf_image::{Platform, Reference, Store};
 
@@ -57,7 +62,7 @@ pub enum Error {
     Linux(#[from] wharf_linux::Error),
     #[error(transparent)]
     Net(#[from] wharf_net::Error),
-    #[error("no such container: {0}")]
+    #[error("No such container: {0}")]
     NoSuchContainer(String),
     #[error("{0}")]
     Conflict(String),

@@ -28,21 +28,21 @@ pub struct ContainerSummary {
 }
 
 /// One `ps --filter`, Docker's syntax: `label=KEY`, `label=KEY=VALUE`,
-/// `name=NAME`, `id=ID`, `status=created|running|exited`. Filters of
+/// `name=NAME`, `id=ID`, `status=created|running|paused|exited`. Filters of
 /// different keys must all match; several `label` filters must all match,
 /// several of another key need only one to (Docker's rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerFilter {
     /// The label is set (to `value`, when given).
-    Label {
-        key: String,
-        value: Option<String>,
-    },
+    Label { key: String, value: Option<String> },
     /// The name contains this; `^` and `$` anchor it at the start or end.
     Name(String),
     /// The id starts with this.
     Id(String),
+    /// In this status; a paused container is `paused`, not `running`, as in Docker.
     Status(Status),
+    /// Running but frozen by `wharf pause` (`status=paused`).
+    Paused,
 }
 
 impl ContainerFilter {
@@ -59,7 +59,7 @@ impl ContainerFilter {
             ContainerFilter::Label { .. } => "label",
             ContainerFilter::Name(_) => "name",
             ContainerFilter::Id(_) => "id",
-            ContainerFilter::Status(_) => "status",
+            ContainerFilter::Status(_) | ContainerFilter::Paused => "status",
         }
     }
 
@@ -89,7 +89,8 @@ impl ContainerFilter {
                 }
             }
             ContainerFilter::Id(prefix) => s.id.starts_with(&prefix.to_ascii_lowercase()),
-            ContainerFilter::Status(status) => s.status == *status,
+            ContainerFilter::Status(status) => s.status == *status && !s.paused,
+            ContainerFilter::Paused => s.status == Status::Running && s.paused,
         }
     }
 
@@ -116,7 +117,7 @@ impl FromStr for ContainerFilter {
     fn from_str(s: &str) -> Result<ContainerFilter> {
         let bad = |why: &str| {
             Error::InvalidArgument(format!(
-                "invalid filter \"{s}\": {why}; use label=KEY, label=KEY=VALUE, name=NAME, id=ID or status=created|running|exited"
+                "invalid filter \"{s}\": {why}; use label=KEY, label=KEY=VALUE, name=NAME, id=ID or status=created|running|paused|exited"
             ))
         };
         let Some((key, value)) = s.split_once('=') else {
@@ -142,7 +143,10 @@ impl FromStr for ContainerFilter {
                 "created" => Ok(ContainerFilter::Status(Status::Created)),
                 "running" => Ok(ContainerFilter::Status(Status::Running)),
                 "exited" => Ok(ContainerFilter::Status(Status::Exited)),
-                _ => Err(bad("Wharf's containers are created, running or exited")),
+                "paused" => Ok(ContainerFilter::Paused),
+                _ => Err(bad(
+                    "Wharf's containers are created, running, paused or exited",
+                )),
             },
             _ => Err(bad(&format!("Wharf does not filter on \"{key}\""))),
         }
@@ -185,13 +189,18 @@ impl Engine {
     pub fn ps(&self, all: bool, filters: &[ContainerFilter]) -> Result<Vec<ContainerSummary>> {
         let by_status = filters
             .iter()
-            .any(|f| matches!(f, ContainerFilter::Status(_)));
+            .any(|f| matches!(f, ContainerFilter::Status(_) | ContainerFilter::Paused));
         let mut rows = Vec::new();
         for c in self.containers(filters)? {
             if !all && !by_status && !c.is_running() {
                 continue;
             }
             let args = self.container_args(&c);
+            let state = if c.state.paused {
+                "paused"
+            } else {
+                c.state.status.as_str()
+            };
             rows.push(ContainerSummary {
                 id: c.state.id.clone(),
                 name: c.state.name.clone(),
@@ -199,7 +208,7 @@ impl Engine {
                 command: args.join(" "),
                 created: c.state.created.clone(),
                 status: status_text(&c),
-                state: c.state.status.as_str(),
+                state,
                 kind: c.state.kind.clone(),
                 ports: self.ports_text(&c),
                 labels: c.state.labels.clone(),
@@ -236,6 +245,15 @@ impl Engine {
                 "cannot kill container {}: the container is not running",
                 c.state.name
             )));
+        }
+        if c.state.paused && matches!(sig, libc::SIGTERM | libc::SIGKILL) {
+            // A frozen process would not act on it until thawed (Docker
+            // also lets stop and kill end a paused container). The record
+            // is read afresh: `stop`'s SIGKILL follows its own thaw.
+            let fresh = self.containers.load(c.id())?;
+            if fresh.state.paused {
+                self.thaw(fresh)?;
+            }
         }
         let pid = if c.init_alive() {
             c.state.init_pid
@@ -377,8 +395,9 @@ impl Engine {
             "Path": args.first().cloned().unwrap_or_default(),
             "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {
-                "Status": s.status.as_str(),
+                "Status": if s.paused { "paused" } else { s.status.as_str() },
                 "Running": s.status == Status::Running,
+                "Paused": s.paused,
                 "Pid": pid,
                 "ConmonPid": if owner_alive { s.pid } else { 0 },
                 "ExitCode": s.exit_code,
@@ -427,6 +446,9 @@ fn waited_on(c: &Container) -> (i32, u64) {
 fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Created => "Created".to_string(),
+        Status::Running if c.state.paused => {
+            format!("Up {} (Paused)", since(c.state.started_at.as_deref()))
+        }
         Status::Running => format!("Up {}", since(c.state.started_at.as_deref())),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -534,7 +556,7 @@ mod tests {
 
     #[test]
     fn bad_filters_say_what_is_accepted() {
-        for bad in ["label", "label=", "color=red", "status=paused"] {
+        for bad in ["label", "label=", "color=red", "status=dead"] {
             let err = bad.parse::<ContainerFilter>().unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains("label=KEY"), "{err}");
         }

@@ -52,6 +52,76 @@ pub fn wait_gone(pid: i32, started: u64, timeout: std::time::Duration) -> bool {
     }
 }
 
+/// A process's resource use, `docker stats`' columns read from /proc (for
+/// a container that lives inside its owner process: a Wasm guest): CPU
+/// time of all its threads, resident memory, bytes read from and written
+/// to storage, and threads as PIDS. None when it is gone.
+pub fn usage(pid: i32) -> Option<wharf_linux::Usage> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // `rest` starts at field 3: utime and stime are fields 14 and 15.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    Some(wharf_linux::Usage {
+        cpu_ns: ticks * 1_000_000_000 / hz,
+        memory: field(&status, "VmRSS:") * 1024,
+        memory_limit: 0,
+        block_read: field(&io, "read_bytes:"),
+        block_write: field(&io, "write_bytes:"),
+        pids: field(&status, "Threads:"),
+    })
+}
+
+/// Bytes received and sent on the network interfaces (loopback aside) of
+/// the first network namespace among `pids`' threads that is not this
+/// process's: a Linux container's own, or the one a Wasm guest's threads
+/// joined. (0, 0) when there is none (no network, or the host's).
+pub fn net_io(pids: &[i32]) -> (u64, u64) {
+    let own = fs::read_link("/proc/self/ns/net").ok();
+    for pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let dir = task.path();
+            if fs::read_link(dir.join("ns/net")).ok() == own {
+                continue;
+            }
+            let Ok(dev) = fs::read_to_string(dir.join("net/dev")) else {
+                continue;
+            };
+            let mut total = (0, 0);
+            // "  eth0: rx_bytes rx_packets ... (8 fields) tx_bytes ..."
+            for line in dev.lines().skip(2) {
+                let Some((name, counters)) = line.split_once(':') else {
+                    continue;
+                };
+                if name.trim() == "lo" {
+                    continue;
+                }
+                let n: Vec<u64> = counters
+                    .split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                total.0 += n.first().copied().unwrap_or(0);
+                total.1 += n.get(8).copied().unwrap_or(0);
+            }
+            return total;
+        }
+    }
+    (0, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

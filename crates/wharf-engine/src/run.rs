@@ -61,6 +61,32 @@ pub enum RunResult {
 
 impl Engine {
     pub fn run(&self, opts: &RunOptions) -> Result<RunResult> {
+        let (container, spec) = self.make(opts, false)?;
+        if opts.detach {
+            monitor::spawn(self, &container)?;
+            Ok(RunResult::Detached(container.state.id))
+        } else {
+            // `--rm` containers keep no logs (nothing could read them), so their
+            // output goes straight to the terminal; others are teed into the log.
+            let capture = !container.state.auto_remove;
+            self.supervise(container, &spec, capture, opts.interactive, None)
+                .map(RunResult::Exited)
+        }
+    }
+
+    /// `wharf create`: everything `run` does before the container starts
+    /// (record, name, networks, spec and bundle), leaving it `created` for
+    /// `start`. Returns its id.
+    pub fn create(&self, opts: &RunOptions) -> Result<String> {
+        let (container, _) = self.make(opts, true)?;
+        Ok(container.state.id)
+    }
+
+    /// Makes the container `opts` describe, up to its written config.json.
+    /// `created_only`: for `wharf create`, whose container is started later
+    /// (detached by `start`, or attached by `start -a`), so no process owns
+    /// it yet and a restart policy needs no -d.
+    fn make(&self, opts: &RunOptions, created_only: bool) -> Result<(Container, Spec)> {
         // Flags are checked before anything is created, so a typo leaves nothing behind.
         let platform = opts
             .platform
@@ -91,7 +117,7 @@ impl Engine {
                     "conflicting options: --restart and --rm: a container removed when it exits cannot be restarted; drop one".into(),
                 ));
             }
-            if !opts.detach {
+            if !opts.detach && !created_only {
                 return Err(Error::InvalidArgument(
                     "--restart needs -d: the restarts are done by a detached container's monitor process (Wharf has no daemon)".into(),
                 ));
@@ -170,7 +196,7 @@ impl Engine {
                 rootfs: &rootfs,
                 entrypoint: &entrypoint,
                 cmd: &cmd,
-                owner: (executor.runs_in_owner() && !opts.detach)
+                owner: (executor.runs_in_owner() && !opts.detach && !created_only)
                     .then(|| std::process::id() as i32),
                 networks: &bridges,
                 volumes: &in_use.names,
@@ -181,7 +207,14 @@ impl Engine {
         drop(in_use);
         let made = self
             .attach_networks(&container, &network_mode, &opts.network, ports)
-            .map(|attached| linux.network = network_mode.joined(attached))
+            .and_then(|attached| {
+                if let Some(a) = &attached {
+                    // A later `start` of the exited container sets the same networks up again.
+                    crate::start::save_attached(&container, a)?;
+                }
+                linux.network = network_mode.joined(attached);
+                Ok(())
+            })
             .and_then(|()| {
                 spec::build(SpecInput {
                     args,
@@ -216,22 +249,12 @@ impl Engine {
                     .map_err(|e| Error::io("writing the container's config.json", e))?;
                 Ok(spec)
             });
-        let spec = match made {
-            Ok(spec) => spec,
+        match made {
+            Ok(spec) => Ok((container, spec)),
             Err(e) => {
                 self.discard(&container);
-                return Err(e);
+                Err(e)
             }
-        };
-        if opts.detach {
-            monitor::spawn(self, &container)?;
-            Ok(RunResult::Detached(container.state.id))
-        } else {
-            // `--rm` containers keep no logs (nothing could read them), so their
-            // output goes straight to the terminal; others are teed into the log.
-            let capture = !container.state.auto_remove;
-            self.supervise(container, &spec, capture, opts.interactive, None)
-                .map(RunResult::Exited)
         }
     }
 

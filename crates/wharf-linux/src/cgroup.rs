@@ -109,3 +109,56 @@ pub(crate) fn cgroup_manager(
     })?;
     Ok((c, manager))
 }
+
+/// A container's resource use from its cgroups (`docker stats`' sources),
+/// the same on v1, hybrid and v2 hosts (libcgroups reads each layout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used so far, in nanoseconds.
+    pub cpu_ns: u64,
+    /// Memory in use less the inactive page cache, as Docker counts it.
+    pub memory: u64,
+    /// The cgroup's limit (a huge number when there is none).
+    pub memory_limit: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub pids: u64,
+}
+
+/// [`Usage`] of the running container `id`.
+pub fn usage(state_root: &Path, id: &str) -> Result<Usage> {
+    use libcgroups::common::CgroupManager;
+    let (_, manager) = cgroup_manager(state_root, id)?;
+    let stats = manager.stats().map_err(|e| Error::Runtime {
+        action: "read the cgroup counters of",
+        id: id.to_string(),
+        message: chain(&e),
+    })?;
+    let m = &stats.memory;
+    // v1 names it total_inactive_file, v2 inactive_file.
+    let inactive = ["total_inactive_file", "inactive_file"]
+        .iter()
+        .find_map(|k| m.stats.get(*k).copied())
+        .unwrap_or(0);
+    let bytes = |op: &str| {
+        stats
+            .blkio
+            .service_bytes
+            .iter()
+            .filter(|s| {
+                s.op_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(op))
+            })
+            .map(|s| s.value)
+            .sum()
+    };
+    Ok(Usage {
+        cpu_ns: stats.cpu.usage.usage_total,
+        memory: m.memory.usage.saturating_sub(inactive),
+        memory_limit: m.memory.limit,
+        block_read: bytes("read"),
+        block_write: bytes("write"),
+        pids: stats.pids.current,
+    })
+}

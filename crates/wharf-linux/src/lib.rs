@@ -39,7 +39,7 @@ mod terminal;
 mod tree;
 mod user;
 
-pub use cgroup::cgroup_layout;
+pub use cgroup::{cgroup_layout, usage, Usage};
 pub use container::validate_id;
 pub use control::{pause, resume, update};
 pub use exec::{exec, exec_defaults, exec_process, ExecOptions};
@@ -49,7 +49,7 @@ pub use lifecycle::{
     create, create_held, delete, kill, remove_reaped, start, start_created, wait, wait_and_remove,
     wait_process, CreateOptions, Created, Entrypoint,
 };
-pub use overlay::{mount_overlay, unmount_overlay};
+pub use overlay::{is_overlay_mounted, mount_overlay, mount_plain_overlay, unmount_overlay};
 pub use program::{check_command, check_program};
 pub use query::{list, pids, state, ContainerState};
 pub use shadow::{adapt_runc_spec, load_bundle};

@@ -114,6 +114,23 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
     Ok(merged)
 }
 
+/// [`mount_overlay`] without the init layer: the container's tree exactly
+/// as a process that is not a Linux init sees it (a Wasm guest), for a
+/// copy from outside it.
+pub fn mount_plain_overlay(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
+    let merged = container_dir.join("merged");
+    match std::fs::create_dir(&merged) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::io("creating", &merged, e))
+        }
+        _ => {}
+    }
+    let lower = std::fs::canonicalize(lower)
+        .map_err(|e| Error::io("opening overlay lower directory", lower, e))?;
+    overlay_on(&[lower], container_dir, &merged, false)?;
+    Ok(merged)
+}
+
 /// Mounts on `target` an overlay of `lowers` (top first) under
 /// `container_dir/{upper,work}`, made when missing.
 pub(crate) fn overlay_on(
@@ -168,6 +185,11 @@ pub(crate) fn overlay_on(
         source: e.into(),
         hint: " (needs root and overlayfs; the upper dir must not be on overlayfs itself)",
     })
+}
+
+/// Whether `container_dir/merged` has the overlay mounted on it.
+pub fn is_overlay_mounted(container_dir: &Path) -> bool {
+    is_mount_point(&container_dir.join("merged"))
 }
 
 /// Unmounts `container_dir/merged` (lazily, so a still-busy mount goes away

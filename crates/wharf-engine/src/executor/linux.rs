@@ -13,7 +13,7 @@ use oci_spec::runtime::{Process, Spec, UserBuilder};
 use wharf_image::Image;
 use wharf_linux::{CreateOptions, Created, LinuxOptions, Seccomp, Started, Stdio};
 
-use super::{Bundle, ExecIo, Executor, Exit, PrepareInput, Task};
+use super::{Bundle, ExecIo, Executor, Exit, Filesystem, PrepareInput, Task};
 use crate::{Engine, Error, Result};
 
 pub(crate) struct LinuxExecutor;
@@ -226,6 +226,50 @@ impl Executor for LinuxExecutor {
     fn delete(&self, engine: &Engine, bundle: Bundle) {
         let _ = wharf_linux::delete(&runtime_state_dir(&engine.root), bundle.id, true);
         let _ = wharf_linux::unmount_overlay(bundle.dir);
+    }
+
+    /// The cgroup freezer (v1 `freezer.state`, v2 `cgroup.freeze`), through
+    /// libcontainer, which records the container as paused.
+    fn freeze(&self, engine: &Engine, bundle: Bundle, _owner: i32, frozen: bool) -> Result<()> {
+        let state_root = runtime_state_dir(&engine.root);
+        if frozen {
+            wharf_linux::pause(&state_root, bundle.id)?;
+        } else {
+            wharf_linux::resume(&state_root, bundle.id)?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the container's cgroup.
+    fn processes(&self, engine: &Engine, bundle: Bundle, _owner: i32) -> Result<Vec<i32>> {
+        Ok(wharf_linux::pids(
+            &runtime_state_dir(&engine.root),
+            bundle.id,
+        )?)
+    }
+
+    fn usage(&self, engine: &Engine, bundle: Bundle, _owner: i32) -> Result<wharf_linux::Usage> {
+        Ok(wharf_linux::usage(
+            &runtime_state_dir(&engine.root),
+            bundle.id,
+        )?)
+    }
+
+    /// The overlay's merged view: mounted while the container exists
+    /// (created or running); for an exited one it is mounted for this use
+    /// and unmounted after, so the upper dir over the image is what is seen.
+    fn filesystem(&self, bundle: Bundle, rootfs: &Path, _owner: Option<i32>) -> Result<Filesystem> {
+        let mounted = wharf_linux::is_overlay_mounted(bundle.dir);
+        let root = wharf_linux::mount_overlay(rootfs, bundle.dir, false)?;
+        let dir = bundle.dir.to_path_buf();
+        Ok(Filesystem {
+            root,
+            release: (!mounted).then(|| {
+                Box::new(move || {
+                    let _ = wharf_linux::unmount_overlay(&dir);
+                }) as Box<dyn FnOnce()>
+            }),
+        })
     }
 }
 

@@ -143,6 +143,35 @@ pub trait Executor: Sync {
     /// Removes everything the container left on the host. Never fails;
     /// safe to call more than once and on a container that never ran.
     fn delete(&self, engine: &Engine, bundle: Bundle);
+
+    /// Freezes (`pause`) or thaws (`unpause`) the running container's
+    /// processes. `owner`: the process that owns it (monitor or foreground run).
+    fn freeze(&self, engine: &Engine, bundle: Bundle, owner: i32, frozen: bool) -> Result<()>;
+
+    /// Host pids of the running container's processes (`top`).
+    fn processes(&self, engine: &Engine, bundle: Bundle, owner: i32) -> Result<Vec<i32>>;
+
+    /// The running container's resource use so far (`stats`).
+    fn usage(&self, engine: &Engine, bundle: Bundle, owner: i32) -> Result<wharf_linux::Usage>;
+
+    /// The container's root filesystem as the host sees it (`cp`, `export`);
+    /// `owner` is the process that owns it while it runs.
+    fn filesystem(&self, bundle: Bundle, rootfs: &Path, owner: Option<i32>) -> Result<Filesystem>;
+}
+
+/// A container's root filesystem on the host, for `cp` and `export`.
+pub struct Filesystem {
+    pub root: std::path::PathBuf,
+    /// Undoes a mount made for this use only, when dropped.
+    release: Option<Box<dyn FnOnce()>>,
+}
+
+impl Drop for Filesystem {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
 }
 
 /// How `wharf exec` runs the new process: as whom, and how it is connected.

@@ -11,7 +11,7 @@ use wharf_linux::Network;
 use wharf_wasm::oci::{self, Loaded, HANDLER_ANNOTATION, MODULE_ANNOTATION};
 use wharf_wasm::Runtime;
 
-use super::{Bundle, Executor, Exit, PrepareInput, Task};
+use super::{Bundle, Executor, Exit, Filesystem, PrepareInput, Task};
 use crate::{Engine, Error, Result};
 
 pub(crate) struct WasmExecutor;
@@ -148,7 +148,77 @@ impl Executor for WasmExecutor {
     /// A guest's mounts lived in its thread's namespace and went with it;
     /// its changes (`upper/`, `work/`) go with the container's directory.
     fn delete(&self, _engine: &Engine, _bundle: Bundle) {}
+
+    /// SIGSTOP/SIGCONT of the owner the guest runs in: its threads (the
+    /// guest's, the epoch ticker, WASI's, a server's) all stop at once,
+    /// wherever they are, and a later SIGTERM or SIGKILL still reaches it
+    /// (`stop` and `kill` thaw a paused container first).
+    fn freeze(&self, _engine: &Engine, bundle: Bundle, owner: i32, frozen: bool) -> Result<()> {
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) has no memory-safety preconditions; owner is a
+        // recorded live process (> 0, never a group).
+        if owner <= 0 || unsafe { libc::kill(owner, sig) } != 0 {
+            return Err(Error::io(
+                format!("signalling the process of container {}", bundle.id),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The guest has no processes of its own: the one that hosts it.
+    fn processes(&self, _engine: &Engine, _bundle: Bundle, owner: i32) -> Result<Vec<i32>> {
+        Ok(vec![owner])
+    }
+
+    fn usage(&self, _engine: &Engine, bundle: Bundle, owner: i32) -> Result<wharf_linux::Usage> {
+        crate::process::usage(owner).ok_or_else(|| {
+            Error::Conflict(format!(
+                "container {} is not running (its process {owner} is gone)",
+                bundle.id
+            ))
+        })
+    }
+
+    /// The container's tree: while it runs, as its guest's thread sees it
+    /// (through that thread's root in /proc, which is in the thread's mount
+    /// namespace); otherwise the same overlay of the image and the
+    /// container's layer, mounted for this use and unmounted after.
+    fn filesystem(&self, bundle: Bundle, rootfs: &Path, owner: Option<i32>) -> Result<Filesystem> {
+        if let Some(tid) = owner.and_then(guest_thread) {
+            let (pid, tid) = tid;
+            let inside = rootfs.strip_prefix("/").unwrap_or(rootfs);
+            return Ok(Filesystem {
+                root: PathBuf::from(format!("/proc/{pid}/task/{tid}/root")).join(inside),
+                    release: None,
+            });
+        }
+        let root = wharf_linux::mount_plain_overlay(rootfs, bundle.dir)?;
+        let dir = bundle.dir.to_path_buf();
+        Ok(Filesystem {
+            root,
+            release: Some(Box::new(move || {
+                let _ = wharf_linux::unmount_overlay(&dir);
+            })),
+        })
+    }
 }
+
+/// The thread of process `pid` that runs a guest (named `wharf-guest`).
+fn guest_thread(pid: i32) -> Option<(i32, i32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<i32>().ok())
+        .find(|tid| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                .is_ok_and(|c| c.trim_end() == GUEST_THREAD)
+        })
+        .map(|tid| (pid, tid))
+}
+
+/// The name of the thread that runs a guest, in its own mount namespace.
+const GUEST_THREAD: &str = "wharf-guest";
 
 /// Where clients reach the container's HTTP port (should its component
 /// serve HTTP): its published ports, else its address on the network.
@@ -332,7 +402,7 @@ impl Task for WasmTask {
             task.namespace.is_none() && !task.loaded.guest.network && task.loaded.serves_http();
         let outcome = std::thread::scope(|s| {
             std::thread::Builder::new()
-                .name("wharf-guest".into())
+                .name(GUEST_THREAD.into())
                 // As much stack as the main thread the guest would have.
                 .stack_size(8 << 20)
                 .spawn_scoped(s, || {

@@ -1,0 +1,13 @@
+use anyhow::Result;
+use wharf_engine::Engine;
+
+/// Unpause all processes within one or more containers
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    super::each(&a.containers, |c| engine.unpause(c))
+}
