@@ -46,6 +46,13 @@ declare -A want=(
     [aardvark-dns]=/usr/lib/podman/aardvark-dns
     # netavark drives the firewall with the iptables command (nf_tables)
     [iptables]=/usr/sbin/iptables
+    # the WASI testsuite's C tests (tests/wasi-testsuite) build with clang
+    # for wasm32-wasi against Debian's wasi-libc
+    [clang-14]=/usr/bin/clang-14
+    [lld-14]=/usr/bin/lld-14
+    [wasi-libc]=/usr/lib/wasm32-wasi/libc.a
+    [libclang-rt-14-dev-wasm32]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
+    [python3]=/usr/bin/python3
 )
 missing=()
 for pkg in "${!want[@]}"; do

@@ -168,16 +168,21 @@ pub(crate) fn grant(b: &mut WasiCtxBuilder, guest: &Guest, p1: bool) -> Result<(
 
     b.args(&guest.args);
     b.envs(&guest.env);
-    if let Some(cwd) = &guest.cwd {
+    // At `/` (where every guest starts anyway) nothing is said, as under
+    // `wasmtime run`: no initial-cwd, nothing added to the environment.
+    if let Some(cwd) = guest
+        .cwd
+        .as_ref()
+        .filter(|c| !c.trim_end_matches('/').is_empty())
+    {
         if !p1 {
             b.initial_cwd(cwd);
         }
         // The guest's libc starts in `/` whatever the host says (p1 has no
-        // cwd; wasi-libc ignores p2's initial-cwd): another directory is
-        // also exported as PWD, which Go's wasip1 runtime and Wharf's
-        // examples honour. At `/` nothing is added to the environment.
-        let at_root = cwd.trim_end_matches('/').is_empty();
-        if !at_root && !guest.env.iter().any(|(k, _)| k == "PWD") {
+        // cwd; wasi-libc ignores p2's initial-cwd): the directory is also
+        // exported as PWD, which Go's wasip1 runtime and Wharf's examples
+        // honour.
+        if !guest.env.iter().any(|(k, _)| k == "PWD") {
             b.env("PWD", cwd);
         }
     }
