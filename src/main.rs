@@ -2,6 +2,7 @@
 //! This binary only parses flags and prints; the work is in the crates.
 
 mod commands;
+mod format;
 mod table;
 
 use std::path::PathBuf;

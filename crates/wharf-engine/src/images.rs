@@ -319,3 +319,75 @@ fn parse_refs(tags: &[String]) -> Result<Vec<Reference>> {
         .map(|t| t.parse::<Reference>().map_err(Error::from))
         .collect()
 }
+
+/// One `images --filter`: `dangling=true|false` (images without a name), or
+/// `reference=PATTERN` (a name, `repo:tag` or just `repo`, matching the
+/// glob, `*` not crossing a `/`, as Docker's path.Match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageFilter {
+    Dangling(bool),
+    Reference(String),
+}
+
+impl std::str::FromStr for ImageFilter {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ImageFilter> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "invalid filter \"{s}\": {why}; use dangling=true, dangling=false or reference=PATTERN"
+            ))
+        };
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(bad("expected KEY=VALUE"));
+        };
+        match key {
+            "dangling" => match value.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(ImageFilter::Dangling(true)),
+                "false" | "0" => Ok(ImageFilter::Dangling(false)),
+                _ => Err(bad("dangling is true or false")),
+            },
+            "reference" => {
+                glob::Pattern::new(value).map_err(|e| bad(&format!("bad pattern: {e}")))?;
+                Ok(ImageFilter::Reference(value.to_string()))
+            }
+            _ => Err(bad(&format!("Wharf does not filter images on \"{key}\""))),
+        }
+    }
+}
+
+impl ImageFilter {
+    /// Whether a listing row passes `filters`: `name` is its `repo:tag`,
+    /// None for an image without names. Filters of different keys must all
+    /// match; several `reference` patterns need only one to (Docker's rule).
+    pub fn all_match(filters: &[ImageFilter], name: Option<&str>) -> bool {
+        let dangling = filters.iter().all(|f| match f {
+            ImageFilter::Dangling(d) => *d == name.is_none(),
+            ImageFilter::Reference(_) => true,
+        });
+        let mut patterns = filters.iter().filter_map(|f| match f {
+            ImageFilter::Reference(p) => Some(p),
+            ImageFilter::Dangling(_) => None,
+        });
+        let reference = patterns.clone().next().is_none()
+            || name.is_some_and(|n| patterns.any(|p| reference_matches(p, n)));
+        dangling && reference
+    }
+}
+
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    let Ok(p) = glob::Pattern::new(pattern) else {
+        return false;
+    };
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let base = name.split('@').next().unwrap_or(name);
+    let repo = match base.rfind(':') {
+        Some(i) if !base[i..].contains('/') => &base[..i],
+        _ => base,
+    };
+    p.matches_with(base, opts) || p.matches_with(repo, opts)
+}

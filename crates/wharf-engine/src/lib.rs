@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 pub use container::{Container, Status};
 pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
+pub use images::ImageFilter;
 pub use import::{ImportOptions, Imported};
 pub use lifecycle::{ContainerFilter, ContainerSummary};
 pub use logs::{parse_log_time, LogOptions};

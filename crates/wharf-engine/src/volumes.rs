@@ -527,7 +527,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// The bytes of everything under `dir` but directories (a symlink counts
 /// its target's length), each inode once: Docker's "reclaimed space".
-fn tree_size(dir: &Path) -> u64 {
+pub(crate) fn tree_size(dir: &Path) -> u64 {
     let mut seen = HashSet::new();
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];

@@ -1,0 +1,255 @@
+//! Docker's output options end to end: `--format` Go templates (plain,
+//! `json`, `table`) for ps, images, inspect, network ls and volume ls;
+//! ps -n/-l/--no-trunc/-s; images filters.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The start of each of `header`'s words in `line`, for column checks.
+fn column_starts(header: &str, names: &[&str]) -> Vec<usize> {
+    names
+        .iter()
+        .map(|n| {
+            header
+                .find(n)
+                .unwrap_or_else(|| panic!("no {n} in {header:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn ps_templates_and_flags() {
+    let w = Wharf::new();
+    w.build_hello();
+    w.ok(&["run", "--name", "first", "hello:1"]);
+    let id = w.ok(&[
+        "run", "-d", "--name", "tpl", "--label", "tier=web", "hello:1", "sleep", "30",
+    ]);
+    let id = id.trim();
+
+    let plain = w.ok(&[
+        "ps",
+        "--format",
+        "{{.ID}} {{.Names}} {{.Labels}} {{.State}}",
+    ]);
+    assert_eq!(plain, format!("{} tpl tier=web running\n", &id[..12]));
+
+    let rows = json_lines(&w.ok(&["ps", "-a", "--format", "{{json .}}"]));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let tpl = rows.iter().find(|r| r["Names"] == "tpl").unwrap();
+    for field in [
+        "ID",
+        "Image",
+        "Command",
+        "CreatedAt",
+        "RunningFor",
+        "Ports",
+        "Status",
+        "Size",
+        "Names",
+        "Labels",
+        "Mounts",
+        "Networks",
+        "State",
+    ] {
+        assert!(tpl.get(field).is_some(), "no {field} in {tpl}");
+    }
+    assert_eq!(tpl["Image"], "hello:1");
+    assert!(
+        tpl["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"),
+        "{tpl}"
+    );
+    // `--format json` is the same objects.
+    assert_eq!(json_lines(&w.ok(&["ps", "-a", "--format", "json"])), rows);
+
+    // `table` aligns the tab-separated cells under Docker's headers.
+    let table = w.ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "table {{.ID}}\\t{{.Image}}\\t{{.Names}}",
+    ]);
+    let lines = lines(&table);
+    assert_eq!(lines.len(), 3, "{table}");
+    let starts = column_starts(&lines[0], &["CONTAINER ID", "IMAGE", "NAMES"]);
+    assert_eq!(starts[0], 0, "{table}");
+    for row in &lines[1..] {
+        assert_eq!(row.find("hello:1"), Some(starts[1]), "{table}");
+        let name = if row.contains("tpl") { "tpl" } else { "first" };
+        assert_eq!(row.find(name), Some(starts[2]), "{table}");
+    }
+
+    // -l / -n: the last created ones, whatever their state (newest first).
+    let last = w.ok(&["ps", "-l", "--format", "{{.Names}}"]);
+    assert_eq!(last, "tpl\n");
+    let two = w.ok(&["ps", "-n", "2", "--format", "{{.Names}}"]);
+    assert_eq!(two, "tpl\nfirst\n");
+
+    // --no-trunc: whole ids; -q honours it.
+    assert_eq!(w.ok(&["ps", "-q", "--no-trunc"]), format!("{id}\n"));
+    assert_eq!(w.ok(&["ps", "-q"]), format!("{}\n", &id[..12]));
+
+    // -s: a SIZE column, with the image's size as "virtual".
+    let sized = w.ok(&["ps", "-s"]);
+    assert!(sized.lines().next().unwrap().ends_with("SIZE"), "{sized}");
+    assert!(sized.contains("(virtual "), "{sized}");
+
+    // A field Docker does not have is an error naming the fields.
+    let out = w.fails(&["ps", "--format", "{{.Nope}}"]);
+    assert!(
+        stderr(&out).contains("can't evaluate field Nope"),
+        "{}",
+        describe(&out)
+    );
+    let out = w.fails(&["ps", "--format", "{{.ID"]);
+    assert!(stderr(&out).contains("template"), "{}", describe(&out));
+}
+
+#[test]
+fn inspect_format() {
+    let w = Wharf::new();
+    w.build_hello();
+    w.ok(&[
+        "run", "-d", "--name", "insp", "--label", "k=v", "hello:1", "sleep", "30",
+    ]);
+    let out = w.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}}|{{json .Config.Labels}}|{{.Config.Cmd}}|{{.NetworkSettings.IPAddress}}",
+        "insp",
+    ]);
+    let inspected = w.inspect("insp");
+    let ip = inspected["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(out, format!("running|{{\"k\":\"v\"}}|[sleep 30]|{ip}\n"));
+    // Images too, and --format (the long flag) with several names.
+    let out = w.ok(&[
+        "inspect",
+        "--format",
+        "{{.Kind}} {{.Os}}",
+        "hello:1",
+        "insp",
+    ]);
+    let lines = lines(&out);
+    assert_eq!(lines[0], format!("wasm {}", inspected_os(&w)));
+    assert!(lines[1].starts_with("wasm "), "{out}");
+    // `json`: one line per object.
+    let rows = json_lines(&w.ok(&["inspect", "--format", "json", "insp"]));
+    assert_eq!(rows[0]["Name"], "/insp");
+    let out = w.fails(&["inspect", "-f", "{{if}}", "insp"]);
+    assert!(stderr(&out).contains("template"), "{}", describe(&out));
+}
+
+fn inspected_os(w: &Wharf) -> String {
+    let v: Value = w.inspect("hello:1");
+    v["Os"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn images_filters_and_templates() {
+    let w = Wharf::new();
+    let first = w.build_hello();
+    assert!(first.contains("Successfully tagged"), "{first}");
+    let old_id = w.ok(&["images", "-q"]).trim().to_string();
+    // Building another image as hello:1 leaves the first without a name.
+    let out = w.build_text(
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nLABEL v=2\nENTRYPOINT [\"/hello.wasm\"]\n",
+        &["--platform", "wasi/wasm", "-t", "hello:1"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    w.ok(&["tag", "hello:1", "other/app:2"]);
+
+    let dangling = w.ok(&["images", "-q", "--filter", "dangling=true"]);
+    assert_eq!(dangling, format!("{old_id}\n"));
+    let named = w.ok(&[
+        "images",
+        "--filter",
+        "dangling=false",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    let mut named = lines(&named);
+    named.sort();
+    assert_eq!(named, ["hello:1", "other/app:2"]);
+    let by_ref = w.ok(&[
+        "images",
+        "--filter",
+        "reference=other/*",
+        "--format",
+        "{{.Repository}} {{.Tag}}",
+    ]);
+    assert_eq!(by_ref, "other/app 2\n");
+    let by_tag = w.ok(&["images", "--filter", "reference=hello:1", "-q"]);
+    assert_eq!(lines(&by_tag).len(), 1);
+    assert_ne!(by_tag.trim(), old_id);
+    assert_eq!(
+        w.ok(&["images", "--filter", "reference=nothing*"])
+            .lines()
+            .count(),
+        1
+    );
+    let out = w.fails(&["images", "--filter", "colour=blue"]);
+    assert!(stderr(&out).contains("dangling="), "{}", describe(&out));
+
+    let rows = json_lines(&w.ok(&["images", "--format", "{{json .}}"]));
+    assert_eq!(rows.len(), 3);
+    for field in [
+        "ID",
+        "Repository",
+        "Tag",
+        "Digest",
+        "CreatedSince",
+        "CreatedAt",
+        "Size",
+    ] {
+        assert!(rows[0].get(field).is_some(), "no {field} in {}", rows[0]);
+    }
+    let table = w.ok(&[
+        "images",
+        "--format",
+        "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}",
+    ]);
+    let lines = lines(&table);
+    let starts = column_starts(&lines[0], &["REPOSITORY", "TAG", "IMAGE ID"]);
+    let row = lines.iter().find(|l| l.starts_with("other/app")).unwrap();
+    assert_eq!(row.find('2'), Some(starts[1]), "{table}");
+}
+
+#[test]
+fn network_and_volume_ls_templates() {
+    let w = Wharf::new();
+    w.ok(&["volume", "create", "--label", "team=a", "vol-one"]);
+    let out = w.ok(&[
+        "volume",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Labels}}",
+    ]);
+    assert_eq!(out, "vol-one local team=a\n");
+    let table = w.ok(&["volume", "ls", "--format", "table {{.Name}}\\t{{.Driver}}"]);
+    assert_eq!(
+        lines(&table),
+        ["VOLUME NAME   DRIVER", "vol-one       local"]
+    );
+    let v = json_lines(&w.ok(&["volume", "ls", "--format", "json"]));
+    assert_eq!(
+        v[0]["Mountpoint"].as_str().map(|m| m.ends_with("_data")),
+        Some(true)
+    );
+
+    let nets = w.ok(&["network", "ls", "--format", "{{.Name}}/{{.Driver}}"]);
+    assert!(
+        lines(&nets).contains(&"bridge/bridge".to_string()),
+        "{nets}"
+    );
+    let table = w.ok(&["network", "ls", "--format", "table {{.Name}}\\t{{.Driver}}"]);
+    assert_eq!(lines(&table)[0], "NAME      DRIVER");
+    let rows = json_lines(&w.ok(&["network", "ls", "--format", "json"]));
+    assert!(rows
+        .iter()
+        .any(|r| r["Name"] == "bridge" && r["ID"].as_str().unwrap().len() == 12));
+}
