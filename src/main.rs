@@ -55,6 +55,8 @@ enum Command {
     Compose(commands::compose::Args),
     Port(commands::port::Args),
     Bench(commands::bench::Args),
+    Version(commands::version::Args),
+    Info(commands::info::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -80,6 +82,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if let Command::Version(a) = cli.command {
+        return finish(commands::version::exec(a), error_code);
     }
     // `wharf compose` opens the store itself, once the files have loaded
     // (`compose config` never needs it).
@@ -112,7 +117,8 @@ fn main() -> ExitCode {
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
-            Command::Bench(_) | Command::Compose(_) => {
+            Command::Info(a) => commands::info::exec(&engine, a),
+            Command::Bench(_) | Command::Compose(_) | Command::Version(_) => {
                 unreachable!("handled before the store is opened")
             }
             Command::Monitor { id } => Ok(engine.monitor(&id)),

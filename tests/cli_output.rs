@@ -253,3 +253,86 @@ fn network_and_volume_ls_templates() {
         .iter()
         .any(|r| r["Name"] == "bridge" && r["ID"].as_str().unwrap().len() == 12));
 }
+
+#[test]
+fn version_needs_no_store() {
+    let w = Wharf::new();
+    let missing = w.root().join("not-made");
+    let out = run_with_timeout(
+        {
+            let mut c = std::process::Command::new(BIN);
+            c.env("WHARF_ROOT", &missing).arg("version");
+            c
+        },
+        None,
+        CMD_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!missing.exists(), "version must not make a store");
+    let text = stdout(&out);
+    let v: Value = serde_json::from_str(&w.ok(&["version", "--format", "json"])).unwrap();
+    let client = &v["Client"];
+    for (label, key) in [
+        ("Version:", "Version"),
+        ("Wasmtime version:", "WasmtimeVersion"),
+        ("libcontainer:", "LibcontainerVersion"),
+    ] {
+        let value = client[key].as_str().unwrap();
+        assert!(!value.is_empty() && value != "unknown", "{v}");
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap();
+        assert!(line.ends_with(value), "{text}");
+    }
+    assert_eq!(client["Version"], env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&format!(
+        " OS/Arch:           linux/{}",
+        client["Arch"].as_str().unwrap()
+    )));
+    let one = w.ok(&["version", "--format", "{{.Client.WasmtimeVersion}}"]);
+    assert_eq!(one.trim(), client["WasmtimeVersion"]);
+}
+
+#[test]
+fn info_counts_and_host() {
+    let w = Wharf::new();
+    w.build_hello();
+    w.ok(&["run", "--name", "done", "hello:1"]);
+    w.ok(&["run", "-d", "--name", "up", "hello:1", "sleep", "30"]);
+    let info: Value = serde_json::from_str(&w.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["Containers"], 2, "{info:#}");
+    assert_eq!(info["ContainersRunning"], 1, "{info:#}");
+    assert_eq!(info["ContainersStopped"], 1, "{info:#}");
+    assert_eq!(info["Images"], 1, "{info:#}");
+    assert!(info["RootDirSize"].as_u64().unwrap() > 0);
+    let cg = std::path::Path::new("/sys/fs/cgroup");
+    let layout = if cg.join("cgroup.controllers").exists() {
+        "v2"
+    } else if cg.join("unified").is_dir() {
+        "hybrid"
+    } else {
+        "v1"
+    };
+    assert_eq!(info["CgroupLayout"], layout, "{info:#}");
+    assert_eq!(info["Executors"], serde_json::json!(["wasm", "linux"]));
+    let netavark = std::path::Path::new("/usr/lib/podman/netavark");
+    assert_eq!(
+        info["Peers"]["netavark"]["Path"].is_string(),
+        netavark.exists()
+    );
+
+    let text = w.ok(&["info"]);
+    assert!(
+        text.contains("  Running: 1\n") && text.contains("  Stopped: 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(" Root Dir: {}\n", w.root_str())),
+        "{text}"
+    );
+    assert_eq!(
+        w.ok(&["info", "-f", "{{.Images}} {{.CgroupLayout}}"]),
+        format!("1 {layout}\n")
+    );
+}

@@ -7,6 +7,7 @@ pub mod compose;
 pub mod exec;
 pub mod images;
 pub mod import;
+pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
@@ -25,6 +26,7 @@ pub mod run;
 pub mod save;
 pub mod stop;
 pub mod tag;
+pub mod version;
 pub mod volume;
 
 /// Applies `f` to each named container, printing the name on success and the

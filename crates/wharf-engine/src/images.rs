@@ -263,7 +263,7 @@ impl Engine {
 
     /// Deletes blobs unreachable from index.json and snapshots that neither
     /// a remaining image nor an existing container uses.
-    fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
+    pub(crate) fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
         let mut freed = self.store.gc(lock)?;
         let mut keep: HashSet<String> = HashSet::new();
         for entry in self.store.index()?.manifests() {

@@ -22,6 +22,7 @@ pub mod restart;
 pub mod run;
 mod signals;
 pub mod spec;
+pub mod system;
 mod volumes;
 
 use std::path::{Path, PathBuf};
