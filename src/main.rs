@@ -56,6 +56,9 @@ enum Command {
     Port(commands::port::Args),
     Bench(commands::bench::Args),
     Version(commands::version::Args),
+    Image(commands::image::Args),
+    Container(commands::container::Args),
+    System(commands::system::Args),
     Info(commands::info::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
@@ -68,11 +71,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = cli.root.clone().unwrap_or_else(Engine::default_root);
     // Docker's convention: a `run` that fails before its container starts exits 125.
-    let error_code = if matches!(cli.command, Command::Run(_) | Command::Exec(_)) {
-        125
-    } else {
-        1
+    let runs_a_process = match &cli.command {
+        Command::Run(_) | Command::Exec(_) => true,
+        Command::Container(c) => c.runs_a_process(),
+        _ => false,
     };
+    let error_code = if runs_a_process { 125 } else { 1 };
     // `wharf bench` uses a temporary store of its own: never open --root's.
     if let Command::Bench(a) = cli.command {
         return match commands::bench::exec(a) {
@@ -118,6 +122,9 @@ fn main() -> ExitCode {
             Command::Volume(a) => commands::volume::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
             Command::Info(a) => commands::info::exec(&engine, a),
+            Command::Image(a) => commands::image::exec(&engine, a),
+            Command::Container(a) => commands::container::exec(&engine, a),
+            Command::System(a) => commands::system::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) | Command::Version(_) => {
                 unreachable!("handled before the store is opened")
             }

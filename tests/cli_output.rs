@@ -336,3 +336,114 @@ fn info_counts_and_host() {
         format!("1 {layout}\n")
     );
 }
+
+#[test]
+fn image_and_container_groups_alias_the_commands() {
+    let w = Wharf::new();
+    w.build_hello();
+    assert_eq!(w.ok(&["image", "ls", "-q"]), w.ok(&["images", "-q"]));
+    let id = w.ok(&["image", "inspect", "--format", "{{.Id}}", "hello:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    w.ok(&["image", "tag", "hello:1", "again:2"]);
+    assert_eq!(
+        w.ok(&["images", "--filter", "reference=again", "-q"])
+            .lines()
+            .count(),
+        1
+    );
+
+    let out = w.ok(&["container", "run", "--name", "c1", "hello:1"]);
+    assert!(out.contains(WASM_GREETING), "{out}");
+    assert_eq!(
+        w.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]),
+        "c1\n"
+    );
+    assert_eq!(
+        w.ok(&["container", "inspect", "-f", "{{.State.ExitCode}}", "c1"]),
+        "0\n"
+    );
+    assert!(w.ok(&["container", "logs", "c1"]).contains(WASM_GREETING));
+    // Each group inspects only its own type.
+    w.fails(&["image", "inspect", "c1"]);
+    w.fails(&["container", "inspect", "hello:1"]);
+    // `container run` fails as `run` does: 125 before the container starts.
+    let out = w.cmd(&["container", "run", "--rm", "nosuch:1"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_eq!(w.ok(&["container", "rm", "c1"]), "c1\n");
+    assert_eq!(w.ok(&["ps", "-aq"]), "");
+    w.ok(&["image", "rm", "again:2"]);
+}
+
+#[test]
+fn prunes_and_disk_usage() {
+    let w = Wharf::new();
+    w.build_hello();
+    let first = w.ok(&["images", "-q", "--no-trunc"]).trim().to_string();
+    w.ok(&["run", "--name", "old", "hello:1"]);
+    let old = w.ok(&["ps", "-aq", "--no-trunc"]).trim().to_string();
+    // A second hello:1 leaves the first dangling, still used by `old`.
+    let out = w.build_text(
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nLABEL v=2\nENTRYPOINT [\"/hello.wasm\"]\n",
+        &["--platform", "wasi/wasm", "-t", "hello:1"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    w.ok(&["volume", "create", "spare"]);
+
+    let df = w.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}|{{.TotalCount}}|{{.Active}}",
+    ]);
+    assert_eq!(df, "Images|2|1\nContainers|1|0\nLocal Volumes|1|0\n");
+    let table = w.ok(&["system", "df"]);
+    assert!(table.starts_with("TYPE "), "{table}");
+    assert!(table.contains("RECLAIMABLE"), "{table}");
+
+    // Without a terminal to ask on, a prune needs -f, and removes nothing.
+    for args in [
+        &["image", "prune"][..],
+        &["container", "prune"],
+        &["system", "prune"],
+    ] {
+        let out = w.fails(args);
+        assert!(stderr(&out).contains("-f (--force)"), "{}", describe(&out));
+    }
+    assert_eq!(w.ok(&["images", "-q"]).lines().count(), 2);
+    assert_eq!(w.ok(&["ps", "-aq"]).lines().count(), 1);
+
+    // The dangling image is still used: image prune leaves it.
+    assert_eq!(
+        w.ok(&["image", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+    let out = w.ok(&["container", "prune", "-f"]);
+    assert!(
+        out.starts_with(&format!("Deleted Containers:\n{old}\n")),
+        "{out}"
+    );
+    assert_eq!(w.ok(&["ps", "-aq"]), "");
+    let out = w.ok(&["image", "prune", "-f"]);
+    assert!(out.contains(&format!("deleted: {first}\n")), "{out}");
+    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+    assert_eq!(
+        w.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "hello:1\n"
+    );
+
+    // system prune: -a takes the named image no container uses, --volumes
+    // the unused volume.
+    w.ok(&["run", "-d", "--name", "up", "hello:1", "sleep", "30"]);
+    let out = w.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(out.contains("Deleted Volumes:\nspare\n"), "{out}");
+    assert!(
+        !out.contains("Deleted Images"),
+        "hello:1 is used by `up`: {out}"
+    );
+    assert_eq!(w.ok(&["images", "-q"]).lines().count(), 1);
+    w.ok(&["rm", "-f", "up"]);
+    let out = w.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: hello:1\n"), "{out}");
+    assert_eq!(w.ok(&["images", "-q"]), "");
+    assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
+}

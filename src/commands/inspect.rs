@@ -8,6 +8,14 @@ pub struct Args {
     /// Only look for this type: container or image
     #[arg(long = "type")]
     kind: Option<String>,
+    #[command(flatten)]
+    objects: Objects,
+}
+
+/// What to inspect and how to print it (`image inspect` and `container
+/// inspect` take these, with the type fixed).
+#[derive(clap::Args)]
+pub struct Objects {
     /// Print each object through a Go template instead of the JSON array
     /// ('{{.State.Status}}', '{{json .Config.Labels}}'), or `json` for one
     /// line of JSON each
@@ -19,6 +27,11 @@ pub struct Args {
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    exec_kind(engine, a.objects, a.kind.as_deref())
+}
+
+/// `inspect` of containers and images (`kind` None), or only one type.
+pub fn exec_kind(engine: &Engine, a: Objects, kind: Option<&str>) -> Result<i32> {
     // Parsed first: a bad template is an error before anything prints.
     let template = match a.format.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -30,7 +43,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
     let mut out: Vec<Value> = Vec::new();
     let mut code = 0;
     for name in &a.names {
-        let found = match a.kind.as_deref() {
+        let found = match kind {
             Some("container") => engine
                 .container(name)
                 .map(|c| engine.inspect_container(&c))

@@ -1,0 +1,86 @@
+use anyhow::Result;
+use serde_json::{json, Value};
+use wharf_engine::system::Usage;
+use wharf_engine::Engine;
+
+use super::{info, prune};
+use crate::format::Format;
+use crate::table;
+
+/// Manage Wharf: disk usage, prune, info
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Show the space images, containers and volumes take, and what a
+    /// prune would free
+    Df(DfArgs),
+    Prune(prune::SystemArgs),
+    Info(info::Args),
+}
+
+#[derive(clap::Args)]
+struct DfArgs {
+    /// Output: table, json (one object per line), a Go template
+    /// ('{{.Type}} {{.Size}}'), or `table` and a template. Fields: Type,
+    /// TotalCount, Active, Size, Reclaimable
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+}
+
+pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+    match a.command {
+        Command::Df(a) => df(engine, a),
+        Command::Prune(a) => prune::system(engine, a),
+        Command::Info(a) => info::exec(engine, a),
+    }
+}
+
+fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
+    let format = Format::parse(a.format.as_deref())?;
+    let rows: Vec<Value> = engine.disk_usage()?.iter().map(docker_row).collect();
+    if !format.is_table() {
+        format.print(&rows, HEADERS)?;
+        return Ok(0);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            ["Type", "TotalCount", "Active", "Size", "Reclaimable"]
+                .iter()
+                .map(|k| match &r[*k] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &cells);
+    Ok(0)
+}
+
+/// Docker's column header of each field, for `--format 'table ...'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
+
+/// A `system df` line as Docker's `--format` sees it.
+fn docker_row(u: &Usage) -> Value {
+    // Docker: the share of the total, when there is a total.
+    let reclaimable = match (u.reclaimable * 100).checked_div(u.size) {
+        Some(percent) => format!("{} ({percent}%)", table::human_size(u.reclaimable)),
+        None => table::human_size(u.reclaimable),
+    };
+    json!({
+        "Type": u.kind, "TotalCount": u.total.to_string(), "Active": u.active.to_string(),
+        "Size": table::human_size(u.size), "Reclaimable": reclaimable,
+    })
+}
