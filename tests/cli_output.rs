@@ -447,3 +447,66 @@ fn prunes_and_disk_usage() {
     assert_eq!(w.ok(&["images", "-q"]), "");
     assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn history_of_an_image() {
+    let w = Wharf::new();
+    let long = "x".repeat(60);
+    let dockerfile = format!(
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nENV LONG={long}\nENTRYPOINT [\"/hello.wasm\"]\n"
+    );
+    let out = w.build_text(&dockerfile, &["--platform", "wasi/wasm", "-t", "hist:1"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let id = w.ok(&["images", "-q"]).trim().to_string();
+    let layer_size = w.inspect("hist:1")["Layers"][0]["Size"].as_u64().unwrap();
+
+    let rows = json_lines(&w.ok(&["history", "--no-trunc", "--format", "json", "hist:1"]));
+    let by: Vec<&str> = rows
+        .iter()
+        .map(|r| r["CreatedBy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        by,
+        [
+            "ENTRYPOINT [\"/hello.wasm\"]".to_string(),
+            format!("ENV LONG={long}"),
+            "COPY hello.wasm /hello.wasm".to_string()
+        ]
+    );
+    let top = rows[0]["ID"].as_str().unwrap();
+    assert!(
+        top.trim_start_matches("sha256:").starts_with(&id),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1]["ID"], "<missing>");
+    // Steps that made no layer are 0B; COPY's is its layer's size.
+    assert_eq!(rows[1]["Size"], "0B");
+    let shown = w.ok(&["history", "--format", "{{.Size}}", "hist:1"]);
+    let copy = shown.lines().nth(2).unwrap();
+    let kb: f64 = copy.strip_suffix("kB").unwrap().parse().unwrap();
+    assert_eq!((kb * 1000.0).round() as u64, layer_size, "{shown}");
+
+    let table = w.ok(&["image", "history", "hist:1"]);
+    let lines = lines(&table);
+    assert_eq!(lines.len(), 4, "{table}");
+    let starts = column_starts(
+        &lines[0],
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+    );
+    assert!(lines[1].starts_with(&id), "{table}");
+    assert_eq!(lines[2].find("ENV LONG="), Some(starts[2]), "{table}");
+    // CREATED BY is cut to 45 characters, as Docker does.
+    assert!(
+        lines[2].contains(&format!("ENV LONG={}…", "x".repeat(35))),
+        "{table}"
+    );
+    assert!(!lines[2].contains(&long), "{table}");
+    assert_eq!(table, w.ok(&["history", "hist:1"]));
+
+    assert_eq!(
+        w.ok(&["history", "-q", "hist:1"]),
+        format!("{id}\n<missing>\n<missing>\n")
+    );
+    let out = w.fails(&["history", "nosuch:1"]);
+    assert!(stderr(&out).contains("nosuch"), "{}", describe(&out));
+}

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use wharf_engine::Engine;
 
-use super::{build, images, import, inspect, load, prune, pull, push, rmi, save, tag};
+use super::{build, history, images, import, inspect, load, prune, pull, push, rmi, save, tag};
 
 /// Manage images (Docker's `image` group: the same commands as images,
 /// rmi, tag, pull, ...)
@@ -29,6 +29,7 @@ enum Command {
     Load(load::Args),
     Import(import::Args),
     Build(build::Args),
+    History(history::Args),
 }
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
@@ -44,5 +45,6 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         Command::Load(a) => load::exec(engine, a),
         Command::Import(a) => import::exec(engine, a),
         Command::Build(a) => build::exec(engine, a),
+        Command::History(a) => history::exec(engine, a),
     }
 }

@@ -6,6 +6,7 @@ pub mod build;
 pub mod compose;
 pub mod container;
 pub mod exec;
+pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;

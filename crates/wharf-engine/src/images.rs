@@ -391,3 +391,57 @@ fn reference_matches(pattern: &str, name: &str) -> bool {
     };
     p.matches_with(base, opts) || p.matches_with(repo, opts)
 }
+
+/// One line of `wharf history`: a step of the image's config `history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The image's id on the newest step; None (Docker's `<missing>`) below.
+    pub id: Option<String>,
+    /// RFC 3339, when recorded.
+    pub created: Option<String>,
+    pub created_by: String,
+    /// The bytes of the layer the step made (as stored, compressed or not);
+    /// 0 for steps that made none (ENV, CMD...).
+    pub size: u64,
+    pub comment: String,
+}
+
+impl Engine {
+    /// `wharf history`: the image's steps, newest first. An image whose
+    /// config records no history gets one line per layer, as in Docker.
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let image = self.store.resolve(name, None)?;
+        let config: Value = serde_json::from_slice(&image.config_bytes).unwrap_or(Value::Null);
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let mut layers = image.manifest.layers().iter().map(|l| l.size());
+        let mut out: Vec<HistoryEntry> = match config.get("history").and_then(Value::as_array) {
+            Some(steps) if !steps.is_empty() => steps
+                .iter()
+                .map(|h| {
+                    let empty = h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+                    HistoryEntry {
+                        id: None,
+                        created: text(h, "created"),
+                        created_by: text(h, "created_by").unwrap_or_default(),
+                        size: if empty { 0 } else { layers.next().unwrap_or(0) },
+                        comment: text(h, "comment").unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            _ => layers
+                .map(|size| HistoryEntry {
+                    id: None,
+                    created: text(&config, "created"),
+                    created_by: String::new(),
+                    size,
+                    comment: String::new(),
+                })
+                .collect(),
+        };
+        out.reverse();
+        if let Some(top) = out.first_mut() {
+            top.id = Some(image.id().to_string());
+        }
+        Ok(out)
+    }
+}

@@ -467,7 +467,11 @@ pub fn since(time: Option<&str>) -> String {
         s if s < 3600 => format!("{} minutes", s / 60),
         s if s < 7200 => "About an hour".to_string(),
         s if s < 172_800 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86_400),
+        // Docker's (go-units') steps past two days.
+        s if s < 14 * 86_400 => format!("{} days", s / 86_400),
+        s if s < 60 * 86_400 => format!("{} weeks", s / (7 * 86_400)),
+        s if s < 730 * 86_400 => format!("{} months", s / (30 * 86_400)),
+        s => format!("{} years", s / (365 * 86_400)),
     }
 }
 
