@@ -1,6 +1,7 @@
 //! `wharf`: run WebAssembly (WASI) and Linux containers from OCI images.
 //! This binary only parses flags and prints; the work is in the crates.
 
+mod cli;
 mod commands;
 mod format;
 mod table;
@@ -18,9 +19,13 @@ use wharf_engine::Engine;
     about = "Run WebAssembly (WASI) and Linux containers side by side from the same OCI images"
 )]
 struct Cli {
-    /// Where images, snapshots, compiled code and containers live
-    /// [default: /var/lib/wharf for root, else $XDG_DATA_HOME/wharf]
-    #[arg(long, global = true, env = "WHARF_ROOT", value_name = "DIR")]
+    /// Where images, snapshots, compiled code and containers live: this,
+    /// else $WHARF_ROOT, else /var/lib/wharf for root and
+    /// $XDG_DATA_HOME/wharf for others
+    // $WHARF_ROOT is read in main, not through clap's `env`: clap counts an
+    // argument from the environment as given, and error usage lines would
+    // then show `--root <DIR>` the user never typed.
+    #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -56,6 +61,13 @@ enum Command {
     Port(commands::port::Args),
     Bench(commands::bench::Args),
     Version(commands::version::Args),
+    Completion(commands::completion::Args),
+    /// Internal: write man pages (wharf.1, wharf-ps.1, ...) into a directory.
+    #[command(name = "__man", hide = true)]
+    Man {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
     History(commands::history::Args),
     Image(commands::image::Args),
     Container(commands::container::Args),
@@ -69,8 +81,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let root = cli.root.clone().unwrap_or_else(Engine::default_root);
+    let cli: Cli = cli::parse();
+    let root = cli
+        .root
+        .clone()
+        .or_else(|| {
+            std::env::var_os("WHARF_ROOT")
+                .filter(|r| !r.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(Engine::default_root);
     // Docker's convention: a `run` that fails before its container starts exits 125.
     let runs_a_process = match &cli.command {
         Command::Run(_) | Command::Exec(_) => true,
@@ -90,6 +110,12 @@ fn main() -> ExitCode {
     }
     if let Command::Version(a) = cli.command {
         return finish(commands::version::exec(a), error_code);
+    }
+    if let Command::Completion(a) = cli.command {
+        return finish(commands::completion::exec(a), error_code);
+    }
+    if let Command::Man { dir } = cli.command {
+        return finish(commands::completion::man_pages(&dir), error_code);
     }
     // `wharf compose` opens the store itself, once the files have loaded
     // (`compose config` never needs it).
@@ -127,7 +153,11 @@ fn main() -> ExitCode {
             Command::Image(a) => commands::image::exec(&engine, a),
             Command::Container(a) => commands::container::exec(&engine, a),
             Command::System(a) => commands::system::exec(&engine, a),
-            Command::Bench(_) | Command::Compose(_) | Command::Version(_) => {
+            Command::Bench(_)
+            | Command::Compose(_)
+            | Command::Version(_)
+            | Command::Completion(_)
+            | Command::Man { .. } => {
                 unreachable!("handled before the store is opened")
             }
             Command::Monitor { id } => Ok(engine.monitor(&id)),

@@ -510,3 +510,108 @@ fn history_of_an_image() {
     let out = w.fails(&["history", "nosuch:1"]);
     assert!(stderr(&out).contains("nosuch"), "{}", describe(&out));
 }
+
+/// Runs the binary without a store option or WHARF_ROOT, plus `envs`.
+fn bare(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut c = std::process::Command::new(BIN);
+    c.env_remove("WHARF_ROOT").args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    run_with_timeout(c, None, CMD_TIMEOUT)
+}
+
+#[test]
+fn completion_scripts_and_man_pages() {
+    let w = Wharf::new();
+    let bash = w.ok(&["completion", "bash"]);
+    assert!(bash.contains("complete -F _wharf"), "{bash:.300}");
+    for word in ["prune", "history", "--format", "--no-trunc"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(
+        !bash.contains("__monitor"),
+        "hidden commands are not completed"
+    );
+    let script = w.scratch("c").join("wharf.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", describe(&check));
+    assert!(w.ok(&["completion", "zsh"]).starts_with("#compdef wharf"));
+    assert!(w.ok(&["completion", "fish"]).contains("complete -c wharf"));
+    let out = w.cmd(&["completion", "tcsh"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bash, zsh, fish"),
+        "{}",
+        describe(&out)
+    );
+
+    let dir = w.scratch("man");
+    let said = w.ok(&["__man", dir.to_str().unwrap()]);
+    assert!(said.contains("man pages in"), "{said}");
+    for page in [
+        "wharf.1",
+        "wharf-ps.1",
+        "wharf-image-ls.1",
+        "wharf-system-prune.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text:.200}"
+        );
+    }
+    let ps = std::fs::read_to_string(dir.join("wharf-ps.1")).unwrap();
+    assert!(ps.contains("no\\-trunc"), "{ps:.2000}");
+    assert!(!dir.join("wharf-__monitor.1").exists());
+}
+
+#[test]
+fn help_usage_and_tips() {
+    // clap's tips suggested `stop` for `top` and `push` for `pause`:
+    // different commands, not typos.
+    for (typed, wrong) in [("top", "'stop'"), ("pause", "'push'")] {
+        let out = bare(&[typed], &[]);
+        assert!(!out.status.success());
+        assert!(!stderr(&out).contains(wrong), "{}", describe(&out));
+    }
+    let out = bare(&["imagse"], &[]);
+    assert!(
+        stderr(&out).contains("'images'"),
+        "a typo gets its tip: {}",
+        describe(&out)
+    );
+
+    // --root only where a store is used.
+    let help = stdout(&bare(&["version", "--help"], &[]));
+    assert!(!help.contains("--root"), "{help}");
+    assert!(!stdout(&bare(&["completion", "--help"], &[])).contains("--root"));
+    assert!(stdout(&bare(&["ps", "--help"], &[])).contains("--root <DIR>"));
+    // A hidden --root is still accepted (scripts pass it everywhere).
+    let w = Wharf::new();
+    w.ok(&["version"]);
+
+    // WHARF_ROOT set: usage lines do not show a --root nobody typed.
+    let out = bare(&["rm"], &[("WHARF_ROOT", w.root_str())]);
+    let err = stderr(&out);
+    assert!(err.contains("Usage: wharf rm <CONTAINER>..."), "{err}");
+    assert!(!err.contains("--root"), "{err}");
+    // ... and it still picks the store.
+    w.build_hello();
+    let out = bare(&["images", "-q"], &[("WHARF_ROOT", w.root_str())]);
+    assert_eq!(stdout(&out), w.ok(&["images", "-q"]));
+
+    // Arguments are described (a unit test walks every command; this is
+    // what a user sees).
+    let help = stdout(&bare(&["rm", "--help"], &[]));
+    assert!(
+        help.contains("<CONTAINER>...  Names or ids of containers"),
+        "{help}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod completion;
 pub mod compose;
 pub mod container;
 pub mod exec;
