@@ -615,3 +615,41 @@ fn help_usage_and_tips() {
         "{help}"
     );
 }
+
+/// On a terminal, a prune asks Docker's question and does what it is told.
+/// (`script` gives the command a terminal; it is in every Debian.)
+#[test]
+fn prune_asks_on_a_terminal() {
+    let w = Wharf::new();
+    w.ok(&["volume", "create", "kept"]);
+    let line = format!("{BIN} --root {} system prune --volumes", w.root_str());
+    let on_terminal = |answer: &str| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &line, "/dev/null"])
+            .env_remove("WHARF_ROOT");
+        run_with_timeout(c, Some(answer.as_bytes()), CMD_TIMEOUT)
+    };
+    let out = on_terminal("n\n");
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("  - all volumes not used by at least one container"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Are you sure you want to continue? [y/N]"),
+        "{text}"
+    );
+    assert_eq!(
+        w.ok(&["volume", "ls", "-q"]),
+        "kept\n",
+        "declined: nothing removed"
+    );
+    let out = on_terminal("y\n");
+    assert!(
+        stdout(&out).contains("Deleted Volumes:\r\nkept"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
+}

@@ -94,6 +94,8 @@ pub fn system(engine: &Engine, a: SystemArgs) -> Result<i32> {
     } else {
         "\n  - all dangling images"
     });
+    // Docker's list ends with a blank line before the question.
+    warning.push('\n');
     if !confirm(a.force, &warning, "system prune")? {
         return Ok(0);
     }
