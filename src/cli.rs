@@ -6,7 +6,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
 
 /// Commands that never open the store at `--root`.
-const NO_STORE: &[&str] = &["version", "completion", "bench", "__man"];
+const NO_STORE: &[&str] = &["version", "completion", "bench", "login", "logout", "__man"];
 
 /// The whole command tree, as parsed, completed and documented.
 pub fn command<P: CommandFactory>() -> clap::Command {

@@ -111,6 +111,13 @@ fn main() -> ExitCode {
     if let Command::Version(a) = cli.command {
         return finish(commands::version::exec(a), error_code);
     }
+    // Registry credentials live in Docker's config.json, not in a store.
+    if let Command::Login(a) = cli.command {
+        return finish(commands::login::exec(a), error_code);
+    }
+    if let Command::Logout(a) = cli.command {
+        return finish(commands::logout::exec(a), error_code);
+    }
     if let Command::Completion(a) = cli.command {
         return finish(commands::completion::exec(a), error_code);
     }
@@ -142,8 +149,6 @@ fn main() -> ExitCode {
             Command::Import(a) => commands::import::exec(&engine, a),
             Command::Pull(a) => commands::pull::exec(&engine, a),
             Command::Push(a) => commands::push::exec(&engine, a),
-            Command::Login(a) => commands::login::exec(&engine, a),
-            Command::Logout(a) => commands::logout::exec(&engine, a),
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
@@ -157,6 +162,8 @@ fn main() -> ExitCode {
             | Command::Compose(_)
             | Command::Version(_)
             | Command::Completion(_)
+            | Command::Login(_)
+            | Command::Logout(_)
             | Command::Man { .. } => {
                 unreachable!("handled before the store is opened")
             }

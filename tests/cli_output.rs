@@ -591,7 +591,10 @@ fn help_usage_and_tips() {
     // --root only where a store is used.
     let help = stdout(&bare(&["version", "--help"], &[]));
     assert!(!help.contains("--root"), "{help}");
-    assert!(!stdout(&bare(&["completion", "--help"], &[])).contains("--root"));
+    for command in ["completion", "login", "logout", "bench"] {
+        let help = stdout(&bare(&[command, "--help"], &[]));
+        assert!(!help.contains("--root"), "{command}: {help}");
+    }
     assert!(stdout(&bare(&["ps", "--help"], &[])).contains("--root <DIR>"));
     // A hidden --root is still accepted (scripts pass it everywhere).
     let w = Wharf::new();
