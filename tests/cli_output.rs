@@ -485,6 +485,23 @@ fn history_of_an_image() {
     let copy = shown.lines().nth(2).unwrap();
     let kb: f64 = copy.strip_suffix("kB").unwrap().parse().unwrap();
     assert_eq!((kb * 1000.0).round() as u64, layer_size, "{shown}");
+    let exact = w.ok(&[
+        "history",
+        "-H=false",
+        "--format",
+        "{{.Size}} {{.CreatedSince}}",
+        "hist:1",
+    ]);
+    let copy = exact.lines().nth(2).unwrap();
+    assert_eq!(
+        copy.split(' ').next(),
+        Some(layer_size.to_string().as_str()),
+        "{exact}"
+    );
+    assert!(
+        copy.contains('T') && !copy.contains("ago"),
+        "RFC 3339 times: {exact}"
+    );
 
     let table = w.ok(&["image", "history", "hist:1"]);
     let lines = lines(&table);

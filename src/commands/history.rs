@@ -12,6 +12,10 @@ pub struct Args {
     /// Do not truncate ids and the CREATED BY column
     #[arg(long)]
     no_trunc: bool,
+    /// Sizes and dates for people ("5 days ago", "1.2MB"); -H=false prints
+    /// RFC 3339 times and bytes
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    human: bool,
     /// Only print image ids (`<missing>` for steps below the image)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -27,7 +31,10 @@ pub struct Args {
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
     let format = Format::parse(a.format.as_deref())?;
     let steps = engine.image_history(&a.image)?;
-    let rows: Vec<Value> = steps.iter().map(|s| docker_row(s, a.no_trunc)).collect();
+    let rows: Vec<Value> = steps
+        .iter()
+        .map(|s| docker_row(s, a.no_trunc, a.human))
+        .collect();
     let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
     if a.quiet {
         rows.iter().for_each(|r| println!("{}", cell(r, "ID")));
@@ -64,7 +71,7 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 /// A step as Docker's `history --format` sees it.
-fn docker_row(s: &HistoryEntry, no_trunc: bool) -> Value {
+fn docker_row(s: &HistoryEntry, no_trunc: bool, human: bool) -> Value {
     let id = match &s.id {
         Some(id) if no_trunc => id.clone(),
         Some(id) => id.trim_start_matches("sha256:").chars().take(12).collect(),
@@ -79,12 +86,13 @@ fn docker_row(s: &HistoryEntry, no_trunc: bool) -> Value {
     json!({
         "ID": id,
         "CreatedSince": match &s.created {
-            Some(t) => format!("{} ago", wharf_engine::lifecycle::since(Some(t))),
+            Some(t) if human => format!("{} ago", wharf_engine::lifecycle::since(Some(t))),
+            Some(t) => t.clone(),
             None => "N/A".to_string(),
         },
         "CreatedAt": s.created.as_deref().map(table::docker_time).unwrap_or_default(),
         "CreatedBy": created_by,
-        "Size": table::human_size(s.size),
+        "Size": if human { table::human_size(s.size) } else { s.size.to_string() },
         "Comment": s.comment,
     })
 }
