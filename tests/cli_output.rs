@@ -405,12 +405,15 @@ fn prunes_and_disk_usage() {
         &["image", "prune"][..],
         &["container", "prune"],
         &["system", "prune"],
+        &["volume", "prune"],
+        &["network", "prune"],
     ] {
         let out = w.fails(args);
         assert!(stderr(&out).contains("-f (--force)"), "{}", describe(&out));
     }
     assert_eq!(w.ok(&["images", "-q"]).lines().count(), 2);
     assert_eq!(w.ok(&["ps", "-aq"]).lines().count(), 1);
+    assert_eq!(w.ok(&["volume", "ls", "-q"]), "spare\n");
 
     // The dangling image is still used: image prune leaves it.
     assert_eq!(

@@ -58,7 +58,7 @@ enum Command {
     },
     /// Remove every network no container uses (the default `bridge` stays)
     Prune {
-        /// Do not ask (Wharf never asks; accepted for Docker's scripts)
+        /// Do not ask for confirmation (needed when stdin is not a terminal)
         #[arg(short = 'f', long)]
         force: bool,
     },
@@ -135,7 +135,12 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             Ok(code)
         }
         Command::Rm { networks } => super::each(&networks, |n| engine.network_remove(n)),
-        Command::Prune { force: _ } => {
+        Command::Prune { force } => {
+            let warning =
+                "WARNING! This will remove all custom networks not used by at least one container.";
+            if !super::prune::confirm(force, warning, "network prune")? {
+                return Ok(0);
+            }
             let removed = engine.network_prune()?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");

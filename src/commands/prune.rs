@@ -152,7 +152,7 @@ fn print_images(pruned: &Pruned) {
 /// Docker's question before a prune. Asked only on a terminal: a script
 /// (stdin not a terminal) must say -f, rather than have a prune read its
 /// input or go ahead unasked.
-fn confirm(force: bool, warning: &str, command: &str) -> Result<bool> {
+pub(super) fn confirm(force: bool, warning: &str, command: &str) -> Result<bool> {
     if force {
         return Ok(true);
     }

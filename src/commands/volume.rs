@@ -54,7 +54,7 @@ enum Command {
     },
     /// Remove every volume no container uses
     Prune {
-        /// Do not ask (Wharf never asks; accepted for Docker's scripts)
+        /// Do not ask for confirmation (needed when stdin is not a terminal)
         #[arg(short = 'f', long)]
         force: bool,
         /// Every unused volume (Docker's flag; Wharf has only named volumes,
@@ -113,7 +113,12 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             Ok(code)
         }
         Command::Rm { force, volumes } => super::each(&volumes, |v| engine.volume_remove(v, force)),
-        Command::Prune { force: _, all: _ } => {
+        Command::Prune { force, all: _ } => {
+            let warning =
+                "WARNING! This will remove all local volumes not used by at least one container.";
+            if !super::prune::confirm(force, warning, "volume prune")? {
+                return Ok(0);
+            }
             let pruned = engine.volume_prune()?;
             if !pruned.removed.is_empty() {
                 println!("Deleted Volumes:");
