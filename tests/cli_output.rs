@@ -676,3 +676,41 @@ fn prune_asks_on_a_terminal() {
     );
     assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
 }
+
+/// A Linux container's writes (its overlay's upper directory) are its SIZE
+/// in `ps -s` and `system df`, and what `container prune` reclaims.
+#[test]
+fn linux_container_size() {
+    let w = Wharf::new();
+    let ctx = hello_context();
+    w.ok(&[
+        "build",
+        "-f",
+        ctx.join("Dockerfile.linux").to_str().unwrap(),
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "hl:1",
+        ctx.to_str().unwrap(),
+    ]);
+    w.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "hl:1",
+        "write",
+        "/out.txt",
+        "0123456789",
+    ]);
+    let size = w.ok(&["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    assert!(size.starts_with("10B (virtual "), "{size}");
+    let df = w.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.Size}} {{.Reclaimable}}",
+    ]);
+    assert!(df.contains("Containers 10B 10B (100%)\n"), "{df}");
+    let out = w.ok(&["container", "prune", "-f"]);
+    assert!(out.ends_with("Total reclaimed space: 10B\n"), "{out}");
+}
