@@ -714,3 +714,85 @@ fn linux_container_size() {
     let out = w.ok(&["container", "prune", "-f"]);
     assert!(out.ends_with("Total reclaimed space: 10B\n"), "{out}");
 }
+
+/// The cells of a table row (columns are at least three spaces apart).
+fn cells(row: &str) -> Vec<String> {
+    row.split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn disk_usage_verbose() {
+    let w = Wharf::new();
+    w.build_hello();
+    let ctx = hello_context();
+    w.ok(&[
+        "build",
+        "-f",
+        ctx.join("Dockerfile.linux").to_str().unwrap(),
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "hl:1",
+        ctx.to_str().unwrap(),
+    ]);
+    w.ok(&["volume", "create", "vv"]);
+    w.ok(&["run", "--name", "user", "-v", "vv:/d", "hello:1"]);
+    // Both images COPY the same greeting.txt: that layer is shared.
+    let layers = |image: &str| -> Vec<(String, u64)> {
+        w.inspect(image)["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["Digest"].as_str().unwrap().to_string(),
+                    l["Size"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let linux = layers("hl:1");
+    let shared: u64 = layers("hello:1")
+        .into_iter()
+        .filter(|l| linux.contains(l))
+        .map(|(_, size)| size)
+        .sum();
+    assert!(shared > 0);
+
+    let out = w.ok(&["system", "df", "-v"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Images space usage:", "{out}");
+    assert_eq!(
+        cells(lines[2]),
+        [
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+            "CONTAINERS"
+        ]
+    );
+    let row = |repo: &str| {
+        let line = lines.iter().find(|l| l.starts_with(repo)).unwrap();
+        cells(line)
+    };
+    let (wasm, lin) = (row("hello "), row("hl "));
+    assert_eq!(wasm[5], format!("{shared}B"), "{out}");
+    assert_eq!(lin[5], format!("{shared}B"), "{out}");
+    assert_eq!((wasm[7].as_str(), lin[7].as_str()), ("1", "0"), "{out}");
+    let at = lines
+        .iter()
+        .position(|l| *l == "Local Volumes space usage:")
+        .unwrap();
+    assert_eq!(cells(lines[at + 3]), ["vv", "1", "0B"], "{out}");
+    assert!(out.contains("Containers space usage:"), "{out}");
+    assert!(lines.iter().any(|l| l.ends_with("   user")), "{out}");
+    w.fails(&["system", "df", "-v", "--format", "json"]);
+}

@@ -191,7 +191,7 @@ fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
 
 /// Docker shows the command in quotes, cut to 20 characters unless
 /// `--no-trunc`.
-fn command(cmd: &str, no_trunc: bool) -> String {
+pub(super) fn command(cmd: &str, no_trunc: bool) -> String {
     let short: String = if !no_trunc && cmd.chars().count() > 20 {
         cmd.chars().take(19).collect::<String>() + "…"
     } else {

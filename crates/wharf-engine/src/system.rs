@@ -24,6 +24,28 @@ pub struct Usage {
     pub reclaimable: u64,
 }
 
+/// One image of `system df -v`.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub names: Vec<String>,
+    pub id: String,
+    pub created: Option<String>,
+    pub size: u64,
+    /// Bytes of its layers that other images have too.
+    pub shared: u64,
+    /// Containers made from it.
+    pub containers: usize,
+}
+
+/// One volume of `system df -v`.
+#[derive(Debug, Clone)]
+pub struct VolumeUsage {
+    pub name: String,
+    /// Containers that mount it.
+    pub links: usize,
+    pub size: u64,
+}
+
 /// What a prune removed.
 #[derive(Debug, Default)]
 pub struct Pruned {
@@ -179,6 +201,76 @@ impl Engine {
             }
         }
         Ok(vec![images, ctrs, volumes])
+    }
+
+    /// `system df -v`'s images: each once (several names together), with
+    /// the bytes of layers it shares with other images.
+    pub fn image_usage(&self) -> Result<Vec<ImageUsage>> {
+        let containers = self.containers(&[])?;
+        let mut out: Vec<ImageUsage> = Vec::new();
+        let mut layers_of = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for img in self.images()? {
+            if let Some(&i) = seen.get(&img.manifest_digest) {
+                out[i].names.extend(img.names);
+                continue;
+            }
+            seen.insert(img.manifest_digest.clone(), out.len());
+            // Best effort, as `images` is: an unreadable image shares nothing.
+            let layers: Vec<(String, u64)> = self
+                .store
+                .resolve(&img.manifest_digest, None)
+                .map(|i| {
+                    i.manifest
+                        .layers()
+                        .iter()
+                        .map(|l| (l.digest().to_string(), l.size()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            layers_of.push(layers);
+            out.push(ImageUsage {
+                containers: containers
+                    .iter()
+                    .filter(|c| c.state.image_id == img.id)
+                    .count(),
+                names: img.names,
+                id: img.id,
+                created: img.created,
+                size: img.size,
+                shared: 0,
+            });
+        }
+        let mut users: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for layers in &layers_of {
+            let distinct: HashSet<&str> = layers.iter().map(|(d, _)| d.as_str()).collect();
+            for d in distinct {
+                *users.entry(d).or_default() += 1;
+            }
+        }
+        for (usage, layers) in out.iter_mut().zip(&layers_of) {
+            let mut counted = HashSet::new();
+            usage.shared = layers
+                .iter()
+                .filter(|(d, _)| users[d.as_str()] > 1 && counted.insert(d.as_str()))
+                .map(|(_, size)| size)
+                .sum();
+        }
+        Ok(out)
+    }
+
+    /// `system df -v`'s volumes.
+    pub fn volume_usage(&self) -> Result<Vec<VolumeUsage>> {
+        let users = self.volume_users()?;
+        Ok(self
+            .volume_names()?
+            .into_iter()
+            .map(|name| VolumeUsage {
+                links: users.get(&name).map_or(0, Vec::len),
+                size: tree_size(&self.volume_data(&name)),
+                name,
+            })
+            .collect())
     }
 
     /// `image prune`: images no container uses and, unless `all`, that have
