@@ -796,3 +796,50 @@ fn disk_usage_verbose() {
     assert!(lines.iter().any(|l| l.ends_with("   user")), "{out}");
     w.fails(&["system", "df", "-v", "--format", "json"]);
 }
+
+#[test]
+fn prune_filters() {
+    let w = Wharf::new();
+    w.build_hello();
+    let out = w.build_text(
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nLABEL tier=scratch\nENTRYPOINT [\"/hello.wasm\"]\n",
+        &["--platform", "wasi/wasm", "-t", "labelled:1"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    w.ok(&["run", "--name", "plain", "hello:1"]);
+    w.ok(&["run", "--name", "kept", "--label", "keep=yes", "hello:1"]);
+
+    // A bad filter is refused before anything is removed.
+    let out = w.fails(&["container", "prune", "-f", "--filter", "colour=red"]);
+    assert!(stderr(&out).contains("until=TIME"), "{}", describe(&out));
+    assert_eq!(w.ok(&["ps", "-aq"]).lines().count(), 2);
+    // Made just now: none was made before an hour ago.
+    assert_eq!(
+        w.ok(&["container", "prune", "-f", "--filter", "until=1h"]),
+        "Total reclaimed space: 0B\n"
+    );
+    w.ok(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    assert_eq!(w.ok(&["ps", "-a", "--format", "{{.Names}}"]), "kept\n");
+    w.ok(&[
+        "container",
+        "prune",
+        "-f",
+        "--filter",
+        "label=keep=yes",
+        "--filter",
+        "until=0s",
+    ]);
+    assert_eq!(w.ok(&["ps", "-aq"]), "");
+
+    let out = w.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label=tier=scratch",
+    ]);
+    assert!(out.contains("untagged: labelled:1\n"), "{out}");
+    assert!(!out.contains("hello:1"), "{out}");
+    assert_eq!(w.ok(&["images", "--format", "{{.Repository}}"]), "hello\n");
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Result};
-use wharf_engine::system::Pruned;
+use wharf_engine::system::{PruneFilter, Pruned};
 use wharf_engine::Engine;
 
 use crate::table;
@@ -12,6 +12,11 @@ use crate::table;
 /// Remove images no container uses: those without a name, or all with -a
 #[derive(clap::Args)]
 pub struct ImageArgs {
+    /// Only those matching: until=TIME (made before: RFC 3339, Unix
+    /// seconds or a duration before now, 24h), label=KEY[=VALUE],
+    /// label!=KEY[=VALUE]; repeatable, all must match
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
     /// Remove every image no container uses, not only unnamed (dangling) ones
     #[arg(short = 'a', long)]
     all: bool,
@@ -23,6 +28,11 @@ pub struct ImageArgs {
 /// Remove all stopped containers (created or exited)
 #[derive(clap::Args)]
 pub struct ContainerArgs {
+    /// Only those matching: until=TIME (made before: RFC 3339, Unix
+    /// seconds or a duration before now, 24h), label=KEY[=VALUE],
+    /// label!=KEY[=VALUE]; repeatable, all must match
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
     /// Do not ask for confirmation (needed when stdin is not a terminal)
     #[arg(short = 'f', long)]
     force: bool,
@@ -44,6 +54,7 @@ pub struct SystemArgs {
 }
 
 pub fn image(engine: &Engine, a: ImageArgs) -> Result<i32> {
+    let filters = parse_filters(&a.filters)?;
     let what = if a.all {
         "all images without at least one container associated to them"
     } else {
@@ -56,7 +67,7 @@ pub fn image(engine: &Engine, a: ImageArgs) -> Result<i32> {
     )? {
         return Ok(0);
     }
-    let pruned = engine.image_prune(a.all)?;
+    let pruned = engine.image_prune(a.all, &filters)?;
     print_images(&pruned);
     println!(
         "Total reclaimed space: {}",
@@ -66,6 +77,7 @@ pub fn image(engine: &Engine, a: ImageArgs) -> Result<i32> {
 }
 
 pub fn container(engine: &Engine, a: ContainerArgs) -> Result<i32> {
+    let filters = parse_filters(&a.filters)?;
     if !confirm(
         a.force,
         "WARNING! This will remove all stopped containers.",
@@ -73,7 +85,7 @@ pub fn container(engine: &Engine, a: ContainerArgs) -> Result<i32> {
     )? {
         return Ok(0);
     }
-    let pruned = engine.container_prune()?;
+    let pruned = engine.container_prune(&filters)?;
     print_containers(&pruned);
     println!(
         "Total reclaimed space: {}",
@@ -100,7 +112,7 @@ pub fn system(engine: &Engine, a: SystemArgs) -> Result<i32> {
         return Ok(0);
     }
     // Containers first: the images and volumes they held become unused.
-    let containers = engine.container_prune()?;
+    let containers = engine.container_prune(&[])?;
     print_containers(&containers);
     let networks = engine.network_prune()?;
     if !networks.is_empty() {
@@ -120,11 +132,19 @@ pub fn system(engine: &Engine, a: SystemArgs) -> Result<i32> {
         }
         reclaimed += volumes.reclaimed;
     }
-    let images = engine.image_prune(a.all)?;
+    let images = engine.image_prune(a.all, &[])?;
     print_images(&images);
     reclaimed += images.reclaimed;
     println!("Total reclaimed space: {}", table::human_size(reclaimed));
     Ok(0)
+}
+
+/// Parsed before anything is asked or removed.
+fn parse_filters(filters: &[String]) -> Result<Vec<PruneFilter>> {
+    Ok(filters
+        .iter()
+        .map(|f| f.parse())
+        .collect::<wharf_engine::Result<Vec<PruneFilter>>>()?)
 }
 
 fn print_containers(pruned: &Pruned) {

@@ -1,14 +1,16 @@
 //! Whole-store views and clean-ups: `wharf info`, `system df`, and the
 //! prunes of images, containers and (through `system prune`) everything.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
 use crate::volumes::tree_size;
-use crate::{Engine, Result, Status};
+use crate::{Engine, Error, Result, Status};
 
 /// One line of `system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,80 @@ pub struct VolumeUsage {
     /// Containers that mount it.
     pub links: usize,
     pub size: u64,
+}
+
+/// One `image prune`/`container prune` `--filter`, Docker's: `until=TIME`
+/// (made before it: RFC 3339, Unix seconds, or a duration before now such
+/// as `24h`), `label=KEY[=VALUE]` (has it) or `label!=KEY[=VALUE]` (has
+/// not). All must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruneFilter {
+    Until(SystemTime),
+    Label {
+        key: String,
+        value: Option<String>,
+        wanted: bool,
+    },
+}
+
+impl FromStr for PruneFilter {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<PruneFilter> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "invalid filter \"{s}\": {why}; use until=TIME, label=KEY[=VALUE] or label!=KEY[=VALUE]"
+            ))
+        };
+        let (key, value) = s.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
+        if value.is_empty() {
+            return Err(bad("the value is empty"));
+        }
+        let label = |wanted| {
+            let (k, v) = match value.split_once('=') {
+                Some((k, v)) => (k, Some(v.to_string())),
+                None => (value, None),
+            };
+            PruneFilter::Label {
+                key: k.to_string(),
+                value: v,
+                wanted,
+            }
+        };
+        match key {
+            "until" => Ok(PruneFilter::Until(crate::parse_log_time(
+                value,
+                SystemTime::now(),
+            )?)),
+            "label" => Ok(label(true)),
+            "label!" => Ok(label(false)),
+            _ => Err(bad(&format!("prune does not filter on \"{key}\""))),
+        }
+    }
+}
+
+impl PruneFilter {
+    /// Whether something made at `created` (RFC 3339) with `labels` passes
+    /// every filter. A thing of unknown age is never "until" a time.
+    pub fn all_match(
+        filters: &[PruneFilter],
+        created: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        filters.iter().all(|f| match f {
+            PruneFilter::Until(t) => created
+                .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+                .is_some_and(|c| c < *t),
+            PruneFilter::Label { key, value, wanted } => {
+                let has = match (labels.get(key), value) {
+                    (Some(v), Some(want)) => v == want,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                has == *wanted
+            }
+        })
+    }
 }
 
 /// What a prune removed.
@@ -275,7 +351,7 @@ impl Engine {
 
     /// `image prune`: images no container uses and, unless `all`, that have
     /// no name (dangling); then frees their blobs and snapshots.
-    pub fn image_prune(&self, all: bool) -> Result<Pruned> {
+    pub fn image_prune(&self, all: bool, filters: &[PruneFilter]) -> Result<Pruned> {
         let used: HashSet<String> = self
             .containers
             .list()?
@@ -287,6 +363,15 @@ impl Engine {
         let mut done = HashSet::new();
         for img in self.store.list()? {
             if used.contains(&img.id) || (!all && !img.names.is_empty()) {
+                continue;
+            }
+            if !filters.is_empty()
+                && !PruneFilter::all_match(
+                    filters,
+                    img.created.as_deref(),
+                    &self.image_labels(&img.manifest_digest),
+                )
+            {
                 continue;
             }
             if !done.insert(img.manifest_digest.clone()) {
@@ -301,10 +386,12 @@ impl Engine {
     }
 
     /// `container prune`: every container not running (created or exited).
-    pub fn container_prune(&self) -> Result<Pruned> {
+    pub fn container_prune(&self, filters: &[PruneFilter]) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         for c in self.containers(&[])? {
-            if c.is_running() {
+            if c.is_running()
+                || !PruneFilter::all_match(filters, Some(&c.state.created), &c.state.labels)
+            {
                 continue;
             }
             let size = tree_size(&c.dir.join("upper"));
@@ -315,6 +402,20 @@ impl Engine {
             }
         }
         Ok(pruned)
+    }
+}
+
+impl Engine {
+    /// An image's `config.Labels` (none if it cannot be read).
+    fn image_labels(&self, name: &str) -> BTreeMap<String, String> {
+        self.store
+            .resolve(name, None)
+            .ok()
+            .and_then(|i| i.config)
+            .and_then(|c| c.config().clone())
+            .and_then(|c| c.labels().clone())
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default()
     }
 }
 
