@@ -1,7 +1,9 @@
 //! `wharf`: run WebAssembly (WASI) and Linux containers from OCI images.
 //! This binary only parses flags and prints; the work is in the crates.
 
+mod cli;
 mod commands;
+mod format;
 mod table;
 
 use std::path::PathBuf;
@@ -17,9 +19,13 @@ use wharf_engine::Engine;
     about = "Run WebAssembly (WASI) and Linux containers side by side from the same OCI images"
 )]
 struct Cli {
-    /// Where images, snapshots, compiled code and containers live
-    /// [default: /var/lib/wharf for root, else $XDG_DATA_HOME/wharf]
-    #[arg(long, global = true, env = "WHARF_ROOT", value_name = "DIR")]
+    /// Where images, snapshots, compiled code and containers live: this,
+    /// else $WHARF_ROOT, else /var/lib/wharf for root and
+    /// $XDG_DATA_HOME/wharf for others
+    // $WHARF_ROOT is read in main, not through clap's `env`: clap counts an
+    // argument from the environment as given, and error usage lines would
+    // then show `--root <DIR>` the user never typed.
+    #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -66,6 +72,19 @@ enum Command {
     Stats(commands::stats::Args),
     Cp(commands::cp::Args),
     Export(commands::export::Args),
+    Version(commands::version::Args),
+    Completion(commands::completion::Args),
+    /// Internal: write man pages (wharf.1, wharf-ps.1, ...) into a directory.
+    #[command(name = "__man", hide = true)]
+    Man {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
+    History(commands::history::Args),
+    Image(commands::image::Args),
+    Container(commands::container::Args),
+    System(commands::system::Args),
+    Info(commands::info::Args),
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -74,17 +93,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let root = cli.root.clone().unwrap_or_else(Engine::default_root);
+    let cli: Cli = cli::parse();
+    let root = cli
+        .root
+        .clone()
+        .or_else(|| {
+            std::env::var_os("WHARF_ROOT")
+                .filter(|r| !r.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(Engine::default_root);
     // Docker's convention: a `run` that fails before its container starts exits 125.
-    let error_code = if matches!(
-        cli.command,
-        Command::Run(_) | Command::Exec(_) | Command::Create(_)
-    ) {
-        125
-    } else {
-        1
+    let runs_a_process = match &cli.command {
+        Command::Run(_) | Command::Exec(_) | Command::Create(_) => true,
+        Command::Container(c) => c.runs_a_process(),
+        _ => false,
     };
+    let error_code = if runs_a_process { 125 } else { 1 };
     // `wharf bench` uses a temporary store of its own: never open --root's.
     if let Command::Bench(a) = cli.command {
         return match commands::bench::exec(a) {
@@ -94,6 +119,22 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if let Command::Version(a) = cli.command {
+        return finish(commands::version::exec(a), error_code);
+    }
+    // Registry credentials live in Docker's config.json, not in a store.
+    if let Command::Login(a) = cli.command {
+        return finish(commands::login::exec(a), error_code);
+    }
+    if let Command::Logout(a) = cli.command {
+        return finish(commands::logout::exec(a), error_code);
+    }
+    if let Command::Completion(a) = cli.command {
+        return finish(commands::completion::exec(a), error_code);
+    }
+    if let Command::Man { dir } = cli.command {
+        return finish(commands::completion::man_pages(&dir), error_code);
     }
     // `wharf compose` opens the store itself, once the files have loaded
     // (`compose config` never needs it).
@@ -120,8 +161,6 @@ fn main() -> ExitCode {
             Command::Import(a) => commands::import::exec(&engine, a),
             Command::Pull(a) => commands::pull::exec(&engine, a),
             Command::Push(a) => commands::push::exec(&engine, a),
-            Command::Login(a) => commands::login::exec(&engine, a),
-            Command::Logout(a) => commands::logout::exec(&engine, a),
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
@@ -137,7 +176,18 @@ fn main() -> ExitCode {
             Command::Stats(a) => commands::stats::exec(&engine, a),
             Command::Cp(a) => commands::cp::exec(&engine, a),
             Command::Export(a) => commands::export::exec(&engine, a),
-            Command::Bench(_) | Command::Compose(_) => {
+            Command::Info(a) => commands::info::exec(&engine, a),
+            Command::History(a) => commands::history::exec(&engine, a),
+            Command::Image(a) => commands::image::exec(&engine, a),
+            Command::Container(a) => commands::container::exec(&engine, a),
+            Command::System(a) => commands::system::exec(&engine, a),
+            Command::Bench(_)
+            | Command::Compose(_)
+            | Command::Version(_)
+            | Command::Completion(_)
+            | Command::Login(_)
+            | Command::Logout(_)
+            | Command::Man { .. } => {
                 unreachable!("handled before the store is opened")
             }
             Command::Monitor { id } => Ok(engine.monitor(&id)),

@@ -67,6 +67,21 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Docker's `CreatedAt` in listings: `2024-01-02 15:04:05 +0000 UTC`, from
+/// an RFC 3339 time (given back as it is if it is not one).
+pub fn docker_time(rfc3339: &str) -> String {
+    match humantime::parse_rfc3339_weak(rfc3339) {
+        Ok(t) => {
+            let s = humantime::format_rfc3339_seconds(t).to_string();
+            format!(
+                "{} +0000 UTC",
+                s.trim_end_matches('Z').replacen('T', " ", 1)
+            )
+        }
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
 /// Splits "registry:5000/ns/app:1" into ("registry:5000/ns/app", "1").
 pub fn split_name(name: &str) -> (String, String) {
     let base = name.split('@').next().unwrap_or(name);
@@ -85,6 +100,10 @@ mod tests {
         assert_eq!(human_size(12), "12B");
         assert_eq!(human_size(3_400), "3.4kB");
         assert_eq!(human_size(1_230_000), "1.23MB");
+        assert_eq!(
+            docker_time("2024-01-02T15:04:05.123Z"),
+            "2024-01-02 15:04:05 +0000 UTC"
+        );
         assert_eq!(split_name("hello:1"), ("hello".into(), "1".into()));
         assert_eq!(
             split_name("registry:5000/ns/app:v2"),

@@ -94,11 +94,11 @@ fn root_can_come_from_env() {
     let w = Wharf::new();
     w.build_hello();
     let mut c = Command::new(BIN);
-    c.env("WHARF_ROOT", w.root())
-        .args(["images", "--format", "json"]);
+    let listing = ["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"];
+    c.env("WHARF_ROOT", w.root()).args(listing);
     let out = run_with_timeout(c, None, CMD_TIMEOUT);
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(stdout(&out), w.images_json());
+    assert_eq!(stdout(&out), w.ok(&listing));
     let mut c = Command::new(BIN);
     c.env("WHARF_ROOT", w.root())
         .args(["run", "--rm", "hello:1"]);

@@ -357,7 +357,10 @@ fn a_volume_in_use_is_kept_until_its_containers_are_removed() {
     w.ok(&["rm", "-f", "runner"]);
     assert_eq!(w.ok(&["volume", "rm", "kept", "live"]), "kept\nlive\n");
     assert!(volume_names(&w).is_empty());
-    assert_eq!(w.ok(&["volume", "prune"]), "Total reclaimed space: 0B\n");
+    assert_eq!(
+        w.ok(&["volume", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
 }
 
 #[test]

@@ -7,8 +7,10 @@ use wharf_engine::Engine;
 /// Copy files between a container and the host: CONTAINER:PATH HOST_PATH, HOST_PATH CONTAINER:PATH (- for a tar stream)
 #[derive(clap::Args)]
 pub struct Args {
+    /// CONTAINER:PATH, a host path, or - (a tar stream on stdin)
     #[arg(value_name = "SRC")]
     src: String,
+    /// CONTAINER:PATH, a host path, or - (a tar stream on stdout)
     #[arg(value_name = "DEST")]
     dest: String,
 }

@@ -9,6 +9,7 @@ pub struct Args {
     /// Write to a file instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// The container (name or id)
     #[arg(value_name = "CONTAINER")]
     container: String,
 }

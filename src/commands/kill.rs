@@ -7,7 +7,8 @@ pub struct Args {
     /// Signal name or number
     #[arg(short = 's', long, default_value = "KILL")]
     signal: String,
-    #[arg(required = true)]
+    /// Names or ids of containers
+    #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 

@@ -23,7 +23,7 @@ pub struct Args {
     server: String,
 }
 
-pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
+pub fn exec(a: Args) -> Result<i32> {
     let password = match (a.password, a.password_stdin) {
         (Some(p), _) => p,
         (None, true) => {
@@ -39,12 +39,11 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         tls_verify: a.tls_verify,
         quiet: true,
     };
-    let registry = engine
-        .login(&a.server, &a.username, &password, &opts)
+    let registry = Engine::login(&a.server, &a.username, &password, &opts)
         .with_context(|| format!("logging in to {}", a.server))?;
     eprintln!(
         "Credentials for {registry} saved in {}",
-        engine.credentials_path().display()
+        Engine::credentials_path().display()
     );
     println!("Login Succeeded");
     Ok(0)

@@ -8,8 +8,8 @@ pub struct Args {
     server: String,
 }
 
-pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
-    if engine.logout(&a.server)? {
+pub fn exec(a: Args) -> Result<i32> {
+    if Engine::logout(&a.server)? {
         println!("Removing login credentials for {}", a.server);
     } else {
         println!("Not logged in to {}", a.server);

@@ -21,6 +21,7 @@ pub struct Args {
     /// Show lines written before a time (same forms as --since)
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
+    /// The container's name or id
     container: String,
 }
 

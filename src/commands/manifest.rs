@@ -13,14 +13,18 @@ pub struct Args {
 enum Command {
     /// Make a manifest list LIST from local images (platforms from their configs)
     Create {
+        /// The manifest list's name, [REGISTRY/]REPOSITORY[:TAG]
         list: String,
-        #[arg(required = true)]
+        /// Local images, one per platform
+        #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
     },
     /// Print a manifest or manifest list as JSON (local, else from its registry)
     Inspect {
+        /// Verify the registry's TLS certificate (false: accept any, fall back to HTTP)
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
         tls_verify: bool,
+        /// A local image or list, else one in its registry
         name: String,
     },
     /// Push a manifest list and every image it references
@@ -28,8 +32,10 @@ enum Command {
         /// No progress bars and no output
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Verify the registry's TLS certificate (false: accept any, fall back to HTTP)
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
         tls_verify: bool,
+        /// The local manifest list to push
         list: String,
         /// Push under this name instead
         destination: Option<String>,

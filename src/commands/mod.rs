@@ -3,13 +3,18 @@
 
 pub mod bench;
 pub mod build;
+pub mod completion;
 pub mod compose;
+pub mod container;
 pub mod cp;
 pub mod create;
 pub mod exec;
 pub mod export;
+pub mod history;
+pub mod image;
 pub mod images;
 pub mod import;
+pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
@@ -20,6 +25,7 @@ pub mod manifest;
 pub mod network;
 pub mod pause;
 pub mod port;
+pub mod prune;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -32,9 +38,11 @@ pub mod save;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod tag;
 pub mod top;
 pub mod unpause;
+pub mod version;
 pub mod volume;
 pub mod wait;
 

@@ -4,6 +4,7 @@ use wharf_engine::Engine;
 /// List a container's published ports, or the host address of one of them
 #[derive(clap::Args)]
 pub struct Args {
+    /// The container's name or id
     container: String,
     /// A container port, optionally with its protocol (80, 80/tcp, 53/udp)
     private_port: Option<String>,

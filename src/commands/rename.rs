@@ -4,8 +4,10 @@ use wharf_engine::Engine;
 /// Rename a container
 #[derive(clap::Args)]
 pub struct Args {
+    /// The container to rename (name or id)
     #[arg(value_name = "CONTAINER")]
     container: String,
+    /// Its new name
     #[arg(value_name = "NEW_NAME")]
     new_name: String,
 }

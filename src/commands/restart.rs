@@ -9,6 +9,7 @@ pub struct Args {
     /// Seconds to wait for the stop before killing
     #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
     time: u64,
+    /// The containers to restart (names or ids)
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }

@@ -7,7 +7,8 @@ pub struct Args {
     /// Kill a running container before removing it
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    /// Names or ids of containers
+    #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 

@@ -7,7 +7,8 @@ pub struct Args {
     /// Remove even if containers use the image
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    /// Images: names, ids or digests
+    #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 

@@ -10,7 +10,8 @@ pub struct Args {
     /// Write to this file instead of stdout
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
-    #[arg(required = true)]
+    /// Images to save: names, ids or digests
+    #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 

@@ -10,6 +10,7 @@ pub struct Args {
     /// Attach the container's stdin
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// The containers to start (names or ids)
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }

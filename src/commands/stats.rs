@@ -12,6 +12,7 @@ pub struct Args {
     /// Print one reading and exit
     #[arg(long = "no-stream")]
     no_stream: bool,
+    /// The containers to show (default: all running)
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
 }

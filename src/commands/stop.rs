@@ -9,7 +9,8 @@ pub struct Args {
     /// Seconds to wait before killing
     #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
     time: u64,
-    #[arg(required = true)]
+    /// Names or ids of containers
+    #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 

@@ -4,7 +4,11 @@ use wharf_engine::Engine;
 /// Create a tag TARGET that refers to SOURCE
 #[derive(clap::Args)]
 pub struct Args {
+    /// The image to tag: a name, id or digest
+    #[arg(value_name = "SOURCE")]
     source: String,
+    /// The new name, [REGISTRY/]REPOSITORY[:TAG]
+    #[arg(value_name = "TARGET")]
     target: String,
 }
 

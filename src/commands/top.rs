@@ -4,6 +4,7 @@ use wharf_engine::Engine;
 /// Display the running processes of a container (ps options after its name; default -ef)
 #[derive(clap::Args)]
 pub struct Args {
+    /// The running container (name or id)
     #[arg(value_name = "CONTAINER")]
     container: String,
     /// Options for ps, e.g. -o pid,user,args

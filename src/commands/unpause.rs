@@ -4,6 +4,7 @@ use wharf_engine::Engine;
 /// Unpause all processes within one or more containers
 #[derive(clap::Args)]
 pub struct Args {
+    /// The containers to unpause (names or ids)
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }

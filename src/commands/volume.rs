@@ -1,6 +1,7 @@
 use anyhow::Result;
 use wharf_engine::Engine;
 
+use crate::format::Format;
 use crate::table;
 
 /// Manage volumes (named directories that outlive containers, for both kinds)
@@ -20,6 +21,7 @@ enum Command {
         /// Driver (only local)
         #[arg(short = 'd', long, default_value = "local")]
         driver: String,
+        /// The volume's name
         name: Option<String>,
     },
     /// List volumes
@@ -28,10 +30,16 @@ enum Command {
         /// Only print volume names
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Output: table, json (one object per line), a Go template
+        /// ('{{.Name}}'), or `table` and a template. Fields: Driver, Name,
+        /// Mountpoint, Labels, Scope, CreatedAt
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Show volumes in detail (JSON)
     Inspect {
-        #[arg(required = true)]
+        /// Volume names
+        #[arg(required = true, value_name = "VOLUME")]
         volumes: Vec<String>,
     },
     /// Remove volumes (refused while containers use them)
@@ -40,12 +48,13 @@ enum Command {
         /// Do not complain about volumes that do not exist
         #[arg(short = 'f', long)]
         force: bool,
-        #[arg(required = true)]
+        /// Volume names
+        #[arg(required = true, value_name = "VOLUME")]
         volumes: Vec<String>,
     },
     /// Remove every volume no container uses
     Prune {
-        /// Do not ask (Wharf never asks; accepted for Docker's scripts)
+        /// Do not ask for confirmation (needed when stdin is not a terminal)
         #[arg(short = 'f', long)]
         force: bool,
         /// Every unused volume (Docker's flag; Wharf has only named volumes,
@@ -69,9 +78,13 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             println!("{}", v.name);
             Ok(0)
         }
-        Command::Ls { quiet } => {
+        Command::Ls { quiet, format } => {
+            let format = Format::parse(format.as_deref())?;
             let volumes = engine.volume_list()?;
-            if quiet {
+            if !quiet && !format.is_table() {
+                let rows: Vec<serde_json::Value> = volumes.iter().map(docker_row).collect();
+                format.print(&rows, HEADERS)?;
+            } else if quiet {
                 for v in &volumes {
                     println!("{}", v.name);
                 }
@@ -100,7 +113,12 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             Ok(code)
         }
         Command::Rm { force, volumes } => super::each(&volumes, |v| engine.volume_remove(v, force)),
-        Command::Prune { force: _, all: _ } => {
+        Command::Prune { force, all: _ } => {
+            let warning =
+                "WARNING! This will remove all local volumes not used by at least one container.";
+            if !super::prune::confirm(force, warning, "volume prune")? {
+                return Ok(0);
+            }
             let pruned = engine.volume_prune()?;
             if !pruned.removed.is_empty() {
                 println!("Deleted Volumes:");
@@ -116,4 +134,24 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Docker's column header of each field, for `--format 'table ...'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Driver", "DRIVER"),
+    ("Name", "VOLUME NAME"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("Scope", "SCOPE"),
+    ("CreatedAt", "CREATED AT"),
+];
+
+/// A volume as Docker's `volume ls --format` sees it.
+fn docker_row(v: &wharf_engine::Volume) -> serde_json::Value {
+    let labels: Vec<String> = v.labels.iter().map(|(k, x)| format!("{k}={x}")).collect();
+    serde_json::json!({
+        "Driver": "local", "Name": v.name, "Mountpoint": v.mountpoint,
+        "Labels": labels.join(","), "Scope": "local",
+        "CreatedAt": table::docker_time(&v.created_at),
+    })
 }

@@ -4,6 +4,7 @@ use wharf_engine::Engine;
 /// Block until one or more containers stop, then print their exit codes
 #[derive(clap::Args)]
 pub struct Args {
+    /// The containers to wait for (names or ids)
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }

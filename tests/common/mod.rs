@@ -308,9 +308,19 @@ impl Wharf {
         ctx
     }
 
-    /// `wharf images --format json`, verbatim.
+    /// `wharf images --format json` without the one field that changes
+    /// by itself (CreatedSince, "5 seconds ago"), for before/after checks.
     pub fn images_json(&self) -> String {
-        self.ok(&["images", "--format", "json"])
+        let out = self.ok(&["images", "--format", "json"]);
+        json_lines(&out)
+            .into_iter()
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("CreatedSince");
+                }
+                format!("{v}\n")
+            })
+            .collect()
     }
 
     /// `wharf images --format json`, parsed (one object per line).

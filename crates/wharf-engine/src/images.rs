@@ -263,7 +263,7 @@ impl Engine {
 
     /// Deletes blobs unreachable from index.json and snapshots that neither
     /// a remaining image nor an existing container uses.
-    fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
+    pub(crate) fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
         let mut freed = self.store.gc(lock)?;
         let mut keep: HashSet<String> = HashSet::new();
         for entry in self.store.index()?.manifests() {
@@ -318,4 +318,130 @@ fn parse_refs(tags: &[String]) -> Result<Vec<Reference>> {
     tags.iter()
         .map(|t| t.parse::<Reference>().map_err(Error::from))
         .collect()
+}
+
+/// One `images --filter`: `dangling=true|false` (images without a name), or
+/// `reference=PATTERN` (a name, `repo:tag` or just `repo`, matching the
+/// glob, `*` not crossing a `/`, as Docker's path.Match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageFilter {
+    Dangling(bool),
+    Reference(String),
+}
+
+impl std::str::FromStr for ImageFilter {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ImageFilter> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "invalid filter \"{s}\": {why}; use dangling=true, dangling=false or reference=PATTERN"
+            ))
+        };
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(bad("expected KEY=VALUE"));
+        };
+        match key {
+            "dangling" => match value.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(ImageFilter::Dangling(true)),
+                "false" | "0" => Ok(ImageFilter::Dangling(false)),
+                _ => Err(bad("dangling is true or false")),
+            },
+            "reference" => {
+                glob::Pattern::new(value).map_err(|e| bad(&format!("bad pattern: {e}")))?;
+                Ok(ImageFilter::Reference(value.to_string()))
+            }
+            _ => Err(bad(&format!("Wharf does not filter images on \"{key}\""))),
+        }
+    }
+}
+
+impl ImageFilter {
+    /// Whether a listing row passes `filters`: `name` is its `repo:tag`,
+    /// None for an image without names. Filters of different keys must all
+    /// match; several `reference` patterns need only one to (Docker's rule).
+    pub fn all_match(filters: &[ImageFilter], name: Option<&str>) -> bool {
+        let dangling = filters.iter().all(|f| match f {
+            ImageFilter::Dangling(d) => *d == name.is_none(),
+            ImageFilter::Reference(_) => true,
+        });
+        let mut patterns = filters.iter().filter_map(|f| match f {
+            ImageFilter::Reference(p) => Some(p),
+            ImageFilter::Dangling(_) => None,
+        });
+        let reference = patterns.clone().next().is_none()
+            || name.is_some_and(|n| patterns.any(|p| reference_matches(p, n)));
+        dangling && reference
+    }
+}
+
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    let Ok(p) = glob::Pattern::new(pattern) else {
+        return false;
+    };
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let base = name.split('@').next().unwrap_or(name);
+    let repo = match base.rfind(':') {
+        Some(i) if !base[i..].contains('/') => &base[..i],
+        _ => base,
+    };
+    p.matches_with(base, opts) || p.matches_with(repo, opts)
+}
+
+/// One line of `wharf history`: a step of the image's config `history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The image's id on the newest step; None (Docker's `<missing>`) below.
+    pub id: Option<String>,
+    /// RFC 3339, when recorded.
+    pub created: Option<String>,
+    pub created_by: String,
+    /// The bytes of the layer the step made (as stored, compressed or not);
+    /// 0 for steps that made none (ENV, CMD...).
+    pub size: u64,
+    pub comment: String,
+}
+
+impl Engine {
+    /// `wharf history`: the image's steps, newest first. An image whose
+    /// config records no history gets one line per layer, as in Docker.
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let image = self.store.resolve(name, None)?;
+        let config: Value = serde_json::from_slice(&image.config_bytes).unwrap_or(Value::Null);
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let mut layers = image.manifest.layers().iter().map(|l| l.size());
+        let mut out: Vec<HistoryEntry> = match config.get("history").and_then(Value::as_array) {
+            Some(steps) if !steps.is_empty() => steps
+                .iter()
+                .map(|h| {
+                    let empty = h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+                    HistoryEntry {
+                        id: None,
+                        created: text(h, "created"),
+                        created_by: text(h, "created_by").unwrap_or_default(),
+                        size: if empty { 0 } else { layers.next().unwrap_or(0) },
+                        comment: text(h, "comment").unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            _ => layers
+                .map(|size| HistoryEntry {
+                    id: None,
+                    created: text(&config, "created"),
+                    created_by: String::new(),
+                    size,
+                    comment: String::new(),
+                })
+                .collect(),
+        };
+        out.reverse();
+        if let Some(top) = out.first_mut() {
+            top.id = Some(image.id().to_string());
+        }
+        Ok(out)
+    }
 }

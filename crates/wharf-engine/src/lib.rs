@@ -25,6 +25,7 @@ pub mod run;
 mod signals;
 pub mod spec;
 mod start;
+pub mod system;
 mod top;
 mod volumes;
 
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 pub use container::{Container, Status};
 pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
+pub use images::ImageFilter;
 pub use import::{ImportOptions, Imported};
 pub use lifecycle::{ContainerFilter, ContainerSummary};
 pub use logs::{parse_log_time, LogOptions};

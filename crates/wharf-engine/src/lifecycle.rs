@@ -25,6 +25,10 @@ pub struct ContainerSummary {
     /// Published ports, `0.0.0.0:8080->80/tcp, ...`.
     pub ports: String,
     pub labels: BTreeMap<String, String>,
+    /// The bridge networks it is on (empty: none, or the host's).
+    pub networks: Vec<String>,
+    /// The named volumes it mounts.
+    pub volumes: Vec<String>,
 }
 
 /// One `ps --filter`, Docker's syntax: `label=KEY`, `label=KEY=VALUE`,
@@ -212,9 +216,19 @@ impl Engine {
                 kind: c.state.kind.clone(),
                 ports: self.ports_text(&c),
                 labels: c.state.labels.clone(),
+                networks: c.state.networks.clone(),
+                volumes: c.state.volumes.clone(),
             });
         }
         Ok(rows)
+    }
+
+    /// `ps -s`: the bytes a Linux container has written over its image (its
+    /// overlay's upper directory); 0 for Wasm guests, which write only to
+    /// mounts.
+    pub fn container_size(&self, id: &str) -> Result<u64> {
+        let c = self.containers.find(id)?;
+        Ok(crate::volumes::tree_size(&c.dir.join("upper")))
     }
 
     fn container_args(&self, c: &Container) -> Vec<String> {
@@ -475,7 +489,11 @@ pub fn since(time: Option<&str>) -> String {
         s if s < 3600 => format!("{} minutes", s / 60),
         s if s < 7200 => "About an hour".to_string(),
         s if s < 172_800 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86_400),
+        // Docker's (go-units') steps past two days.
+        s if s < 14 * 86_400 => format!("{} days", s / 86_400),
+        s if s < 60 * 86_400 => format!("{} weeks", s / (7 * 86_400)),
+        s if s < 730 * 86_400 => format!("{} months", s / (30 * 86_400)),
+        s => format!("{} years", s / (365 * 86_400)),
     }
 }
 

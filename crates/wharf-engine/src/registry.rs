@@ -279,8 +279,8 @@ impl Engine {
 
     /// `wharf login`: checks the credentials against the registry, then
     /// stores them in Docker's config.json. Returns the registry name.
+    /// Needs no store, so no `self`.
     pub fn login(
-        &self,
         server: &str,
         username: &str,
         password: &str,
@@ -311,12 +311,12 @@ impl Engine {
     }
 
     /// `wharf logout`: forgets the credentials; false if there were none.
-    pub fn logout(&self, server: &str) -> Result<bool> {
+    pub fn logout(server: &str) -> Result<bool> {
         auth::remove(&auth::normalize_server(server)).map_err(reg)
     }
 
     /// Where login credentials are kept.
-    pub fn credentials_path(&self) -> std::path::PathBuf {
+    pub fn credentials_path() -> std::path::PathBuf {
         auth::config_path()
     }
 

@@ -95,7 +95,7 @@ pub(crate) struct VolumesInUse {
 }
 
 /// A container that mounts a volume, as `volume rm` names it.
-struct VolumeUser {
+pub(crate) struct VolumeUser {
     name: String,
     id: String,
     running: bool,
@@ -133,6 +133,11 @@ fn no_such_volume(name: &str) -> Error {
 }
 
 impl Engine {
+    /// A volume's files: what containers mount.
+    pub(crate) fn volume_data(&self, name: &str) -> PathBuf {
+        self.volumes_dir().join(name).join(DATA)
+    }
+
     fn volumes_dir(&self) -> PathBuf {
         // Absolute: a volume's directory goes into specs as a mount source.
         let dir = self.root.join("volumes");
@@ -296,7 +301,7 @@ impl Engine {
     }
 
     /// The names in `volumes/` that are volumes, sorted.
-    fn volume_names(&self) -> Result<Vec<String>> {
+    pub(crate) fn volume_names(&self) -> Result<Vec<String>> {
         let dir = self.volumes_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -384,7 +389,7 @@ impl Engine {
     }
 
     /// Each volume in use, with the containers that mount it.
-    fn volume_users(&self) -> Result<BTreeMap<String, Vec<VolumeUser>>> {
+    pub(crate) fn volume_users(&self) -> Result<BTreeMap<String, Vec<VolumeUser>>> {
         let mut users: BTreeMap<String, Vec<VolumeUser>> = BTreeMap::new();
         for c in self.containers.list()? {
             // An exited `--rm` container's owner was killed before it could
@@ -527,7 +532,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// The bytes of everything under `dir` but directories (a symlink counts
 /// its target's length), each inode once: Docker's "reclaimed space".
-fn tree_size(dir: &Path) -> u64 {
+pub(crate) fn tree_size(dir: &Path) -> u64 {
     let mut seen = HashSet::new();
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];

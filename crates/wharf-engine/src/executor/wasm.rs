@@ -190,7 +190,7 @@ impl Executor for WasmExecutor {
             let inside = rootfs.strip_prefix("/").unwrap_or(rootfs);
             return Ok(Filesystem {
                 root: PathBuf::from(format!("/proc/{pid}/task/{tid}/root")).join(inside),
-                    release: None,
+                release: None,
             });
         }
         let root = wharf_linux::mount_plain_overlay(rootfs, bundle.dir)?;
