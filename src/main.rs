@@ -85,6 +85,12 @@ enum Command {
     Container(commands::container::Args),
     System(commands::system::Args),
     Info(commands::info::Args),
+    /// Internal: tears down spare network namespaces once idle, then exits.
+    #[command(name = "__net-keeper", hide = true)]
+    NetKeeper {
+        /// The networks' run-time directory
+        runtime_dir: PathBuf,
+    },
     /// Internal: the monitor process of a detached container.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -141,6 +147,11 @@ fn main() -> ExitCode {
     if let Command::Compose(a) = cli.command {
         return finish(commands::compose::exec(&root, a), error_code);
     }
+    // The keeper works from the run-time dir alone: its store may be gone.
+    if let Command::NetKeeper { runtime_dir } = &cli.command {
+        let kept = wharf_net::Networks::open_runtime(runtime_dir).and_then(|n| n.keep_slots());
+        return finish(kept.map(|()| 0).map_err(anyhow::Error::from), 1);
+    }
     let result = Engine::open(&root)
         .map_err(anyhow::Error::from)
         .and_then(|engine| match cli.command {
@@ -187,7 +198,8 @@ fn main() -> ExitCode {
             | Command::Completion(_)
             | Command::Login(_)
             | Command::Logout(_)
-            | Command::Man { .. } => {
+            | Command::Man { .. }
+            | Command::NetKeeper { .. } => {
                 unreachable!("handled before the store is opened")
             }
             Command::Monitor { id } => Ok(engine.monitor(&id)),

@@ -367,3 +367,113 @@ fn wasm_and_linux_containers_reach_each_other_by_name() {
     w.ok(&["network", "rm", "mixed"]);
     assert_same_host(&before, &marks);
 }
+
+/// The fast path (wharf-net's pool): a container that leaves a network
+/// leaves its namespace wired for the next one, which takes it over with
+/// its own name; the old name stops resolving; `network rm` and the keeper
+/// (after the idle time) leave the host as it was.
+#[test]
+fn a_left_namespace_is_handed_to_the_next_container_and_reaped() {
+    if !netavark_installed() {
+        return;
+    }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wharf::new();
+    w.build_hello_as("hello:wasm");
+    let ctx = hello_context();
+    let df = ctx.join("Dockerfile.p2");
+    w.ok(&[
+        "build",
+        "-q",
+        "-f",
+        df.to_str().unwrap(),
+        "--platform",
+        "wasip2/wasm",
+        "-t",
+        "hello:p2",
+        ctx.to_str().unwrap(),
+    ]);
+    let marks = ["10.231.65."];
+    let before = host_state(&marks);
+    let slots = |w: &Wharf| -> Vec<String> {
+        std::fs::read_dir(w.state_root().join("net/attachments"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("pool-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    w.ok(&["network", "create", "--subnet", "10.231.65.0/24", "fast"]);
+    w.ok(&["run", "--rm", "--network", "fast", "hello:wasm"]);
+    assert_eq!(slots(&w).len(), 1, "the namespace was not kept");
+    let net = w.ok(&["network", "inspect", "fast"]);
+    assert!(
+        !net.contains("pool-"),
+        "a spare namespace shows as a container: {net}"
+    );
+
+    // Taken over: the same address, the new container's names.
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "fast",
+        "--network-alias",
+        "alias1",
+        "hello:p2",
+        "serve",
+        "7000",
+        "2",
+    ]);
+    assert!(
+        slots(&w).is_empty(),
+        "the slot was not taken: {:?}",
+        slots(&w)
+    );
+    let ip = w.inspect("srv")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ip, "10.231.65.2");
+    for name in ["srv", "alias1"] {
+        let got = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "fast",
+            "hello:p2",
+            "lookup",
+            name,
+        ]);
+        assert_eq!(got.trim(), ip, "{name}");
+    }
+    // Gone: its names no longer resolve, though its namespace lives on.
+    w.ok(&["rm", "-f", "srv"]);
+    let out = w.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "fast",
+        "hello:p2",
+        "lookup",
+        "srv",
+    ]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!slots(&w).is_empty());
+
+    // The keeper tears idle ones down (20 s), then exits.
+    let reaped = poll(Duration::from_secs(40), || {
+        slots(&w).is_empty().then_some(())
+    });
+    assert!(
+        reaped.is_some(),
+        "idle slots were never torn down: {:?}",
+        slots(&w)
+    );
+    w.ok(&["network", "rm", "fast"]);
+    assert_same_host(&before, &marks);
+}

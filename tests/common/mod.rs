@@ -394,6 +394,15 @@ impl Drop for Wharf {
                 let _ = wait_timeout(&mut child, Duration::from_secs(20));
             }
         }
+        // Spare network namespaces (wharf-net's pool) go with their
+        // networks, before the state that describes them.
+        let mut c = self.command(&["network", "prune", "-f"]);
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        if let Ok(mut child) = c.spawn() {
+            let _ = wait_timeout(&mut child, Duration::from_secs(20));
+        }
         // The runtime state of the store lives on a tmpfs outside it.
         let state = self.state_root();
         if !state.starts_with(self.root()) {

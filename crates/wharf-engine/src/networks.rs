@@ -139,6 +139,19 @@ impl Engine {
             // Bridges are host-wide: another store's get names of their own.
             networks = networks.with_interface_prefix(&interface_prefix(&self.root))?;
         }
+        // Only the wharf binary has the keeper command.
+        let exe = std::env::current_exe()
+            .ok()
+            .filter(|e| e.file_name().is_some_and(|n| n == "wharf"));
+        if let Some(exe) = exe {
+            // Spare namespaces for the next containers, torn down when idle
+            // by `wharf __net-keeper` (see wharf-net's pool).
+            networks = networks.with_pool(vec![
+                exe.into_os_string(),
+                "__net-keeper".into(),
+                runtime.into_os_string(),
+            ]);
+        }
         Ok(self.networks.get_or_init(|| networks))
     }
 
@@ -211,6 +224,7 @@ impl Engine {
         mode: &NetworkMode,
         flags: &NetworkFlags,
         ports: Vec<PortMapping>,
+        changes_network: bool,
     ) -> Result<Option<Attached>> {
         let NetworkMode::Bridges(names) = mode else {
             return Ok(None);
@@ -243,6 +257,7 @@ impl Engine {
                 })
                 .collect(),
             ports,
+            poolable: !changes_network,
         };
         Ok(Some(networks.attach(&request)?))
     }
@@ -263,6 +278,7 @@ impl Engine {
                 })
                 .collect(),
             ports: attached.ports.clone(),
+            poolable: attached.poolable,
         };
         self.networks()?.attach(&request)?;
         Ok(())

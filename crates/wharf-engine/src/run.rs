@@ -206,7 +206,13 @@ impl Engine {
             .inspect_err(|_| self.abandon_volumes(&in_use))?;
         drop(in_use);
         let made = self
-            .attach_networks(&container, &network_mode, &opts.network, ports)
+            .attach_networks(
+                &container,
+                &network_mode,
+                &opts.network,
+                ports,
+                can_change_network(&linux.cap_add),
+            )
             .and_then(|attached| {
                 if let Some(a) = &attached {
                     // A later `start` of the exited container sets the same networks up again.
@@ -467,4 +473,15 @@ fn report_ready(ready: Option<File>) {
     if let Some(mut ready) = ready {
         let _ = ready.write_all(b"ok\n");
     }
+}
+
+/// Whether a container with these added capabilities could change its own
+/// network namespace (addresses, routes, firewall), which must then not be
+/// handed to another container afterwards (wharf-net's pool).
+pub(crate) fn can_change_network(cap_add: &[String]) -> bool {
+    cap_add.iter().any(|c| {
+        let c = c.to_ascii_uppercase();
+        let c = c.strip_prefix("CAP_").unwrap_or(&c);
+        matches!(c, "ALL" | "NET_ADMIN" | "SYS_ADMIN")
+    })
 }

@@ -26,6 +26,9 @@ pub struct AttachRequest {
     /// Host ports forwarded to the container (by netavark; the tests cover
     /// containers on one network).
     pub ports: Vec<PortMapping>,
+    /// The container cannot change its namespace (no NET_ADMIN): it may
+    /// take a spare one and leave its own for the next (`pool.rs`).
+    pub poolable: bool,
 }
 
 /// One network of an [`AttachRequest`].
@@ -51,6 +54,9 @@ impl Networks {
         let _lock = self.runtime.lock()?;
         if self.runtime.read_record(&request.container_id)?.is_some() {
             return Err(Error::AlreadyAttached(request.container_id.clone()));
+        }
+        if let Some(attached) = self.take_slot(request)? {
+            return Ok(attached);
         }
         let mut networks: Vec<Network> = Vec::new();
         for wanted in &request.networks {
@@ -99,6 +105,10 @@ impl Networks {
             nameservers: Vec::new(),
             search_domains: Vec::new(),
             ports,
+            netavark_id: None,
+            poolable: request.poolable,
+            pooled_since: None,
+            networks: Vec::new(),
         };
         // Recorded before anything is made: from here on a crash leaves a
         // record that `detach` undoes.
@@ -123,6 +133,9 @@ impl Networks {
             netns::remove(&self.runtime.netns_path(container_id))?;
             return netns::unmount_if_empty(&self.runtime.netns_dir());
         };
+        if self.keep_as_slot(&attached)? {
+            return Ok(());
+        }
         let networks: Vec<Network> = attached
             .interfaces
             .iter()

@@ -107,7 +107,7 @@ pub(crate) fn container_options<'a>(
     networks: &'a [Network],
 ) -> ContainerOptions<'a> {
     let mut options = ContainerOptions {
-        container_id: &attached.container_id,
+        container_id: attached.netavark_id(),
         container_name: &attached.container_name,
         networks: BTreeMap::new(),
         network_info: BTreeMap::new(),

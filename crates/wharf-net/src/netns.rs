@@ -77,6 +77,24 @@ pub(crate) fn remove(path: &Path) -> Result<()> {
     }
 }
 
+/// Moves the pin of a namespace from `from` to `to` (a new file): the
+/// namespace and everything in it stay as they are. A pool slot and the
+/// container that takes it each own the file named after them, so a late
+/// clean-up by the other's id never removes the namespace.
+pub(crate) fn relocate(from: &Path, to: &Path) -> Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(to)
+        .context(|| format!("creating {}", to.display()))?;
+    if let Err(e) = mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+        let _ = fs::remove_file(to);
+        return Err(e).context(|| format!("pinning {} at {}", from.display(), to.display()));
+    }
+    remove(from)
+}
+
 /// True when `path` pins a namespace (an nsfs mount), false for a missing
 /// file or a plain file whose namespace is gone (e.g. after a reboot).
 pub(crate) fn is_live(path: &Path) -> bool {

@@ -6,6 +6,7 @@
 //! <runtime>/attachments/<id>.json one container's addresses, ports, netns
 //! <runtime>/netns/<id>            the container's network namespace
 //! <runtime>/netavark/             netavark --config: aardvark-dns's files
+//! <runtime>/keeper.lock           held by the pool's keeper (pool.rs)
 //! ```
 //!
 //! The attachment records are the IP allocation table: an address is taken
@@ -39,6 +40,34 @@ pub struct Attached {
     pub search_domains: Vec<String>,
     /// The published ports, host ports picked where 0 was asked.
     pub ports: Vec<PortMapping>,
+    /// The id netavark and aardvark-dns know the namespace by, when it is
+    /// not `container_id`: a namespace taken from the pool keeps the id it
+    /// was set up with (see `pool.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netavark_id: Option<String>,
+    /// Whether the namespace may be kept for another container once this
+    /// one is gone (the container could not change it).
+    #[serde(default)]
+    pub poolable: bool,
+    /// A spare namespace (a pool slot) since this Unix time; None for a
+    /// container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_since: Option<u64>,
+    /// A slot's network definitions, for its teardown without the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::network::Network>,
+}
+
+impl Attached {
+    /// The id netavark set this namespace up with.
+    pub fn netavark_id(&self) -> &str {
+        self.netavark_id.as_deref().unwrap_or(&self.container_id)
+    }
+
+    /// Whether this is a spare namespace rather than a container's.
+    pub fn is_slot(&self) -> bool {
+        self.pooled_since.is_some()
+    }
 }
 
 /// The container's interface on one network.
@@ -96,12 +125,21 @@ impl RuntimeDir {
         Ok(Lock { _file: file })
     }
 
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub(crate) fn netns_dir(&self) -> PathBuf {
         self.root.join("netns")
     }
 
     pub(crate) fn netns_path(&self, container_id: &str) -> PathBuf {
         self.netns_dir().join(container_id)
+    }
+
+    /// Held by the pool's keeper process while it lives.
+    pub(crate) fn keeper_lock_path(&self) -> PathBuf {
+        self.root.join("keeper.lock")
     }
 
     pub(crate) fn netavark_config_dir(&self) -> PathBuf {

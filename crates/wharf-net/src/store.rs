@@ -37,6 +37,9 @@ pub struct Networks {
     pub(crate) runtime: RuntimeDir,
     pub(crate) netavark: Netavark,
     interface_prefix: String,
+    /// The command that runs a pool keeper (`pool.rs`); None: spare
+    /// namespaces are not kept.
+    pub(crate) keeper: Option<Vec<std::ffi::OsString>>,
 }
 
 impl Networks {
@@ -58,7 +61,40 @@ impl Networks {
             runtime,
             netavark,
             interface_prefix: DEFAULT_INTERFACE_PREFIX.to_string(),
+            keeper: None,
         })
+    }
+
+    /// The run-time side alone, for a pool keeper: no network store (a
+    /// slot's record carries its network's definition).
+    pub fn open_runtime(runtime_dir: &Path) -> Result<Networks> {
+        let runtime = RuntimeDir::open(runtime_dir)?;
+        let netavark = Netavark {
+            binary: PathBuf::from(DEFAULT_NETAVARK),
+            aardvark_binary: PathBuf::from(DEFAULT_AARDVARK_DNS),
+            config_dir: runtime.netavark_config_dir(),
+            dns_forwarding: true,
+        };
+        Ok(Networks {
+            store_dir: runtime_dir.join("no-store"),
+            runtime,
+            netavark,
+            interface_prefix: DEFAULT_INTERFACE_PREFIX.to_string(),
+            keeper: None,
+        })
+    }
+
+    /// Keeps the namespaces of containers that leave as spares for the next
+    /// ones (`pool.rs`); `command` starts the keeper process that tears
+    /// idle ones down ([`Networks::keep_slots`] over this runtime dir).
+    pub fn with_pool(mut self, command: Vec<std::ffi::OsString>) -> Networks {
+        self.keeper = Some(command);
+        self
+    }
+
+    /// The run-time directory (for a keeper's command line).
+    pub fn runtime_dir(&self) -> &Path {
+        self.runtime.root()
     }
 
     /// Names new networks' bridges `<prefix>N` instead of `wharfN`: lets
@@ -191,6 +227,7 @@ impl Networks {
             return Err(Error::DefaultNetworkRemoval(DEFAULT_NETWORK.to_string()));
         }
         let _lock = self.runtime.lock()?;
+        self.reap_slots(std::time::Duration::ZERO, Some(network.name()))?;
         let records = self.runtime.all_records()?;
         let users: Vec<&str> = records
             .iter()
@@ -210,6 +247,9 @@ impl Networks {
     /// attached to; returns their names.
     pub fn prune(&self) -> Result<Vec<String>> {
         let _lock = self.runtime.lock()?;
+        // Spare namespaces go too (the default network's included): they
+        // are not containers.
+        self.reap_slots(std::time::Duration::ZERO, None)?;
         let records = self.runtime.all_records()?;
         let in_use: HashSet<&str> = records
             .iter()
@@ -232,6 +272,7 @@ impl Networks {
             .runtime
             .all_records()?
             .into_iter()
+            .filter(|record| !record.is_slot())
             .flat_map(|record| {
                 record
                     .interfaces

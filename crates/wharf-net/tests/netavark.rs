@@ -135,6 +135,7 @@ fn request(id: &str, network: &str, aliases: &[&str], ports: &[&str]) -> AttachR
             .iter()
             .flat_map(|p| parse_publish(p).unwrap())
             .collect(),
+        poolable: false,
     }
 }
 

@@ -170,6 +170,7 @@ fn attach_refuses_bad_requests_before_touching_the_host() {
             static_ip: ip.map(Ipv4Addr::from),
         }],
         ports: vec![],
+        poolable: false,
     };
     for (req, message) in [
         (
