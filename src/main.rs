@@ -51,6 +51,7 @@ enum Command {
     Manifest(commands::manifest::Args),
     Network(commands::network::Args),
     Volume(commands::volume::Args),
+    Builder(commands::builder::Args),
     Compose(commands::compose::Args),
     Port(commands::port::Args),
     Bench(commands::bench::Args),
@@ -110,6 +111,7 @@ fn main() -> ExitCode {
             Command::Manifest(a) => commands::manifest::exec(&engine, a),
             Command::Network(a) => commands::network::exec(&engine, a),
             Command::Volume(a) => commands::volume::exec(&engine, a),
+            Command::Builder(a) => commands::builder::exec(&engine, a),
             Command::Port(a) => commands::port::exec(&engine, a),
             Command::Bench(_) | Command::Compose(_) => {
                 unreachable!("handled before the store is opened")

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod builder;
 pub mod compose;
 pub mod exec;
 pub mod images;

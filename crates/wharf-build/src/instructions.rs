@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use crate::cache::from_key;
 use crate::dockerfile::{Command, CommandForm, Instruction};
 use crate::driver::Builder;
 use crate::error::{step_err, Result};
@@ -77,11 +78,11 @@ impl Builder<'_> {
                 let exists = norm.is_empty() || self.known_dirs(ins)?.contains_key(&norm);
                 if exists {
                     self.history(ins, true);
-                } else {
+                } else if !self.cached_layer_step(ins, "")? {
                     let known = self.known_dirs(ins)?.clone();
                     let mut plan = LayerPlan::new(0, 0, None);
                     plan.add(norm, Node::Dir { mode: 0o755 }, &known);
-                    self.commit_layer(ins, plan)?;
+                    self.commit_layer(ins, plan, false)?;
                     self.history(ins, false);
                 }
             }
@@ -150,18 +151,44 @@ impl Builder<'_> {
                 flags,
                 sources,
                 dest,
-            } => self.copy(ins, flags, sources, dest, false)?,
+            } => self.copy(ins, flags, sources, dest, false, runner)?,
             Command::Add {
                 flags,
                 sources,
                 dest,
-            } => self.copy(ins, flags, sources, dest, true)?,
+            } => self.copy(ins, flags, sources, dest, true, runner)?,
         }
         Ok(())
     }
 
     /// FROM: starts a stage from scratch, an earlier stage or a base image
     /// in the store.
+    /// A base image (FROM, COPY --from) in the store, for `platform`. In a
+    /// Wasm build (`--platform wasi/wasm`) a stage whose FROM names no
+    /// platform and whose base has no Wasm variant is a builder stage: it
+    /// runs on the host's platform, as `FROM --platform=$BUILDPLATFORM`
+    /// would, since a Wasm image cannot be built on a Linux base anyway.
+    pub(crate) fn resolve_base(
+        &mut self,
+        ins: &Instruction,
+        image: &str,
+        platform: Option<&Platform>,
+        explicit: bool,
+    ) -> Result<wharf_image::Image> {
+        match self.store.resolve(image, platform) {
+            Ok(img) => Ok(img),
+            Err(e) => {
+                let fallback = !explicit && platform.is_some_and(|p| p.is_wasm());
+                if fallback {
+                    if let Ok(img) = self.store.resolve(image, Some(&Platform::host())) {
+                        return Ok(img);
+                    }
+                }
+                Err(step_err(ins, format!("base image '{image}': {e}")))
+            }
+        }
+    }
+
     fn from(
         &mut self,
         ins: &Instruction,
@@ -169,44 +196,39 @@ impl Builder<'_> {
         alias: Option<String>,
         platform: Option<&str>,
     ) -> Result<()> {
-        if let Some(prev) = self.stage.take() {
-            self.stages.push(prev);
-        }
         let image = self.subst(ins, image)?;
-        let platform = match platform {
+        let explicit = match platform {
             Some(p) => {
                 let p = self.subst(ins, p)?;
                 Some(Platform::from_str(&p).map_err(|e| step_err(ins, e.to_string()))?)
             }
-            None => self.opts.platform.clone(),
+            None => None,
         };
+        let platform = explicit.clone().or_else(|| self.opts.platform.clone());
         if image.eq_ignore_ascii_case("scratch") {
             let platform = platform.unwrap_or_else(Platform::host);
-            self.stage = Some(Stage::scratch(platform, alias));
-            self.history(ins, true);
-            // FROM scratch has no history entry in Docker; drop it.
-            if let Some(s) = self.stage.as_mut() {
-                s.history.clear();
-            }
+            let mut s = Stage::scratch(platform, alias);
+            s.cache_key = from_key("scratch", &s.platform);
+            self.stage = Some(s);
+            // FROM scratch has no history entry in Docker.
             return Ok(());
         }
-        if let Some(prev) = self
-            .stages
+        let lower = image.to_ascii_lowercase();
+        if let Some(prev) = self.built[..self.stage_index]
             .iter()
             .rev()
-            .find(|s| s.alias.as_deref() == Some(image.to_ascii_lowercase().as_str()))
+            .flatten()
+            .find(|s| s.alias.as_deref() == Some(lower.as_str()))
         {
             let mut s = prev.clone();
             s.alias = alias;
             s.args.clear();
             s.cmd_set_here = false;
+            s.cache_key = from_key(&format!("stage:{}", prev.cache_key), &s.platform);
             self.stage = Some(s);
             return Ok(());
         }
-        let img = self
-            .store
-            .resolve(&image, platform.as_ref())
-            .map_err(|e| step_err(ins, format!("base image '{image}': {e}")))?;
+        let img = self.resolve_base(ins, &image, platform.as_ref(), explicit.is_some())?;
         let Some(config) = img.config.clone() else {
             return Err(step_err(
                 ins,
@@ -216,10 +238,18 @@ impl Builder<'_> {
                 ),
             ));
         };
-        let platform = platform
-            .or_else(|| img.platform())
-            .unwrap_or_else(Platform::host);
+        let platform = match (platform, img.platform()) {
+            // A builder stage of a Wasm build (see resolve_base).
+            (Some(want), Some(got)) if want.is_wasm() && !got.is_wasm() && explicit.is_none() => {
+                self.say(format!(
+                    "note: '{image}' is a {got} image; this stage runs on {got} (a builder stage of the {want} image)"
+                ));
+                got
+            }
+            (want, got) => want.or(got).unwrap_or_else(Platform::host),
+        };
         let mut s = Stage::scratch(platform, alias);
+        s.cache_key = from_key(img.manifest_descriptor.digest().as_ref(), &s.platform);
         s.dirs = None;
         s.layers = img.manifest.layers().clone();
         s.diff_ids = config.rootfs().diff_ids().clone();

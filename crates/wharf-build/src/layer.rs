@@ -119,10 +119,21 @@ impl Builder<'_> {
         Ok(s.dirs.as_ref().expect("just set"))
     }
 
-    /// Writes `plan` as a deterministic tar layer and adds it.
-    pub(crate) fn commit_layer(&mut self, ins: &Instruction, plan: LayerPlan) -> Result<()> {
+    /// Writes `plan` as a deterministic tar layer and adds it. With
+    /// `by_content`, the step is first looked up in the build cache by the
+    /// tar's digest (the content copied, as COPY/ADD's key): a hit adds the
+    /// cached layer and history and returns true.
+    pub(crate) fn commit_layer(
+        &mut self,
+        ins: &Instruction,
+        plan: LayerPlan,
+        by_content: bool,
+    ) -> Result<bool> {
         let tmp = tempfile::tempfile().map_err(|e| io_err("creating a temporary layer file", e))?;
-        let mut b = tar::Builder::new(tmp);
+        let mut b = tar::Builder::new(HashingWriter {
+            inner: tmp,
+            hasher: Sha256::new(),
+        });
         b.mode(tar::HeaderMode::Deterministic);
         for (path, node) in &plan.nodes {
             let mut h = tar::Header::new_gnu();
@@ -161,12 +172,17 @@ impl Builder<'_> {
             };
             r.map_err(|e| step_err(ins, format!("writing layer entry '/{path}': {e}")))?;
         }
-        let mut f = b
+        let hw = b
             .into_inner()
             .map_err(|e| io_err("finishing the layer tar", e))?;
-        f.rewind()
-            .map_err(|e| io_err("rewinding the layer tar", e))?;
-        self.commit_tar(ins, &mut f)?;
+        let diff_id = format!("sha256:{}", hex::encode(hw.hasher.finalize()));
+        let mut f = hw.inner;
+        let hit = by_content && self.cached_layer_step(ins, &format!("content {diff_id}"))?;
+        if !hit {
+            f.rewind()
+                .map_err(|e| io_err("rewinding the layer tar", e))?;
+            self.commit_tar(ins, &mut f)?;
+        }
         if let Some(d) = self.stage.as_mut().and_then(|s| s.dirs.as_mut()) {
             for (path, node) in &plan.nodes {
                 if let Node::Dir { mode } = node {
@@ -174,7 +190,7 @@ impl Builder<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(hit)
     }
 
     /// Hashes an uncompressed layer tar (diff_id), stores it gzip-compressed

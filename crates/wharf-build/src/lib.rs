@@ -14,6 +14,7 @@
 pub mod dockerfile;
 pub mod ignore;
 
+mod cache;
 mod context;
 mod copy;
 mod driver;
@@ -26,24 +27,31 @@ mod paths;
 mod run;
 mod stage;
 mod substitution;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 
 pub use error::{Error, Result};
 pub use options::{BuildOptions, Built};
 pub use run::RunStep;
-pub use wharf_image::{Descriptor, ImageConfiguration, Platform, Store};
+pub use wharf_image::{Descriptor, ImageConfiguration, Platform, Store, StoreLock};
 
-/// Builds the Dockerfile of `opts` into `store`; returns the (untagged)
-/// manifest. Progress goes to `out` unless `opts.quiet`.
+/// Builds the Dockerfile of `opts` into `store` (whose writer lock the
+/// caller holds); returns the (untagged) manifest. Progress goes to `out`
+/// unless `opts.quiet`.
 pub fn build(
     store: &Store,
+    lock: &StoreLock,
     opts: &BuildOptions,
     runner: Option<&mut dyn RunStep>,
     out: &mut dyn Write,
 ) -> Result<Built> {
     let instructions = driver::read_dockerfile(opts)?;
     let mut builder = driver::Builder::new(store, opts, out)?;
-    builder.run_steps(&instructions, runner)?;
+    let steps = builder.run_steps(&instructions, runner);
+    // The steps that worked are cached even when a later one failed.
+    builder.save_cache(lock)?;
+    steps?;
     builder.finish()
 }

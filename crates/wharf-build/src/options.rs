@@ -21,6 +21,10 @@ pub struct BuildOptions {
     pub platform: Option<Platform>,
     /// No progress output.
     pub quiet: bool,
+    /// `--target`: build up to this stage (by name); default the last.
+    pub target: Option<String>,
+    /// `--no-cache`: run every step (the results are still cached).
+    pub no_cache: bool,
 }
 
 /// The result of a build: an untagged image in the store.

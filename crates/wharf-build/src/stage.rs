@@ -31,6 +31,8 @@ pub(crate) struct Stage {
     pub(crate) history: Vec<Value>,
     pub(crate) args: Vec<(String, String)>,
     pub(crate) shell: Vec<String>,
+    /// The cache key of the build so far (see cache.rs).
+    pub(crate) cache_key: String,
     /// Directories known to exist (path without leading '/', mode); loaded
     /// lazily from the base layers.
     pub(crate) dirs: Option<BTreeMap<String, u32>>,
@@ -57,6 +59,7 @@ impl Stage {
             history: Vec::new(),
             args: Vec::new(),
             shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+            cache_key: String::new(),
             dirs: Some(BTreeMap::new()),
         }
     }

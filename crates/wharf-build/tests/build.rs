@@ -42,12 +42,15 @@ fn opts(c: &Ctx, platform: Option<&str>) -> BuildOptions {
         build_args: vec![],
         platform: platform.map(|p| Platform::from_str(p).unwrap()),
         quiet: false,
+        target: None,
+        no_cache: false,
     }
 }
 
 fn run(c: &Ctx, o: &BuildOptions) -> Result<(Built, String), wharf_build::Error> {
     let mut out = Vec::new();
-    let b = build(&c.store, o, None, &mut out)?;
+    let lock = c.store.lock()?;
+    let b = build(&c.store, &lock, o, None, &mut out)?;
     Ok((b, String::from_utf8(out).unwrap()))
 }
 
@@ -262,6 +265,10 @@ impl RunStep for FakeRunner {
         b.append_data(&mut h, "ran.txt", &b"ok"[..]).unwrap();
         Ok(Some(b.into_inner().unwrap()))
     }
+
+    fn rootfs(&mut self, _: &[Descriptor], _: &[String]) -> anyhow::Result<std::path::PathBuf> {
+        anyhow::bail!("these tests have no COPY --from")
+    }
 }
 
 #[test]
@@ -272,8 +279,10 @@ fn run_uses_the_runner_for_linux() {
     );
     let mut r = FakeRunner(vec![]);
     let mut out = Vec::new();
+    let lock = c.store.lock().unwrap();
     let b = build(
         &c.store,
+        &lock,
         &opts(&c, Some("linux/amd64")),
         Some(&mut r),
         &mut out,

@@ -35,7 +35,7 @@ impl Engine {
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
             let mut runner = crate::build_run::LinuxRunStep { engine: self };
-            let built = wharf_build::build(&self.store, opts, Some(&mut runner), out)?;
+            let built = wharf_build::build(&self.store, &lock, opts, Some(&mut runner), out)?;
             for image in self.images_at(&built.manifest)? {
                 let rootfs = self.ready_image(&image)?;
                 if opts.platform.is_none() {
@@ -54,6 +54,15 @@ impl Engine {
                 tags: refs.iter().map(|r| r.familiar()).collect(),
             })
         })
+    }
+
+    /// `builder prune`: drops the build cache and the layers only it kept;
+    /// returns the number of entries and the bytes freed.
+    pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
+        let lock = self.store.lock()?;
+        let entries = self.store.prune_build_cache(&lock)?;
+        let freed = self.collect_garbage(&lock)?;
+        Ok((entries, freed))
     }
 
     /// Loads an OCI archive or docker-archive; returns what to tell the user

@@ -714,3 +714,39 @@ fn graphs_of_too_many_nodes_are_refused() {
     let err = store.verify_graph(&top, "the test", false).unwrap_err();
     assert!(err.to_string().contains("more than 10000"), "{err}");
 }
+
+#[test]
+fn build_cache_keeps_its_layers_until_pruned() {
+    use oci_spec::image::{Descriptor, Digest, MediaType};
+    use std::str::FromStr;
+    let (_d, store) = new_store();
+    let lock = store.lock().unwrap();
+    let (digest, size) = store.put_blob(b"a cached layer").unwrap();
+    let layer = Descriptor::new(
+        MediaType::ImageLayerGzip,
+        size,
+        Digest::from_str(&digest).unwrap(),
+    );
+    let mut cache = BuildCache::default();
+    cache.entries.insert(
+        "k".into(),
+        CacheEntry {
+            layer: Some(layer),
+            diff_id: Some(digest.clone()),
+            history: vec![serde_json::json!({"created_by": "RUN x"})],
+        },
+    );
+    store.save_build_cache(&lock, &cache).unwrap();
+    // Unreferenced by any image, kept by the cache.
+    store.gc(&lock).unwrap();
+    assert!(store.has_blob(&digest));
+    let loaded = store.build_cache();
+    assert!(store.cache_entry(&loaded, "k").is_some());
+    // Pruned: the entry and then the blob go.
+    assert_eq!(store.prune_build_cache(&lock).unwrap(), 1);
+    store.gc(&lock).unwrap();
+    assert!(!store.has_blob(&digest));
+    // An entry whose blob is gone is a miss.
+    store.save_build_cache(&lock, &cache).unwrap();
+    assert!(store.cache_entry(&store.build_cache(), "k").is_none());
+}

@@ -1,0 +1,259 @@
+//! `wharf build` of multi-stage Dockerfiles (a Linux builder stage making a
+//! Wasm image, `--target`, `COPY --from`), the build cache, image metadata
+//! and the instructions beyond the basics. Linux builder stages run RUN
+//! steps, so these tests need root and /bin/busybox (scripts/setup.sh).
+
+mod common;
+
+use common::*;
+
+/// A context with `Dockerfile`, the hello module under a name the builder
+/// stage must change (`hello.wasm.in`) and a note it transforms.
+fn stages_context(w: &Wharf, name: &str, dockerfile: &str) -> std::path::PathBuf {
+    let ctx = w.scratch(name);
+    std::fs::copy(artifact("hello/hello.wasm"), ctx.join("hello.wasm.in")).unwrap();
+    std::fs::write(ctx.join("note.txt"), "built by the builder stage\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    ctx
+}
+
+/// The seeds' form: a Linux stage with a toolchain "compiles" (here: copies
+/// and transforms with busybox) and a `FROM scratch` Wasm stage takes the
+/// result with `COPY --from`; global ARGs name the builder's base.
+const SEED_FORM: &str = "\
+ARG BUILDER=bb
+FROM --platform=$BUILDPLATFORM ${BUILDER} AS build
+WORKDIR /src
+COPY hello.wasm.in note.txt ./
+RUN cp hello.wasm.in out.wasm && tr a-z A-Z < note.txt > NOTE.txt
+
+FROM scratch
+COPY --from=build /src/out.wasm /app.wasm
+COPY --from=build /src/NOTE.txt /note.txt
+ENTRYPOINT [\"/app.wasm\"]
+";
+
+#[test]
+fn linux_builder_stage_makes_a_wasm_image() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let ctx = stages_context(&w, "seed", SEED_FORM);
+    let out = w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "app:1",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.contains("Successfully tagged app:1"), "{out}");
+    assert_eq!(w.ok(&["run", "--rm", "app:1"]).trim(), WASM_GREETING);
+    assert_eq!(
+        w.ok(&["run", "--rm", "app:1", "cat", "/note.txt"]).trim(),
+        "BUILT BY THE BUILDER STAGE"
+    );
+    // The final stage decides the platform; the builder's layers are not
+    // in the image.
+    let img = w.inspect("app:1");
+    assert_eq!(img["Architecture"], "wasm", "{img:#}");
+    assert_eq!(
+        img["RootFS"]["diff_ids"].as_array().unwrap().len(),
+        2,
+        "{img:#}"
+    );
+
+    // A rebuild reuses every step, the builder stage's too, though only the
+    // build cache keeps its layers (gc ran before the rebuild).
+    let again = w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "app:1",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(cache_hits(&again), 6, "{again}");
+    assert_eq!(built_id(&again), built_id(&out));
+    // `builder prune` drops the cache and those layers; the image stays.
+    let pruned = w.ok(&["builder", "prune", "-f"]);
+    let entries: usize = pruned
+        .lines()
+        .find_map(|l| l.strip_prefix("Deleted build cache entries: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{pruned}"));
+    assert!(entries >= 6, "{pruned}");
+    assert_eq!(w.ok(&["run", "--rm", "app:1"]).trim(), WASM_GREETING);
+    let cold = w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "app:1",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(cache_hits(&cold), 0, "{cold}");
+}
+
+#[test]
+fn builder_stage_without_platform_falls_back_to_the_host() {
+    // The issue's form: `FROM <linux image> AS build` with no --platform,
+    // built with --platform wasi/wasm.
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let df = SEED_FORM.replace("--platform=$BUILDPLATFORM ", "");
+    let ctx = stages_context(&w, "fallback", &df);
+    let out = w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "app:2",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.contains("builder stage"), "{out}");
+    assert_eq!(w.ok(&["run", "--rm", "app:2"]).trim(), WASM_GREETING);
+}
+
+#[test]
+fn only_the_stages_the_target_needs_are_built() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let df = "\
+FROM bb AS build
+RUN echo made > /made.txt
+
+FROM bb AS broken
+RUN false
+
+FROM bb AS final
+COPY --from=0 /made.txt /from-index.txt
+COPY --from=build /made.txt /from-name.txt
+COPY --from=bb /bin/busybox /copied-busybox
+RUN cat /from-index.txt /from-name.txt > /both.txt && test -x /copied-busybox
+";
+    let ctx = stages_context(&w, "target", df);
+    let out = w.ok(&["build", "-t", "multi:final", ctx.to_str().unwrap()]);
+    assert!(
+        !out.contains("RUN false"),
+        "the unused stage was built:\n{out}"
+    );
+    assert_eq!(
+        w.ok(&["run", "--rm", "multi:final", "cat", "/both.txt"]),
+        "made\nmade\n"
+    );
+    // --target picks a stage by name: the failing one fails the build...
+    let failed = w.fails(&["build", "--target", "broken", ctx.to_str().unwrap()]);
+    assert!(stderr(&failed).contains("RUN"), "{}", describe(&failed));
+    // ...and the first one is an image of its own, without the others.
+    w.ok(&[
+        "build",
+        "--target",
+        "build",
+        "-t",
+        "multi:build",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        w.ok(&["run", "--rm", "multi:build", "cat", "/made.txt"]),
+        "made\n"
+    );
+    let no = w.cmd(&["run", "--rm", "multi:build", "cat", "/both.txt"]);
+    assert!(!no.status.success(), "{}", describe(&no));
+    // An unknown target names the stages there are.
+    let bad = w.fails(&["build", "--target", "nope", ctx.to_str().unwrap()]);
+    let e = stderr(&bad);
+    assert!(
+        e.contains("nope") && e.contains("build, broken, final"),
+        "{e}"
+    );
+}
+
+/// The short id of "Successfully built <id>".
+fn built_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no 'Successfully built' in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+fn cache_hits(out: &str) -> usize {
+    out.lines()
+        .filter(|l| l.trim() == "---> Using cache")
+        .count()
+}
+
+#[test]
+fn build_cache_hits_and_misses() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let df = "\
+FROM bb
+ARG FLAVOUR=plain
+COPY . /ctx/
+RUN echo ran-$((40+2)) && echo \"$FLAVOUR\" > /flavour && cat /ctx/note.txt >> /flavour
+";
+    let ctx = stages_context(&w, "cache", df);
+    std::fs::write(ctx.join(".dockerignore"), "ignored.txt\n").unwrap();
+    std::fs::write(ctx.join("ignored.txt"), "one").unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-t", "c:1"];
+        args.extend_from_slice(extra);
+        args.push(ctx.to_str().unwrap());
+        w.ok(&args)
+    };
+    let first = build(&[]);
+    assert_eq!(cache_hits(&first), 0, "{first}");
+    assert!(
+        first.contains("ran-42"),
+        "the RUN step did not run:\n{first}"
+    );
+    let id = built_id(&first);
+
+    // Unchanged: every step after FROM is reused, the RUN does not run,
+    // the image id stays.
+    let again = build(&[]);
+    assert_eq!(cache_hits(&again), 3, "{again}");
+    assert!(!again.contains("ran-42"), "{again}");
+    assert_eq!(built_id(&again), id);
+
+    // A change .dockerignore excludes is no change.
+    std::fs::write(ctx.join("ignored.txt"), "two").unwrap();
+    let ignored = build(&[]);
+    assert_eq!(cache_hits(&ignored), 3, "{ignored}");
+    assert_eq!(built_id(&ignored), id);
+
+    // A changed file misses from its COPY on.
+    std::fs::write(ctx.join("note.txt"), "changed\n").unwrap();
+    let changed = build(&[]);
+    assert_eq!(
+        cache_hits(&changed),
+        1,
+        "only the ARG is reused:\n{changed}"
+    );
+    assert!(changed.contains("ran-42"), "{changed}");
+    let changed_id = built_id(&changed);
+    assert_ne!(changed_id, id);
+    assert_eq!(
+        w.ok(&["run", "--rm", "c:1", "cat", "/flavour"]),
+        "plain\nchanged\n"
+    );
+
+    // A changed build arg misses from the ARG on.
+    let arg = build(&["--build-arg", "FLAVOUR=spicy"]);
+    assert_eq!(cache_hits(&arg), 0, "{arg}");
+    assert_ne!(built_id(&arg), changed_id);
+    assert_eq!(
+        w.ok(&["run", "--rm", "c:1", "cat", "/flavour"]),
+        "spicy\nchanged\n"
+    );
+    // ...and the earlier arg's results are still there.
+    let back = build(&[]);
+    assert_eq!(cache_hits(&back), 3, "{back}");
+    assert_eq!(built_id(&back), changed_id);
+
+    // --no-cache runs every step.
+    let fresh = build(&["--no-cache"]);
+    assert_eq!(cache_hits(&fresh), 0, "{fresh}");
+    assert!(fresh.contains("ran-42"), "{fresh}");
+}
