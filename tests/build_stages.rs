@@ -257,3 +257,47 @@ RUN echo ran-$((40+2)) && echo \"$FLAVOUR\" > /flavour && cat /ctx/note.txt >> /
     assert_eq!(cache_hits(&fresh), 0, "{fresh}");
     assert!(fresh.contains("ran-42"), "{fresh}");
 }
+
+/// The config blob of image `name`, parsed.
+fn image_config(w: &Wharf, name: &str) -> serde_json::Value {
+    let id = w.inspect(name)["Id"].as_str().unwrap().to_string();
+    let hex = id.trim_start_matches("sha256:");
+    let bytes = std::fs::read(w.root().join("blobs/sha256").join(hex)).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn images_record_when_and_how_they_were_built() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let df = "FROM bb\nENV GREETING=hi\nCOPY note.txt /note.txt\nRUN cp /note.txt /copy.txt\n";
+    let ctx = stages_context(&w, "meta", df);
+    let before = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    w.ok(&["build", "-t", "meta:1", ctx.to_str().unwrap()]);
+    let c = image_config(&w, "meta:1");
+    let created = c["created"].as_str().unwrap().to_string();
+    // RFC 3339 in UTC with nanoseconds (as both are) compares as text.
+    assert!(created.as_str() >= before.as_str(), "{created} < {before}");
+    let history = c["history"].as_array().unwrap();
+    // busybox's own steps, then these three.
+    let mine = &history[history.len() - 3..];
+    assert_eq!(mine[0]["created_by"], "ENV GREETING=hi", "{history:#?}");
+    assert_eq!(mine[0]["empty_layer"], true);
+    assert_eq!(mine[1]["created_by"], "COPY note.txt /note.txt # buildkit");
+    assert_eq!(
+        mine[2]["created_by"],
+        "RUN /bin/sh -c cp /note.txt /copy.txt # buildkit"
+    );
+    assert!(mine
+        .iter()
+        .all(|h| h["created"].as_str() >= Some(before.as_str())));
+    assert_eq!(mine[2]["created"], c["created"]);
+    // One history entry per layer, as tools pair them.
+    let layers = history.iter().filter(|h| h["empty_layer"] != true).count();
+    assert_eq!(layers, c["rootfs"]["diff_ids"].as_array().unwrap().len());
+    // `inspect` says when.
+    assert_eq!(w.inspect("meta:1")["Created"], c["created"]);
+    // A rebuild from the cache keeps the time, and so the id.
+    w.ok(&["build", "-t", "meta:2", ctx.to_str().unwrap()]);
+    assert_eq!(image_config(&w, "meta:2"), c);
+}

@@ -9,7 +9,7 @@
 //! Keys chain: each step's key hashes its parent's key, so a change
 //! misses every step after it. Variables need no separate treatment: ENV
 //! is in the chain (the ENV step's text), ARG values in effect are hashed
-//! into every step.
+//! into every step, and so is SOURCE_DATE_EPOCH (a step records its time).
 
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -35,9 +35,11 @@ impl Builder<'_> {
     /// The key of step `ins` after the current stage's steps; `extra` is
     /// what else decides its result (the copied content's digest).
     pub(crate) fn step_cache_key(&mut self, ins: &Instruction, extra: &str) -> Result<String> {
+        let source_date = self.source_date;
         let s = self.stage_mut(ins)?;
         Ok(hash(&json!([
             VERSION,
+            source_date,
             s.cache_key,
             s.platform.to_string(),
             ins.original,

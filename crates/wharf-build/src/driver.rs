@@ -65,10 +65,14 @@ pub(crate) struct Builder<'a> {
     /// The canonical build context directory.
     pub(crate) context: PathBuf,
     pub(crate) ignore: DockerIgnore,
-    /// Seconds since 1970 of every layer entry (`SOURCE_DATE_EPOCH`).
+    /// Seconds since 1970 of every layer entry (`SOURCE_DATE_EPOCH`, else 0).
     pub(crate) epoch: u64,
-    /// `epoch` in RFC 3339, for the image config and history.
+    /// When this build's steps happened, in RFC 3339 (`SOURCE_DATE_EPOCH`
+    /// if set, else now), for the history entries it writes.
     pub(crate) created: String,
+    /// `SOURCE_DATE_EPOCH`, part of every cache key: the times a step
+    /// records depend on it.
+    pub(crate) source_date: Option<u64>,
     /// ARGs declared before the first FROM.
     pub(crate) meta_args: Vec<(String, String)>,
     /// Build args some ARG used; the others are warned about.
@@ -143,11 +147,17 @@ impl<'a> Builder<'a> {
                 e,
             )
         })?;
-        let epoch = opts.source_date_epoch()?;
-        let created = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch),
-        )
-        .to_string();
+        let source_date = opts.source_date_epoch()?;
+        // Layer entries always carry a fixed mtime, so a layer's digest
+        // depends on content only (and COPY's cache key with it).
+        let epoch = source_date.unwrap_or(0);
+        let created = match source_date {
+            Some(secs) => humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            )
+            .to_string(),
+            None => humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        };
         Ok(Builder {
             store,
             opts,
@@ -155,6 +165,7 @@ impl<'a> Builder<'a> {
             ignore,
             epoch,
             created,
+            source_date,
             meta_args: Vec::new(),
             consumed: HashSet::new(),
             built: Vec::new(),
@@ -422,11 +433,23 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Appends the history entry of `ins` to the current stage.
+    /// Appends the history entry of `ins` to the current stage, in
+    /// BuildKit's form (`RUN /bin/sh -c ... # buildkit`, `ENV A=1`, ...).
     pub(crate) fn history(&mut self, ins: &Instruction, empty_layer: bool) {
         let created = self.created.clone();
         if let Some(s) = self.stage.as_mut() {
-            let mut h = json!({ "created": created, "created_by": ins.original });
+            let created_by = match &ins.command {
+                Command::Run(form) => format!("RUN {} # buildkit", s.argv(form).join(" ")),
+                Command::Copy { .. } | Command::Add { .. } => {
+                    format!("{} # buildkit", ins.original)
+                }
+                _ => ins.original.clone(),
+            };
+            let mut h = json!({
+                "created": created,
+                "created_by": created_by,
+                "comment": "buildkit.dockerfile.v0",
+            });
             if empty_layer {
                 h["empty_layer"] = Value::Bool(true);
             }

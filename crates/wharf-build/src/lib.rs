@@ -6,10 +6,12 @@
 //! not tag: it returns the manifest descriptor, and the caller unpacks,
 //! precompiles and tags.
 //!
-//! Builds are reproducible: tar entries are sorted, owned by 0:0 (unless a
-//! numeric `--chown`), with mtime `SOURCE_DATE_EPOCH` (or 0), and the image
-//! `created`/history timestamps use the same instant, so the same inputs
-//! give the same manifest digest.
+//! Layers are deterministic: tar entries are sorted, owned by 0:0 (unless a
+//! numeric `--chown`), with mtime `SOURCE_DATE_EPOCH` (or 0). The image's
+//! `created` and history times are the build's (or `SOURCE_DATE_EPOCH`'s,
+//! which makes the digest reproducible across stores); in one store an
+//! unchanged rebuild keeps its id through the build cache, whose hits
+//! reuse each step's history entry, time included.
 
 pub mod dockerfile;
 pub mod ignore;
