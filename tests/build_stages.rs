@@ -301,3 +301,151 @@ fn images_record_when_and_how_they_were_built() {
     w.ok(&["build", "-t", "meta:2", ctx.to_str().unwrap()]);
     assert_eq!(image_config(&w, "meta:2"), c);
 }
+
+#[test]
+fn healthcheck_stopsignal_shell_and_onbuild() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let base = "\
+FROM bb
+HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD wget -qO- http://localhost/ || exit 1
+STOPSIGNAL SIGINT
+SHELL [\"/bin/sh\", \"-c\", \"echo \\\"shell:$0\\\" > /shell.txt\"]
+RUN made by the custom shell
+CMD hello there
+ONBUILD COPY note.txt /onbuild-note.txt
+ONBUILD RUN [\"/bin/cp\", \"/onbuild-note.txt\", \"/onbuild-ran.txt\"]
+";
+    let ctx = stages_context(&w, "base", base);
+    w.ok(&["build", "-t", "base:1", ctx.to_str().unwrap()]);
+    let c = image_config(&w, "base:1");
+    let k = &c["config"];
+    assert_eq!(
+        k["Healthcheck"],
+        serde_json::json!({
+            "Test": ["CMD-SHELL", "wget -qO- http://localhost/ || exit 1"],
+            "Interval": 5_000_000_000u64,
+            "Timeout": 2_000_000_000u64,
+            "StartPeriod": 1_000_000_000u64,
+            "Retries": 4
+        })
+    );
+    assert_eq!(k["StopSignal"], "SIGINT");
+    let shell = serde_json::json!(["/bin/sh", "-c", "echo \"shell:$0\" > /shell.txt"]);
+    assert_eq!(k["Shell"], shell);
+    // Later shell forms go through the SHELL.
+    assert_eq!(
+        k["Cmd"],
+        serde_json::json!([
+            "/bin/sh",
+            "-c",
+            "echo \"shell:$0\" > /shell.txt",
+            "hello there"
+        ])
+    );
+    assert_eq!(
+        w.ok(&["run", "--rm", "base:1", "cat", "/shell.txt"]),
+        "shell:made by the custom shell\n"
+    );
+    assert_eq!(k["OnBuild"].as_array().unwrap().len(), 2, "{k:#}");
+
+    // An image FROM it runs the triggers first, and keeps none of them.
+    let child = "FROM base:1\nHEALTHCHECK NONE\n";
+    let ctx = stages_context(&w, "child", child);
+    let out = w.ok(&["build", "-t", "child:1", ctx.to_str().unwrap()]);
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert_eq!(
+        w.ok(&["run", "--rm", "child:1", "cat", "/onbuild-ran.txt"]),
+        "built by the builder stage\n"
+    );
+    let k = image_config(&w, "child:1")["config"].clone();
+    assert!(k["OnBuild"].is_null(), "{k:#}");
+    assert_eq!(k["Healthcheck"], serde_json::json!({ "Test": ["NONE"] }));
+    assert_eq!(k["Shell"], shell);
+    assert_eq!(k["StopSignal"], "SIGINT");
+
+    // A signal that is none is refused, naming the line.
+    let ctx = stages_context(&w, "badsig", "FROM bb\nSTOPSIGNAL SIGNOPE\n");
+    let bad = w.fails(&["build", ctx.to_str().unwrap()]);
+    let e = stderr(&bad);
+    assert!(e.contains("line 2") && e.contains("SIGNOPE"), "{e}");
+}
+
+/// A tiny HTTP server on 127.0.0.1 for this test: `/files/payload.txt`
+/// answers the current `body`, anything else 404. Returns its port.
+fn serve(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let target = request.split_whitespace().nth(1).unwrap_or("");
+            let path = target.split('?').next().unwrap_or("");
+            let response = if path == "/files/payload.txt" {
+                let b = body.lock().unwrap().clone();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                    b.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            };
+            let _ = conn.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_urls() {
+    let w = Wharf::new();
+    build_busybox(&w, "bb", "");
+    let body = std::sync::Arc::new(std::sync::Mutex::new("first payload\n".to_string()));
+    let port = serve(body.clone());
+    let url = format!("http://127.0.0.1:{port}/files/payload.txt");
+    let df = format!("FROM bb\nADD {url} /downloads/\nADD {url}?v=1 /named.txt\n");
+    let ctx = stages_context(&w, "add-url", &df);
+    let build = || w.ok(&["build", "-t", "dl:1", ctx.to_str().unwrap()]);
+    build();
+    assert_eq!(
+        w.ok(&[
+            "run",
+            "--rm",
+            "dl:1",
+            "cat",
+            "/downloads/payload.txt",
+            "/named.txt"
+        ]),
+        "first payload\nfirst payload\n"
+    );
+    // Docker's mode for downloads.
+    assert_eq!(
+        w.ok(&["run", "--rm", "dl:1", "stat", "-c", "%a", "/named.txt"])
+            .trim(),
+        "600"
+    );
+    // Downloaded again and keyed by content: unchanged is a hit, changed a miss.
+    assert_eq!(cache_hits(&build()), 2);
+    *body.lock().unwrap() = "second payload\n".into();
+    assert_eq!(cache_hits(&build()), 0);
+    assert_eq!(
+        w.ok(&["run", "--rm", "dl:1", "cat", "/named.txt"]),
+        "second payload\n"
+    );
+    // A URL the server does not have fails the build, saying so.
+    let df = format!("FROM bb\nADD http://127.0.0.1:{port}/missing /x\n");
+    let ctx = stages_context(&w, "add-404", &df);
+    let bad = w.fails(&["build", ctx.to_str().unwrap()]);
+    let e = stderr(&bad);
+    assert!(e.contains("line 2") && e.contains("404"), "{e}");
+}

@@ -13,12 +13,10 @@ use crate::error::{step_err, Result};
 use crate::layer::{LayerPlan, Node};
 use crate::paths::{child_path, normalize_image_path};
 
-fn is_url(s: &str) -> bool {
+/// A git source (ADD downloads http(s) URLs before sources get here).
+fn is_git_url(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.starts_with("http://")
-        || l.starts_with("https://")
-        || l.starts_with("git@")
-        || l.starts_with("git://")
+    l.starts_with("git@") || l.starts_with("git://")
 }
 
 fn has_glob(s: &str) -> bool {
@@ -45,11 +43,11 @@ impl Builder<'_> {
         let mut resolved: Vec<(PathBuf, String)> = Vec::new();
         let mut from_glob = false;
         for s in srcs {
-            if is_url(s) {
+            if is_git_url(s) {
                 return Err(step_err(
                     ins,
                     format!(
-                        "{kw} of a URL ({s}) is not supported here: remote ADD isn't supported; download the file and COPY it"
+                        "{kw} of a git repository ({s}) is not supported; clone it into the build context and COPY it"
                     ),
                 ));
             }

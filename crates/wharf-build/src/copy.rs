@@ -41,6 +41,26 @@ pub(crate) struct CopySource {
     _unpacked: Option<TempDir>,
 }
 
+/// An `ADD` source that is downloaded.
+fn is_http_url(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+/// The file name a URL's path ends in (no query or fragment), as Docker
+/// names a download added into a directory.
+fn url_file_name(url: &str) -> Option<String> {
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let path = after_scheme
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .split_once('/')
+        .map(|(_, p)| p)?;
+    let name = path.rsplit('/').next()?;
+    (!name.is_empty() && name != "." && name != "..").then(|| name.to_string())
+}
+
 impl Builder<'_> {
     /// What `COPY --from=NAME` reads: the last earlier stage of that name
     /// or index, else an image in the store.
@@ -148,7 +168,7 @@ impl Builder<'_> {
         sources: &[String],
         dest: &str,
         add: bool,
-        runner: Option<&mut (dyn RunStep + '_)>,
+        mut runner: Option<&mut (dyn RunStep + '_)>,
     ) -> Result<()> {
         let kw = ins.keyword();
         if add && flags.from.is_some() {
@@ -165,7 +185,7 @@ impl Builder<'_> {
                 if self.cached_layer_step(ins, &format!("from {}", src.identity))? {
                     return Ok(());
                 }
-                Some(self.unpack_source(ins, src, runner)?)
+                Some(self.unpack_source(ins, src, runner.as_deref_mut())?)
             }
             None => None,
         };
@@ -211,14 +231,25 @@ impl Builder<'_> {
         let dest_norm = self.stage_mut(ins)?.image_path(&dest_raw);
         let known = self.known_dirs(ins)?.clone();
 
+        let (urls, srcs): (Vec<String>, Vec<String>) =
+            srcs.into_iter().partition(|s| is_http_url(s));
+        if !add {
+            if let Some(u) = urls.first() {
+                return Err(step_err(
+                    ins,
+                    format!("COPY cannot download {u}; use ADD for a URL"),
+                ));
+            }
+        }
         let from_root = from.as_ref().map(|f| f.root.as_path());
         let (resolved, from_glob) = self.resolve_sources(ins, &srcs, from_root)?;
+        let count = resolved.len() + urls.len();
         let dest_is_dir = dest_raw.ends_with('/')
             || dest_norm.is_empty()
             || known.contains_key(&dest_norm)
-            || resolved.len() > 1
+            || count > 1
             || from_glob;
-        if resolved.len() > 1
+        if count > 1
             && !dest_raw.ends_with('/')
             && !known.contains_key(&dest_norm)
             && !dest_norm.is_empty()
@@ -236,6 +267,40 @@ impl Builder<'_> {
         if dest_is_dir && !dest_norm.is_empty() {
             let mode = known.get(&dest_norm).copied().unwrap_or(0o755);
             plan.add(dest_norm.clone(), Node::Dir { mode }, &known);
+        }
+        if !urls.is_empty() {
+            let tmp = tempfile::tempdir()
+                .map_err(|e| io_err("creating a temporary directory for ADD", e))?;
+            for (i, url) in urls.iter().enumerate() {
+                let target = if dest_is_dir {
+                    let Some(name) = url_file_name(url) else {
+                        return Err(step_err(
+                            ins,
+                            format!("cannot tell a file name from {url}; name the destination file, e.g. ADD {url} /path/file"),
+                        ));
+                    };
+                    child_path(&dest_norm, &name)
+                } else {
+                    dest_norm.clone()
+                };
+                let path = tmp.path().join(i.to_string());
+                let mut f = File::create(&path)
+                    .map_err(|e| io_err(format!("creating {}", path.display()), e))?;
+                let Some(r) = runner.as_deref_mut() else {
+                    return Err(step_err(
+                        ins,
+                        format!("ADD {url} needs the engine's HTTP client, which this build has not; download the file and COPY it"),
+                    ));
+                };
+                self.say(format!(" ---> Downloading {url}"));
+                // The error names the URL.
+                r.fetch(url, &mut f)
+                    .map_err(|e| step_err(ins, format!("{e:#}")))?;
+                // Docker's mode for downloaded files; never unpacked.
+                let mode = chmod.unwrap_or(0o600);
+                plan.add(target, Node::File { src: path, mode }, &known);
+            }
+            extracted.push(tmp);
         }
         for (abs, rel) in &resolved {
             let meta = fs::metadata(abs)

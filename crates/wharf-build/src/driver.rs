@@ -218,20 +218,78 @@ impl<'a> Builder<'a> {
             for ins in planned.instructions {
                 n += 1;
                 self.say(format!("Step {}/{} : {}", n, total, ins.original));
-                let (history, layers) = self
-                    .stage
-                    .as_ref()
-                    .map(|s| (s.history.len(), s.layers.len()))
-                    .unwrap_or_default();
-                self.step(ins, runner.as_deref_mut())?;
-                if self.settle_cache(ins, history, layers)? {
-                    self.say(" ---> Using cache".into());
+                self.run_one(ins, runner.as_deref_mut())?;
+                if matches!(ins.command, Command::From { .. }) {
+                    self.run_triggers(ins, runner.as_deref_mut())?;
                 }
-                self.print_id();
             }
             self.built[index] = self.stage.take();
         }
         self.target = stages.iter().rposition(|s| s.needed);
+        Ok(())
+    }
+
+    /// One step: the instruction, the build cache, the id line.
+    fn run_one<'r>(
+        &mut self,
+        ins: &Instruction,
+        runner: Option<&mut (dyn RunStep + 'r)>,
+    ) -> Result<()> {
+        let (history, layers) = self
+            .stage
+            .as_ref()
+            .map(|s| (s.history.len(), s.layers.len()))
+            .unwrap_or_default();
+        self.step(ins, runner)?;
+        if self.settle_cache(ins, history, layers)? {
+            self.say(" ---> Using cache".into());
+        }
+        self.print_id();
+        Ok(())
+    }
+
+    /// The base image's ONBUILD triggers, as steps right after its FROM
+    /// (Docker's order); errors name the FROM line.
+    fn run_triggers<'r>(
+        &mut self,
+        from: &Instruction,
+        mut runner: Option<&mut (dyn RunStep + 'r)>,
+    ) -> Result<()> {
+        let triggers = match self.stage.as_mut() {
+            Some(s) => std::mem::take(&mut s.triggers),
+            None => return Ok(()),
+        };
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        let n = triggers.len();
+        self.say(format!(
+            "# Executing {n} build trigger{}",
+            if n == 1 { "" } else { "s" }
+        ));
+        for t in triggers {
+            let mut parsed = dockerfile::parse(&t).map_err(|e| {
+                step_err(
+                    from,
+                    format!("the base image's ONBUILD trigger '{t}' is invalid: {e}"),
+                )
+            })?;
+            if parsed.len() != 1
+                || matches!(
+                    parsed[0].command,
+                    Command::From { .. } | Command::Onbuild(_)
+                )
+            {
+                return Err(step_err(
+                    from,
+                    format!("the base image's ONBUILD trigger '{t}' is not one instruction that may run as a trigger"),
+                ));
+            }
+            let mut ins = parsed.remove(0);
+            ins.line = from.line;
+            self.say(format!(" ---> Trigger: {}", ins.original));
+            self.run_one(&ins, runner.as_deref_mut())?;
+        }
         Ok(())
     }
 

@@ -72,6 +72,15 @@ pub(crate) fn config_json(s: &Stage, created: &str) -> (Vec<u8>, Value) {
     if let Some(sig) = &s.stop_signal {
         c.insert("StopSignal".into(), json!(sig));
     }
+    if let Some(h) = &s.healthcheck {
+        c.insert("Healthcheck".into(), h.clone());
+    }
+    if !s.onbuild.is_empty() {
+        c.insert("OnBuild".into(), json!(s.onbuild));
+    }
+    if s.shell_set {
+        c.insert("Shell".into(), json!(s.shell));
+    }
     let mut v = json!({
         "created": created,
         "architecture": s.platform.architecture,

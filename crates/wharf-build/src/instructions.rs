@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::cache::from_key;
 use crate::dockerfile::{Command, CommandForm, Instruction};
@@ -110,7 +110,45 @@ impl Builder<'_> {
             }
             Command::StopSignal(raw) => {
                 let s = self.subst(ins, raw)?;
+                if !is_signal(&s) {
+                    return Err(step_err(
+                        ins,
+                        format!("'{s}' is not a signal; write e.g. STOPSIGNAL SIGTERM, SIGINT, SIGRTMIN+3 or 15"),
+                    ));
+                }
                 self.stage_mut(ins)?.stop_signal = Some(s);
+                self.history(ins, true);
+            }
+            Command::Healthcheck(h) => {
+                let value = match h {
+                    None => json!({ "Test": ["NONE"] }),
+                    Some(h) => {
+                        let mut v = json!({ "Test": h.test });
+                        // Docker's JSON: nanoseconds; unset options omitted.
+                        for (key, d) in [
+                            ("Interval", h.interval),
+                            ("Timeout", h.timeout),
+                            ("StartPeriod", h.start_period),
+                            ("StartInterval", h.start_interval),
+                        ] {
+                            if let Some(d) = d {
+                                v[key] = json!(d.as_nanos() as u64);
+                            }
+                        }
+                        if let Some(r) = h.retries {
+                            v["Retries"] = json!(r);
+                        }
+                        v
+                    }
+                };
+                self.stage_mut(ins)?.healthcheck = Some(canon(value));
+                self.history(ins, true);
+            }
+            Command::Onbuild(trigger) => {
+                // Stored as written: it is substituted when it runs, in the
+                // image built FROM this one.
+                let t = trigger.clone();
+                self.stage_mut(ins)?.onbuild.push(t);
                 self.history(ins, true);
             }
             Command::Maintainer(m) => {
@@ -120,7 +158,9 @@ impl Builder<'_> {
             }
             Command::Shell(v) => {
                 let v = v.clone();
-                self.stage_mut(ins)?.shell = v;
+                let s = self.stage_mut(ins)?;
+                s.shell = v;
+                s.shell_set = true;
                 self.history(ins, true);
             }
             Command::Entrypoint(form) | Command::Cmd(form) => {
@@ -224,6 +264,7 @@ impl Builder<'_> {
             s.alias = alias;
             s.args.clear();
             s.cmd_set_here = false;
+            s.triggers.clear();
             s.cache_key = from_key(&format!("stage:{}", prev.cache_key), &s.platform);
             self.stage = Some(s);
             return Ok(());
@@ -287,6 +328,24 @@ impl Builder<'_> {
                 .into_iter()
                 .collect();
         }
+        // What oci-spec's typed config drops: Docker's Healthcheck, OnBuild
+        // and Shell.
+        let raw: Value = serde_json::from_slice(&img.config_bytes).unwrap_or(Value::Null);
+        let rc = &raw["config"];
+        if let Some(h) = rc.get("Healthcheck").filter(|h| h.is_object()) {
+            s.healthcheck = Some(canon(h.clone()));
+        }
+        let strings = |v: &Value| -> Option<Vec<String>> {
+            v.as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        if let Some(shell) = strings(&rc["Shell"]).filter(|v| !v.is_empty()) {
+            s.shell = shell;
+            s.shell_set = true;
+        }
+        s.triggers = strings(&rc["OnBuild"]).unwrap_or_default();
         s.author = config.author().clone();
         s.history = config
             .history()
@@ -298,4 +357,29 @@ impl Builder<'_> {
         self.stage = Some(s);
         Ok(())
     }
+}
+
+/// Whether `s` names a signal as STOPSIGNAL takes it: a number, or a name
+/// with or without `SIG` (`TERM`, `SIGRTMIN+3`), as Docker accepts.
+fn is_signal(s: &str) -> bool {
+    const NAMES: [&str; 34] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS", "UNUSED",
+    ];
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
+        return true;
+    }
+    let rt = |prefix: &str, sep: char| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(sep))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=30).contains(&n))
+    };
+    rt("RTMIN", '+') || rt("RTMAX", '-')
 }

@@ -26,6 +26,9 @@ pub trait RunStep {
     /// The unpacked, read-only filesystem of `layers` (for `COPY --from`):
     /// the engine's snapshot of the chain, which it keeps and collects.
     fn rootfs(&mut self, layers: &[Descriptor], diff_ids: &[String]) -> anyhow::Result<PathBuf>;
+
+    /// Downloads `url` (http or https) into `dest`, for `ADD <url>`.
+    fn fetch(&mut self, url: &str, dest: &mut std::fs::File) -> anyhow::Result<()>;
 }
 
 impl Builder<'_> {

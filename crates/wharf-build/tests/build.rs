@@ -273,6 +273,10 @@ impl RunStep for FakeRunner {
     fn rootfs(&mut self, _: &[Descriptor], _: &[String]) -> anyhow::Result<std::path::PathBuf> {
         anyhow::bail!("these tests have no COPY --from")
     }
+
+    fn fetch(&mut self, url: &str, _: &mut std::fs::File) -> anyhow::Result<()> {
+        anyhow::bail!("these tests download nothing ({url})")
+    }
 }
 
 #[test]
@@ -365,7 +369,12 @@ fn add_extracts_tarballs_and_refuses_escapes() {
     let e = run(&c, &opts(&c, Some("wasi/wasm")))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("remote ADD isn't supported"), "{e}");
+    assert!(e.contains("line 2") && e.contains("HTTP client"), "{e}");
+    let c = setup("FROM scratch\nCOPY https://example.com/x.wasm /\n", &[]);
+    let e = run(&c, &opts(&c, Some("wasi/wasm")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("use ADD for a URL"), "{e}");
 }
 
 #[test]

@@ -41,6 +41,11 @@ impl RunStep for LinuxRunStep<'_> {
         let layers: Vec<&Descriptor> = layers.iter().collect();
         Ok(self.engine.unpack_layers(&layers, diff_ids)?)
     }
+
+    fn fetch(&mut self, url: &str, dest: &mut std::fs::File) -> anyhow::Result<()> {
+        wharf_registry::download(url, dest)?;
+        Ok(())
+    }
 }
 
 fn run_step(
