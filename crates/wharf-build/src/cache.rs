@@ -60,14 +60,18 @@ impl Builder<'_> {
         let Some(e) = self.store.cache_entry(&self.cache, &key).cloned() else {
             return Ok(false);
         };
-        let s = self.stage_mut(ins)?;
         if let (Some(layer), Some(diff_id)) = (e.layer, e.diff_id) {
+            // Keep the stage's directories known, from the layer's.
+            let digest = layer.digest().to_string();
+            if let Some(mut dirs) = self.stage_mut(ins)?.dirs.take() {
+                self.layer_dirs(ins, &digest, &mut dirs)?;
+                self.stage_mut(ins)?.dirs = Some(dirs);
+            }
+            let s = self.stage_mut(ins)?;
             s.layers.push(layer);
             s.diff_ids.push(diff_id);
-            // Read again from the layers if a later step needs them.
-            s.dirs = None;
         }
-        s.history.extend(e.history);
+        self.stage_mut(ins)?.history.extend(e.history);
         self.step_hit = true;
         Ok(true)
     }

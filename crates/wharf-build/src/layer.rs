@@ -94,29 +94,54 @@ impl Builder<'_> {
     /// Directories of the current stage's tree (lazily read from the base
     /// layers' tar headers).
     pub(crate) fn known_dirs(&mut self, ins: &Instruction) -> Result<&BTreeMap<String, u32>> {
-        let store = self.store;
         let s = self.stage.as_mut().expect("inside a stage");
         if s.dirs.is_none() {
+            let layers: Vec<String> = s.layers.iter().map(|l| l.digest().to_string()).collect();
             let mut dirs = BTreeMap::new();
-            for l in &s.layers {
-                let digest = l.digest().to_string();
-                let path = store.blob_path(&digest)?;
-                let f = File::open(&path).map_err(|e| {
-                    step_err(
-                        ins,
-                        format!(
-                            "cannot read base layer {digest} ({}): {e}; re-pull the base image",
-                            path.display()
-                        ),
-                    )
-                })?;
-                let mut r = wharf_snapshot::decompress(f, None)
-                    .map_err(|e| io_err(format!("reading base layer {digest}"), e))?;
-                scan_dirs(&mut r, &mut dirs);
+            for digest in &layers {
+                self.layer_dirs(ins, digest, &mut dirs)?;
             }
-            s.dirs = Some(dirs);
+            self.stage.as_mut().expect("inside a stage").dirs = Some(dirs);
         }
-        Ok(s.dirs.as_ref().expect("just set"))
+        Ok(self
+            .stage
+            .as_ref()
+            .and_then(|s| s.dirs.as_ref())
+            .expect("just set"))
+    }
+
+    /// Adds the directories of layer `digest` to `dirs`. What a layer holds
+    /// never changes, so its directories are read once and kept in the
+    /// build cache index: a cached rebuild FROM a large toolchain image does
+    /// not decompress it again.
+    pub(crate) fn layer_dirs(
+        &mut self,
+        ins: &Instruction,
+        digest: &str,
+        dirs: &mut BTreeMap<String, u32>,
+    ) -> Result<()> {
+        if let Some(known) = self.cache.layer_dirs.get(digest) {
+            dirs.extend(known.iter().map(|(k, v)| (k.clone(), *v)));
+            return Ok(());
+        }
+        let path = self.store.blob_path(digest)?;
+        let f = File::open(&path).map_err(|e| {
+            step_err(
+                ins,
+                format!(
+                    "cannot read base layer {digest} ({}): {e}; re-pull the base image",
+                    path.display()
+                ),
+            )
+        })?;
+        let mut r = wharf_snapshot::decompress(f, None)
+            .map_err(|e| io_err(format!("reading base layer {digest}"), e))?;
+        let mut found = BTreeMap::new();
+        scan_dirs(&mut r, &mut found);
+        dirs.extend(found.iter().map(|(k, v)| (k.clone(), *v)));
+        self.cache.layer_dirs.insert(digest.to_string(), found);
+        self.cache_changed = true;
+        Ok(())
     }
 
     /// Writes `plan` as a deterministic tar layer and adds it. With

@@ -458,6 +458,10 @@ fn from_an_image_built_earlier_reuses_layers() {
         config(&c, &base)["rootfs"]["diff_ids"][0]
     );
     assert_eq!(cfg["history"].as_array().unwrap().len(), 4 + 2);
+    // The base layer's directories were read once and kept for the next
+    // build (which then need not decompress it).
+    let base_layer = bm["layers"][0]["digest"].as_str().unwrap();
+    assert!(c.store.build_cache().layer_dirs.contains_key(base_layer));
 }
 
 #[test]

@@ -28,6 +28,12 @@ const FILE: &str = "build-cache.json";
 pub struct BuildCache {
     #[serde(default)]
     pub entries: BTreeMap<String, CacheEntry>,
+    /// The directories (path without '/', mode) each layer blob holds, by
+    /// digest: what a COPY onto that layer needs to know, kept so a large
+    /// base layer is read once, not at every build. Not a gc root: entries
+    /// of blobs that are gone are dropped when the index is saved.
+    #[serde(default)]
+    pub layer_dirs: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
 /// What one step made.
@@ -71,7 +77,9 @@ impl Store {
     /// or the new one).
     pub fn save_build_cache(&self, lock: &StoreLock, cache: &BuildCache) -> Result<()> {
         debug_assert_eq!(lock.root, self.root, "lock taken on another store");
-        let bytes = serde_json::to_vec(cache).expect("serialising the build cache");
+        let mut cache = cache.clone();
+        cache.layer_dirs.retain(|digest, _| self.has_blob(digest));
+        let bytes = serde_json::to_vec(&cache).expect("serialising the build cache");
         let path = self.build_cache_path();
         fsutil::write_replace(&path, &bytes).ctx(|| format!("cannot write {}", path.display()))
     }
