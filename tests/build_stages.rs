@@ -449,3 +449,35 @@ fn add_downloads_urls() {
     let e = stderr(&bad);
     assert!(e.contains("line 2") && e.contains("404"), "{e}");
 }
+
+#[test]
+fn rmi_reports_names_untagged_and_the_image_deleted() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm.in /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n";
+    let ctx = stages_context(&w, "rmi", df);
+    let ctx = ctx.to_str().unwrap();
+    // Untagged, removed by its short id: the image is deleted, no name was
+    // untagged (not its manifest digest as if it were one).
+    let id = w.ok(&["build", "-q", "--platform", "wasi/wasm", ctx]);
+    let id = id.trim().to_string();
+    let hex = id.trim_start_matches("sha256:");
+    let out = w.ok(&["rmi", &hex[..12]]);
+    assert_eq!(out, format!("Deleted: sha256:{hex}\n"));
+    assert!(w.images().is_empty());
+    // Tagged twice: rmi of one name untags it; of the last, deletes too.
+    w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "one:1",
+        "-t",
+        "one:2",
+        ctx,
+    ]);
+    assert_eq!(w.ok(&["rmi", "one:1"]), "Untagged: one:1\n");
+    assert_eq!(
+        w.ok(&["rmi", "one:2"]),
+        format!("Untagged: one:2\nDeleted: sha256:{hex}\n")
+    );
+}

@@ -15,6 +15,13 @@ use crate::{Engine, Error, Result};
 pub use wharf_build::BuildOptions;
 pub use wharf_image::ImageSummary;
 
+/// What `rmi` removed, as Docker reports it: the names it took off, and
+/// the image id when no name or entry for that image is left.
+pub struct RemovedImage {
+    pub untagged: Vec<String>,
+    pub deleted: Option<String>,
+}
+
 /// What `wharf build` made.
 pub struct BuiltImage {
     pub id: String,
@@ -249,7 +256,8 @@ impl Engine {
 
     /// `wharf rmi`: refuses images that containers use unless `force`, then
     /// frees the blobs and snapshots no image or container needs.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<String>> {
+    /// `rmi NAME|ID`: removes the index entries `name` stands for.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<RemovedImage> {
         let image = self.store.resolve(name, None)?;
         let users: Vec<String> = self
             .containers
@@ -267,7 +275,15 @@ impl Engine {
         let lock = self.store.lock()?;
         let removed = self.store.remove(&lock, name)?;
         self.collect_garbage(&lock)?;
-        Ok(removed)
+        // Entries without a name are listed by their digest: not a name
+        // that was untagged, so not reported as one.
+        let untagged = removed
+            .into_iter()
+            .filter(|r| !(r.len() == 71 && r.starts_with("sha256:")))
+            .collect();
+        let id = image.id();
+        let deleted = self.store.resolve(&id, None).is_err().then_some(id);
+        Ok(RemovedImage { untagged, deleted })
     }
 
     /// Deletes blobs unreachable from index.json and snapshots that neither
