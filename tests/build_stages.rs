@@ -481,3 +481,58 @@ fn rmi_reports_names_untagged_and_the_image_deleted() {
         format!("Untagged: one:2\nDeleted: sha256:{hex}\n")
     );
 }
+
+/// Runs skopeo, which must succeed (scripts/setup.sh installs it).
+fn skopeo(args: &[&str]) -> String {
+    let mut c = std::process::Command::new("skopeo");
+    c.args(args);
+    let out = run_with_timeout(c, None, CMD_TIMEOUT);
+    assert!(out.status.success(), "skopeo {args:?}\n{}", describe(&out));
+    stdout(&out)
+}
+
+#[test]
+fn oci_and_docker_archives_of_one_image_load_as_one_image() {
+    let w = Wharf::new();
+    let df = "FROM scratch\nCOPY hello.wasm.in /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n";
+    let ctx = stages_context(&w, "archives", df);
+    w.ok(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "hello:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let config = image_config(&w, "hello:1");
+    let oci = w.scratch("archives-out").join("oci.tar");
+    let docker = w.scratch("archives-out").join("docker.tar");
+    w.ok(&["save", "-o", oci.to_str().unwrap(), "hello:1"]);
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci-archive:{}", oci.display()),
+        &format!("docker-archive:{}:hello:1", docker.display()),
+    ]);
+    // The time and history survive the round trip through skopeo.
+    let seen: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        &format!("docker-archive:{}", docker.display()),
+    ]))
+    .unwrap();
+    assert_eq!(seen["created"], config["created"]);
+    assert_eq!(seen["history"], config["history"]);
+
+    let fresh = Wharf::new();
+    fresh.load(&oci);
+    fresh.load(&docker);
+    let imgs = fresh.images();
+    assert_eq!(
+        imgs.len(),
+        1,
+        "one image, not a <none> beside it: {imgs:#?}"
+    );
+    assert_eq!(fresh.inspect("hello:1")["Id"], w.inspect("hello:1")["Id"]);
+    assert_eq!(fresh.ok(&["run", "--rm", "hello:1"]).trim(), WASM_GREETING);
+}

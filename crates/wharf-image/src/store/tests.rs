@@ -750,3 +750,39 @@ fn build_cache_keeps_its_layers_until_pruned() {
     store.save_build_cache(&lock, &cache).unwrap();
     assert!(store.cache_entry(&store.build_cache(), "k").is_none());
 }
+
+#[test]
+fn one_image_in_two_compressions_is_one_entry() {
+    // What loading the same image from an OCI archive (gzip) and then from a
+    // docker-archive (plain tars) makes: two manifests, one config.
+    let (_d, store) = new_store();
+    let lock = store.lock().unwrap();
+    let layers = vec![layer_tar(&[("hello", b"hi")])];
+    let arch = host_arch();
+    let gz = put_image(&store, "linux", &arch, &layers, Compression::Gzip);
+    let plain = put_image(&store, "linux", &arch, &layers, Compression::None);
+    assert_ne!(gz.digest(), plain.digest());
+    store.tag(&lock, &r("app:1"), &gz).unwrap();
+    store.tag(&lock, &r("app:1"), &plain).unwrap();
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // An untagged copy is replaced by a tagged one of the same image too.
+    store.tag_all(&lock, &[(None, gz.clone())]).unwrap();
+    assert_eq!(store.list().unwrap().len(), 2);
+    store.tag(&lock, &r("app:2"), &plain).unwrap();
+    let names: Vec<_> = store.list().unwrap();
+    assert_eq!(names.len(), 2, "app:1 and app:2, no <none>: {names:?}");
+    // A different image displaced by a name still stays, untagged.
+    let other = put_image(
+        &store,
+        "linux",
+        &arch,
+        &[layer_tar(&[("x", b"y")])],
+        Compression::Gzip,
+    );
+    store.tag(&lock, &r("app:2"), &other).unwrap();
+    assert_eq!(store.list().unwrap().len(), 2);
+    store.tag(&lock, &r("app:1"), &other).unwrap();
+    // app:1, app:2 and the first image, which stays as <none>.
+    assert_eq!(store.list().unwrap().len(), 3);
+}
