@@ -54,15 +54,42 @@ fn build_with_several_tags() {
 
 #[test]
 fn build_is_reproducible() {
+    // With SOURCE_DATE_EPOCH (times in the image are that instant), the
+    // same inputs give the same digest in any store.
     let a = Wharf::new();
     let b = Wharf::new();
-    a.build_hello();
-    b.build_hello();
+    let ctx = hello_context();
+    for w in [&a, &b] {
+        let out = w.cmd_env(
+            &[
+                "build",
+                "--platform",
+                "wasi/wasm",
+                "-t",
+                "hello:1",
+                ctx.to_str().unwrap(),
+            ],
+            &[("SOURCE_DATE_EPOCH", "1700000000")],
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+    }
     let da = a.images()[0]["Digest"].clone();
     let db = b.images()[0]["Digest"].clone();
     assert_eq!(da, db, "same inputs must give the same image digest");
-    // Again in the same store, under another tag.
-    a.build_hello_as("hello:again");
+    assert_eq!(a.inspect("hello:1")["Created"], "2023-11-14T22:13:20Z");
+    // Again in the same store, under another tag: the same image.
+    let out = a.cmd_env(
+        &[
+            "build",
+            "--platform",
+            "wasi/wasm",
+            "-t",
+            "hello:again",
+            ctx.to_str().unwrap(),
+        ],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
     let imgs = a.images();
     assert!(imgs.iter().all(|i| i["Digest"] == da), "{imgs:?}");
 }

@@ -19,6 +19,12 @@ pub struct Args {
     /// Target platform: wasi/wasm, wasip1/wasm, wasip2/wasm or linux/amd64
     #[arg(long)]
     platform: Option<String>,
+    /// Build up to this stage (FROM ... AS NAME) and make it the image
+    #[arg(long)]
+    target: Option<String>,
+    /// Run every step instead of reusing cached results
+    #[arg(long)]
+    no_cache: bool,
     /// Print only the image id
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -44,6 +50,8 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         build_args,
         platform,
         quiet: a.quiet,
+        target: a.target,
+        no_cache: a.no_cache,
     };
     let mut out = std::io::stdout();
     let built = engine.build(&opts, &a.tags, &mut out)?;

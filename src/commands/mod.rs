@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod builder;
 pub mod completion;
 pub mod compose;
 pub mod container;

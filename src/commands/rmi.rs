@@ -16,7 +16,14 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
     let mut code = 0;
     for name in &a.images {
         match engine.remove_image(name, a.force) {
-            Ok(removed) => removed.iter().for_each(|r| println!("Untagged: {r}")),
+            Ok(removed) => {
+                for r in &removed.untagged {
+                    println!("Untagged: {r}");
+                }
+                if let Some(id) = &removed.deleted {
+                    println!("Deleted: {id}");
+                }
+            }
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;

@@ -11,14 +11,12 @@ use crate::dockerfile::Instruction;
 use crate::driver::Builder;
 use crate::error::{step_err, Result};
 use crate::layer::{LayerPlan, Node};
-use crate::paths::child_path;
+use crate::paths::{child_path, normalize_image_path};
 
-fn is_url(s: &str) -> bool {
+/// A git source (ADD downloads http(s) URLs before sources get here).
+fn is_git_url(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.starts_with("http://")
-        || l.starts_with("https://")
-        || l.starts_with("git@")
-        || l.starts_with("git://")
+    l.starts_with("git@") || l.starts_with("git://")
 }
 
 fn has_glob(s: &str) -> bool {
@@ -26,23 +24,30 @@ fn has_glob(s: &str) -> bool {
 }
 
 impl Builder<'_> {
-    /// The context files that COPY/ADD sources `srcs` name: (absolute path,
-    /// path relative to the context), and whether any source was a glob
-    /// (which makes the destination a directory).
+    /// The files that COPY/ADD sources `srcs` name: (absolute path, path
+    /// relative to the context or root), and whether any source was a glob
+    /// (which makes the destination a directory). Sources come from the
+    /// build context (with .dockerignore), or with `from` from that root
+    /// filesystem (an earlier stage or an image, `COPY --from`), where
+    /// symlinks resolve inside it.
     pub(crate) fn resolve_sources(
         &self,
         ins: &Instruction,
         srcs: &[String],
+        from: Option<&Path>,
     ) -> Result<(Vec<(PathBuf, String)>, bool)> {
+        if let Some(root) = from {
+            return self.resolve_in(ins, srcs, root);
+        }
         let kw = ins.keyword();
         let mut resolved: Vec<(PathBuf, String)> = Vec::new();
         let mut from_glob = false;
         for s in srcs {
-            if is_url(s) {
+            if is_git_url(s) {
                 return Err(step_err(
                     ins,
                     format!(
-                        "{kw} of a URL ({s}) is not supported here: remote ADD isn't supported; download the file and COPY it"
+                        "{kw} of a git repository ({s}) is not supported; clone it into the build context and COPY it"
                     ),
                 ));
             }
@@ -103,6 +108,63 @@ impl Builder<'_> {
                 }
                 self.check_inside(ins, &path, s)?;
                 resolved.push((path, rel));
+            }
+        }
+        Ok((resolved, from_glob))
+    }
+
+    /// `COPY --from` sources inside `root`.
+    fn resolve_in(
+        &self,
+        ins: &Instruction,
+        srcs: &[String],
+        root: &Path,
+    ) -> Result<(Vec<(PathBuf, String)>, bool)> {
+        let mut resolved = Vec::new();
+        let mut from_glob = false;
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        for s in srcs {
+            let rel = normalize_image_path(s);
+            let mut rels = Vec::new();
+            if has_glob(&rel) {
+                from_glob = true;
+                let pattern = format!("{}/{}", glob::Pattern::escape(&root.to_string_lossy()), rel);
+                let matches = glob::glob_with(&pattern, opts)
+                    .map_err(|e| step_err(ins, format!("bad pattern '{s}': {e}")))?;
+                for m in matches.flatten() {
+                    rels.push(
+                        m.strip_prefix(root)
+                            .unwrap_or(&m)
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+                if rels.is_empty() {
+                    return Err(step_err(
+                        ins,
+                        format!("no files match '{s}' in the --from source"),
+                    ));
+                }
+            } else {
+                rels.push(rel);
+            }
+            for r in rels {
+                // Symlinks (absolute ones too) resolve within the root, never
+                // to the host's files.
+                let abs = wharf_snapshot::resolve_in_root(root, &r).ok_or_else(|| {
+                    step_err(ins, format!("source '{s}' not found in the --from source"))
+                })?;
+                if fs::symlink_metadata(&abs).is_err() {
+                    return Err(step_err(
+                        ins,
+                        format!("source '{s}' not found in the --from source"),
+                    ));
+                }
+                resolved.push((abs, r));
             }
         }
         Ok((resolved, from_glob))

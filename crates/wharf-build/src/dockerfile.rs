@@ -58,6 +58,125 @@ pub enum Command {
     Volume(String),
     StopSignal(String),
     Maintainer(String),
+    /// `HEALTHCHECK NONE` (None) or `HEALTHCHECK [--opts] CMD ...`.
+    Healthcheck(Option<Healthcheck>),
+    /// `ONBUILD <instruction>`: the trigger as written (checked to parse).
+    Onbuild(String),
+}
+
+/// A `HEALTHCHECK ... CMD` as the image config stores it (Docker's
+/// `Healthcheck`): `test` is `["CMD", args...]` or `["CMD-SHELL", command]`;
+/// options not given stay unset (the runtime's defaults apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    pub test: Vec<String>,
+    pub interval: Option<std::time::Duration>,
+    pub timeout: Option<std::time::Duration>,
+    pub start_period: Option<std::time::Duration>,
+    pub start_interval: Option<std::time::Duration>,
+    pub retries: Option<u64>,
+}
+
+/// Parses a Go duration (`30s`, `1m30s`, `500ms`, `1.5h`), the syntax of
+/// HEALTHCHECK's options.
+pub fn go_duration(s: &str) -> Option<std::time::Duration> {
+    let text = s.trim();
+    if text == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut nanos = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if n == 0 {
+            return None;
+        }
+        let number: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u..];
+        nanos += number * unit;
+    }
+    (nanos.is_finite() && nanos < u64::MAX as f64)
+        .then(|| std::time::Duration::from_nanos(nanos.round() as u64))
+}
+
+fn healthcheck(line: usize, rest: &str) -> Result<Command, Error> {
+    let usage = "write HEALTHCHECK [--interval=30s] [--timeout=30s] [--start-period=0s] [--start-interval=5s] [--retries=3] CMD command, or HEALTHCHECK NONE";
+    let (flags, rest) = take_flags(line, rest)?;
+    let (kw, cmd) = split_keyword(rest);
+    match kw.to_ascii_uppercase().as_str() {
+        "NONE" if flags.is_empty() && cmd.is_empty() => Ok(Command::Healthcheck(None)),
+        "NONE" => Err(perr(line, "HEALTHCHECK NONE takes no options or arguments")),
+        "CMD" if !cmd.is_empty() => {
+            let test = match command_form(cmd) {
+                CommandForm::Exec(v) if v.is_empty() => {
+                    return Err(perr(
+                        line,
+                        format!("HEALTHCHECK CMD [] has no command; {usage}"),
+                    ))
+                }
+                CommandForm::Exec(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
+                CommandForm::Shell(s) => vec!["CMD-SHELL".to_string(), s],
+            };
+            let mut hc = Healthcheck {
+                test,
+                interval: None,
+                timeout: None,
+                start_period: None,
+                start_interval: None,
+                retries: None,
+            };
+            for (name, value) in flags {
+                let duration = || {
+                    go_duration(&value)
+                        .filter(|d| d.is_zero() || *d >= std::time::Duration::from_millis(1))
+                        .ok_or_else(|| {
+                            perr(
+                                line,
+                                format!("HEALTHCHECK --{name}={value} is not a duration of at least 1ms; write e.g. --{name}=30s"),
+                            )
+                        })
+                };
+                match name.as_str() {
+                    "interval" => hc.interval = Some(duration()?),
+                    "timeout" => hc.timeout = Some(duration()?),
+                    "start-period" => hc.start_period = Some(duration()?),
+                    "start-interval" => hc.start_interval = Some(duration()?),
+                    "retries" => {
+                        hc.retries = Some(value.parse::<u64>().map_err(|_| {
+                            perr(line, format!("HEALTHCHECK --retries={value} is not a whole number; write e.g. --retries=3"))
+                        })?)
+                    }
+                    other => {
+                        return Err(perr(
+                            line,
+                            format!("HEALTHCHECK flag --{other} is unknown; {usage}"),
+                        ))
+                    }
+                }
+            }
+            Ok(Command::Healthcheck(Some(hc)))
+        }
+        _ => Err(perr(
+            line,
+            format!("HEALTHCHECK needs CMD or NONE; {usage}"),
+        )),
+    }
 }
 
 /// A parsed instruction.
@@ -91,6 +210,8 @@ impl Instruction {
             Command::Volume(_) => "VOLUME",
             Command::StopSignal(_) => "STOPSIGNAL",
             Command::Maintainer(_) => "MAINTAINER",
+            Command::Healthcheck(_) => "HEALTHCHECK",
+            Command::Onbuild(_) => "ONBUILD",
         }
     }
 }
@@ -449,17 +570,26 @@ fn parse_instruction(line: usize, logical: &str) -> Result<Instruction, Error> {
             Command::StopSignal(rest.to_string())
         }
         "MAINTAINER" => Command::Maintainer(rest.to_string()),
-        "HEALTHCHECK" | "ONBUILD" => {
-            return Err(perr(
-                line,
-                format!("{upper} is not supported by wharf build yet; remove it from the Dockerfile"),
-            ))
+        "HEALTHCHECK" => healthcheck(line, rest)?,
+        "ONBUILD" => {
+            need("an instruction, e.g. ONBUILD COPY . /app")?;
+            let trigger = parse_instruction(line, rest)?;
+            if matches!(
+                trigger.command,
+                Command::Onbuild(_) | Command::From { .. } | Command::Maintainer(_)
+            ) {
+                return Err(perr(
+                    line,
+                    format!("ONBUILD {} is not allowed as a trigger", trigger.keyword()),
+                ));
+            }
+            Command::Onbuild(rest.to_string())
         }
         _ => {
             return Err(perr(
                 line,
                 format!(
-                    "unknown instruction '{kw}'; expected one of FROM, ARG, ENV, LABEL, COPY, ADD, WORKDIR, ENTRYPOINT, CMD, RUN, SHELL, USER, EXPOSE, VOLUME, STOPSIGNAL"
+                    "unknown instruction '{kw}'; expected one of FROM, ARG, ENV, LABEL, COPY, ADD, WORKDIR, ENTRYPOINT, CMD, RUN, SHELL, USER, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD"
                 ),
             ))
         }
@@ -564,6 +694,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("JSON"), "{e}");
+    }
+
+    #[test]
+    fn healthcheck_and_onbuild() {
+        let ins = parse(
+            "HEALTHCHECK --interval=1m30s --retries=2 CMD curl -f http://localhost/\nHEALTHCHECK CMD [\"/bin/check\", \"-q\"]\nHEALTHCHECK NONE\nONBUILD COPY . /app\n",
+        )
+        .unwrap();
+        match &ins[0].command {
+            Command::Healthcheck(Some(h)) => {
+                assert_eq!(h.test, vec!["CMD-SHELL", "curl -f http://localhost/"]);
+                assert_eq!(h.interval, Some(std::time::Duration::from_secs(90)));
+                assert_eq!(h.retries, Some(2));
+                assert_eq!(h.timeout, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &ins[1].command {
+            Command::Healthcheck(Some(h)) => assert_eq!(h.test, vec!["CMD", "/bin/check", "-q"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ins[2].command, Command::Healthcheck(None));
+        assert_eq!(ins[3].command, Command::Onbuild("COPY . /app".into()));
+        for bad in [
+            "HEALTHCHECK --interval=soon CMD true",
+            "HEALTHCHECK --bogus=1 CMD true",
+            "HEALTHCHECK NONE extra",
+            "HEALTHCHECK true",
+            "ONBUILD ONBUILD RUN x",
+            "ONBUILD FROM scratch",
+            "ONBUILD FROBNICATE",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("line 1"), "{bad}: {e}");
+        }
+        assert_eq!(
+            go_duration("500ms"),
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            go_duration("1.5h"),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(go_duration("5"), None);
     }
 
     #[test]

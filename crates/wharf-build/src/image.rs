@@ -30,9 +30,17 @@ pub(crate) fn canon(v: Value) -> Value {
     }
 }
 
-/// The config JSON of a stage (bytes, and the value), `created` being the
-/// build's timestamp.
+/// The config JSON of a stage (bytes, and the value). The image was
+/// created when its last step was: a step reused from the build cache keeps
+/// its time, so an unchanged rebuild keeps the image id. `created` (the
+/// build's time) is for a stage with no history at all.
 pub(crate) fn config_json(s: &Stage, created: &str) -> (Vec<u8>, Value) {
+    let created = s
+        .history
+        .last()
+        .and_then(|h| h.get("created"))
+        .and_then(Value::as_str)
+        .unwrap_or(created);
     let mut c = Map::new();
     if !s.user.is_empty() {
         c.insert("User".into(), json!(s.user));
@@ -63,6 +71,15 @@ pub(crate) fn config_json(s: &Stage, created: &str) -> (Vec<u8>, Value) {
     }
     if let Some(sig) = &s.stop_signal {
         c.insert("StopSignal".into(), json!(sig));
+    }
+    if let Some(h) = &s.healthcheck {
+        c.insert("Healthcheck".into(), h.clone());
+    }
+    if !s.onbuild.is_empty() {
+        c.insert("OnBuild".into(), json!(s.onbuild));
+    }
+    if s.shell_set {
+        c.insert("Shell".into(), json!(s.shell));
     }
     let mut v = json!({
         "created": created,

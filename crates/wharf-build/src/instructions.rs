@@ -5,8 +5,9 @@
 
 use std::str::FromStr;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::cache::from_key;
 use crate::dockerfile::{Command, CommandForm, Instruction};
 use crate::driver::Builder;
 use crate::error::{step_err, Result};
@@ -77,11 +78,11 @@ impl Builder<'_> {
                 let exists = norm.is_empty() || self.known_dirs(ins)?.contains_key(&norm);
                 if exists {
                     self.history(ins, true);
-                } else {
+                } else if !self.cached_layer_step(ins, "")? {
                     let known = self.known_dirs(ins)?.clone();
                     let mut plan = LayerPlan::new(0, 0, None);
                     plan.add(norm, Node::Dir { mode: 0o755 }, &known);
-                    self.commit_layer(ins, plan)?;
+                    self.commit_layer(ins, plan, false)?;
                     self.history(ins, false);
                 }
             }
@@ -109,7 +110,45 @@ impl Builder<'_> {
             }
             Command::StopSignal(raw) => {
                 let s = self.subst(ins, raw)?;
+                if !is_signal(&s) {
+                    return Err(step_err(
+                        ins,
+                        format!("'{s}' is not a signal; write e.g. STOPSIGNAL SIGTERM, SIGINT, SIGRTMIN+3 or 15"),
+                    ));
+                }
                 self.stage_mut(ins)?.stop_signal = Some(s);
+                self.history(ins, true);
+            }
+            Command::Healthcheck(h) => {
+                let value = match h {
+                    None => json!({ "Test": ["NONE"] }),
+                    Some(h) => {
+                        let mut v = json!({ "Test": h.test });
+                        // Docker's JSON: nanoseconds; unset options omitted.
+                        for (key, d) in [
+                            ("Interval", h.interval),
+                            ("Timeout", h.timeout),
+                            ("StartPeriod", h.start_period),
+                            ("StartInterval", h.start_interval),
+                        ] {
+                            if let Some(d) = d {
+                                v[key] = json!(d.as_nanos() as u64);
+                            }
+                        }
+                        if let Some(r) = h.retries {
+                            v["Retries"] = json!(r);
+                        }
+                        v
+                    }
+                };
+                self.stage_mut(ins)?.healthcheck = Some(canon(value));
+                self.history(ins, true);
+            }
+            Command::Onbuild(trigger) => {
+                // Stored as written: it is substituted when it runs, in the
+                // image built FROM this one.
+                let t = trigger.clone();
+                self.stage_mut(ins)?.onbuild.push(t);
                 self.history(ins, true);
             }
             Command::Maintainer(m) => {
@@ -119,7 +158,9 @@ impl Builder<'_> {
             }
             Command::Shell(v) => {
                 let v = v.clone();
-                self.stage_mut(ins)?.shell = v;
+                let s = self.stage_mut(ins)?;
+                s.shell = v;
+                s.shell_set = true;
                 self.history(ins, true);
             }
             Command::Entrypoint(form) | Command::Cmd(form) => {
@@ -150,18 +191,44 @@ impl Builder<'_> {
                 flags,
                 sources,
                 dest,
-            } => self.copy(ins, flags, sources, dest, false)?,
+            } => self.copy(ins, flags, sources, dest, false, runner)?,
             Command::Add {
                 flags,
                 sources,
                 dest,
-            } => self.copy(ins, flags, sources, dest, true)?,
+            } => self.copy(ins, flags, sources, dest, true, runner)?,
         }
         Ok(())
     }
 
     /// FROM: starts a stage from scratch, an earlier stage or a base image
     /// in the store.
+    /// A base image (FROM, COPY --from) in the store, for `platform`. In a
+    /// Wasm build (`--platform wasi/wasm`) a stage whose FROM names no
+    /// platform and whose base has no Wasm variant is a builder stage: it
+    /// runs on the host's platform, as `FROM --platform=$BUILDPLATFORM`
+    /// would, since a Wasm image cannot be built on a Linux base anyway.
+    pub(crate) fn resolve_base(
+        &mut self,
+        ins: &Instruction,
+        image: &str,
+        platform: Option<&Platform>,
+        explicit: bool,
+    ) -> Result<wharf_image::Image> {
+        match self.store.resolve(image, platform) {
+            Ok(img) => Ok(img),
+            Err(e) => {
+                let fallback = !explicit && platform.is_some_and(|p| p.is_wasm());
+                if fallback {
+                    if let Ok(img) = self.store.resolve(image, Some(&Platform::host())) {
+                        return Ok(img);
+                    }
+                }
+                Err(step_err(ins, format!("base image '{image}': {e}")))
+            }
+        }
+    }
+
     fn from(
         &mut self,
         ins: &Instruction,
@@ -169,44 +236,40 @@ impl Builder<'_> {
         alias: Option<String>,
         platform: Option<&str>,
     ) -> Result<()> {
-        if let Some(prev) = self.stage.take() {
-            self.stages.push(prev);
-        }
         let image = self.subst(ins, image)?;
-        let platform = match platform {
+        let explicit = match platform {
             Some(p) => {
                 let p = self.subst(ins, p)?;
                 Some(Platform::from_str(&p).map_err(|e| step_err(ins, e.to_string()))?)
             }
-            None => self.opts.platform.clone(),
+            None => None,
         };
+        let platform = explicit.clone().or_else(|| self.opts.platform.clone());
         if image.eq_ignore_ascii_case("scratch") {
             let platform = platform.unwrap_or_else(Platform::host);
-            self.stage = Some(Stage::scratch(platform, alias));
-            self.history(ins, true);
-            // FROM scratch has no history entry in Docker; drop it.
-            if let Some(s) = self.stage.as_mut() {
-                s.history.clear();
-            }
+            let mut s = Stage::scratch(platform, alias);
+            s.cache_key = from_key("scratch", &s.platform);
+            self.stage = Some(s);
+            // FROM scratch has no history entry in Docker.
             return Ok(());
         }
-        if let Some(prev) = self
-            .stages
+        let lower = image.to_ascii_lowercase();
+        if let Some(prev) = self.built[..self.stage_index]
             .iter()
             .rev()
-            .find(|s| s.alias.as_deref() == Some(image.to_ascii_lowercase().as_str()))
+            .flatten()
+            .find(|s| s.alias.as_deref() == Some(lower.as_str()))
         {
             let mut s = prev.clone();
             s.alias = alias;
             s.args.clear();
             s.cmd_set_here = false;
+            s.triggers.clear();
+            s.cache_key = from_key(&format!("stage:{}", prev.cache_key), &s.platform);
             self.stage = Some(s);
             return Ok(());
         }
-        let img = self
-            .store
-            .resolve(&image, platform.as_ref())
-            .map_err(|e| step_err(ins, format!("base image '{image}': {e}")))?;
+        let img = self.resolve_base(ins, &image, platform.as_ref(), explicit.is_some())?;
         let Some(config) = img.config.clone() else {
             return Err(step_err(
                 ins,
@@ -216,10 +279,18 @@ impl Builder<'_> {
                 ),
             ));
         };
-        let platform = platform
-            .or_else(|| img.platform())
-            .unwrap_or_else(Platform::host);
+        let platform = match (platform, img.platform()) {
+            // A builder stage of a Wasm build (see resolve_base).
+            (Some(want), Some(got)) if want.is_wasm() && !got.is_wasm() && explicit.is_none() => {
+                self.say(format!(
+                    "note: '{image}' is a {got} image; this stage runs on {got} (a builder stage of the {want} image)"
+                ));
+                got
+            }
+            (want, got) => want.or(got).unwrap_or_else(Platform::host),
+        };
         let mut s = Stage::scratch(platform, alias);
+        s.cache_key = from_key(img.manifest_descriptor.digest().as_ref(), &s.platform);
         s.dirs = None;
         s.layers = img.manifest.layers().clone();
         s.diff_ids = config.rootfs().diff_ids().clone();
@@ -257,6 +328,24 @@ impl Builder<'_> {
                 .into_iter()
                 .collect();
         }
+        // What oci-spec's typed config drops: Docker's Healthcheck, OnBuild
+        // and Shell.
+        let raw: Value = serde_json::from_slice(&img.config_bytes).unwrap_or(Value::Null);
+        let rc = &raw["config"];
+        if let Some(h) = rc.get("Healthcheck").filter(|h| h.is_object()) {
+            s.healthcheck = Some(canon(h.clone()));
+        }
+        let strings = |v: &Value| -> Option<Vec<String>> {
+            v.as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        if let Some(shell) = strings(&rc["Shell"]).filter(|v| !v.is_empty()) {
+            s.shell = shell;
+            s.shell_set = true;
+        }
+        s.triggers = strings(&rc["OnBuild"]).unwrap_or_default();
         s.author = config.author().clone();
         s.history = config
             .history()
@@ -268,4 +357,29 @@ impl Builder<'_> {
         self.stage = Some(s);
         Ok(())
     }
+}
+
+/// Whether `s` names a signal as STOPSIGNAL takes it: a number, or a name
+/// with or without `SIG` (`TERM`, `SIGRTMIN+3`), as Docker accepts.
+fn is_signal(s: &str) -> bool {
+    const NAMES: [&str; 34] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS", "UNUSED",
+    ];
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
+        return true;
+    }
+    let rt = |prefix: &str, sep: char| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(sep))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=30).contains(&n))
+    };
+    rt("RTMIN", '+') || rt("RTMAX", '-')
 }

@@ -94,35 +94,71 @@ impl Builder<'_> {
     /// Directories of the current stage's tree (lazily read from the base
     /// layers' tar headers).
     pub(crate) fn known_dirs(&mut self, ins: &Instruction) -> Result<&BTreeMap<String, u32>> {
-        let store = self.store;
         let s = self.stage.as_mut().expect("inside a stage");
         if s.dirs.is_none() {
+            let layers: Vec<String> = s.layers.iter().map(|l| l.digest().to_string()).collect();
             let mut dirs = BTreeMap::new();
-            for l in &s.layers {
-                let digest = l.digest().to_string();
-                let path = store.blob_path(&digest)?;
-                let f = File::open(&path).map_err(|e| {
-                    step_err(
-                        ins,
-                        format!(
-                            "cannot read base layer {digest} ({}): {e}; re-pull the base image",
-                            path.display()
-                        ),
-                    )
-                })?;
-                let mut r = wharf_snapshot::decompress(f, None)
-                    .map_err(|e| io_err(format!("reading base layer {digest}"), e))?;
-                scan_dirs(&mut r, &mut dirs);
+            for digest in &layers {
+                self.layer_dirs(ins, digest, &mut dirs)?;
             }
-            s.dirs = Some(dirs);
+            self.stage.as_mut().expect("inside a stage").dirs = Some(dirs);
         }
-        Ok(s.dirs.as_ref().expect("just set"))
+        Ok(self
+            .stage
+            .as_ref()
+            .and_then(|s| s.dirs.as_ref())
+            .expect("just set"))
     }
 
-    /// Writes `plan` as a deterministic tar layer and adds it.
-    pub(crate) fn commit_layer(&mut self, ins: &Instruction, plan: LayerPlan) -> Result<()> {
+    /// Adds the directories of layer `digest` to `dirs`. What a layer holds
+    /// never changes, so its directories are read once and kept in the
+    /// build cache index: a cached rebuild FROM a large toolchain image does
+    /// not decompress it again.
+    pub(crate) fn layer_dirs(
+        &mut self,
+        ins: &Instruction,
+        digest: &str,
+        dirs: &mut BTreeMap<String, u32>,
+    ) -> Result<()> {
+        if let Some(known) = self.cache.layer_dirs.get(digest) {
+            dirs.extend(known.iter().map(|(k, v)| (k.clone(), *v)));
+            return Ok(());
+        }
+        let path = self.store.blob_path(digest)?;
+        let f = File::open(&path).map_err(|e| {
+            step_err(
+                ins,
+                format!(
+                    "cannot read base layer {digest} ({}): {e}; re-pull the base image",
+                    path.display()
+                ),
+            )
+        })?;
+        let mut r = wharf_snapshot::decompress(f, None)
+            .map_err(|e| io_err(format!("reading base layer {digest}"), e))?;
+        let mut found = BTreeMap::new();
+        scan_dirs(&mut r, &mut found);
+        dirs.extend(found.iter().map(|(k, v)| (k.clone(), *v)));
+        self.cache.layer_dirs.insert(digest.to_string(), found);
+        self.cache_changed = true;
+        Ok(())
+    }
+
+    /// Writes `plan` as a deterministic tar layer and adds it. With
+    /// `by_content`, the step is first looked up in the build cache by the
+    /// tar's digest (the content copied, as COPY/ADD's key): a hit adds the
+    /// cached layer and history and returns true.
+    pub(crate) fn commit_layer(
+        &mut self,
+        ins: &Instruction,
+        plan: LayerPlan,
+        by_content: bool,
+    ) -> Result<bool> {
         let tmp = tempfile::tempfile().map_err(|e| io_err("creating a temporary layer file", e))?;
-        let mut b = tar::Builder::new(tmp);
+        let mut b = tar::Builder::new(HashingWriter {
+            inner: tmp,
+            hasher: Sha256::new(),
+        });
         b.mode(tar::HeaderMode::Deterministic);
         for (path, node) in &plan.nodes {
             let mut h = tar::Header::new_gnu();
@@ -161,12 +197,17 @@ impl Builder<'_> {
             };
             r.map_err(|e| step_err(ins, format!("writing layer entry '/{path}': {e}")))?;
         }
-        let mut f = b
+        let hw = b
             .into_inner()
             .map_err(|e| io_err("finishing the layer tar", e))?;
-        f.rewind()
-            .map_err(|e| io_err("rewinding the layer tar", e))?;
-        self.commit_tar(ins, &mut f)?;
+        let diff_id = format!("sha256:{}", hex::encode(hw.hasher.finalize()));
+        let mut f = hw.inner;
+        let hit = by_content && self.cached_layer_step(ins, &format!("content {diff_id}"))?;
+        if !hit {
+            f.rewind()
+                .map_err(|e| io_err("rewinding the layer tar", e))?;
+            self.commit_tar(ins, &mut f)?;
+        }
         if let Some(d) = self.stage.as_mut().and_then(|s| s.dirs.as_mut()) {
             for (path, node) in &plan.nodes {
                 if let Node::Dir { mode } = node {
@@ -174,7 +215,7 @@ impl Builder<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(hit)
     }
 
     /// Hashes an uncompressed layer tar (diff_id), stores it gzip-compressed

@@ -21,6 +21,10 @@ pub struct BuildOptions {
     pub platform: Option<Platform>,
     /// No progress output.
     pub quiet: bool,
+    /// `--target`: build up to this stage (by name); default the last.
+    pub target: Option<String>,
+    /// `--no-cache`: run every step (the results are still cached).
+    pub no_cache: bool,
 }
 
 /// The result of a build: an untagged image in the store.
@@ -46,16 +50,17 @@ impl BuildOptions {
         last_value(&self.build_args, name)
     }
 
-    /// The timestamp of every layer entry and of the image, so the same
-    /// inputs give the same digest: `SOURCE_DATE_EPOCH` from the build args,
-    /// else from the environment, else 0.
-    pub(crate) fn source_date_epoch(&self) -> Result<u64> {
+    /// `SOURCE_DATE_EPOCH` from the build args, else from the environment:
+    /// when set, the time of the image and its history (otherwise the
+    /// build's), as BuildKit does, so the same inputs give the same digest
+    /// in any store.
+    pub(crate) fn source_date_epoch(&self) -> Result<Option<u64>> {
         let from_args = self.build_arg("SOURCE_DATE_EPOCH");
         let raw = from_args.or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok());
         match raw {
-            None => Ok(0),
-            Some(s) if s.trim().is_empty() => Ok(0),
-            Some(s) => s.trim().parse::<u64>().map_err(|_| {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Ok(None),
+            Some(s) => s.trim().parse::<u64>().map(Some).map_err(|_| {
                 io_err(
                     format!(
                         "SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970; set it to e.g. $(git log -1 --format=%ct)"

@@ -2,6 +2,8 @@
 //! far and the config to a [`RunStep`] (the engine's Linux executor) and
 //! commits the diff it returns as a new layer.
 
+use std::path::PathBuf;
+
 use crate::dockerfile::{CommandForm, Instruction};
 use crate::driver::Builder;
 use crate::error::{step_err, Result};
@@ -9,16 +11,24 @@ use crate::image;
 use crate::layer::scan_dirs;
 use crate::{Descriptor, ImageConfiguration};
 
-/// Executes a RUN instruction in a container over the layers so far and
-/// returns the layer diff (an uncompressed tar), or `None` when nothing
-/// changed. The engine implements it for Linux.
+/// What a build needs from the engine. The engine implements it for Linux.
 pub trait RunStep {
+    /// Executes a RUN instruction in a container over the layers so far
+    /// and returns the layer diff (an uncompressed tar), or `None` when
+    /// nothing changed.
     fn run(
         &mut self,
         base_layers: &[Descriptor],
         config: &ImageConfiguration,
         args: &[String],
     ) -> anyhow::Result<Option<Vec<u8>>>;
+
+    /// The unpacked, read-only filesystem of `layers` (for `COPY --from`):
+    /// the engine's snapshot of the chain, which it keeps and collects.
+    fn rootfs(&mut self, layers: &[Descriptor], diff_ids: &[String]) -> anyhow::Result<PathBuf>;
+
+    /// Downloads `url` (http or https) into `dest`, for `ADD <url>`.
+    fn fetch(&mut self, url: &str, dest: &mut std::fs::File) -> anyhow::Result<()>;
 }
 
 impl Builder<'_> {
@@ -42,6 +52,9 @@ impl Builder<'_> {
                 "RUN in Linux builds needs the Linux executor (not available in this build yet); build the files outside and COPY them in",
             ));
         };
+        if self.cached_layer_step(ins, "")? {
+            return Ok(());
+        }
         let stage = self.stage.as_ref().expect("checked");
         let args = stage.argv(form);
         // Build args are visible to RUN as environment variables.

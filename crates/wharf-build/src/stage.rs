@@ -31,6 +31,17 @@ pub(crate) struct Stage {
     pub(crate) history: Vec<Value>,
     pub(crate) args: Vec<(String, String)>,
     pub(crate) shell: Vec<String>,
+    /// Whether SHELL set `shell` (here or in the base): then the config
+    /// records it, as Docker's `Shell`.
+    pub(crate) shell_set: bool,
+    /// The config's `Healthcheck` (Docker's JSON), from HEALTHCHECK or the base.
+    pub(crate) healthcheck: Option<Value>,
+    /// This image's ONBUILD triggers (the config's `OnBuild`).
+    pub(crate) onbuild: Vec<String>,
+    /// The base image's ONBUILD triggers, run right after the FROM.
+    pub(crate) triggers: Vec<String>,
+    /// The cache key of the build so far (see cache.rs).
+    pub(crate) cache_key: String,
     /// Directories known to exist (path without leading '/', mode); loaded
     /// lazily from the base layers.
     pub(crate) dirs: Option<BTreeMap<String, u32>>,
@@ -57,6 +68,11 @@ impl Stage {
             history: Vec::new(),
             args: Vec::new(),
             shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+            shell_set: false,
+            healthcheck: None,
+            onbuild: Vec::new(),
+            triggers: Vec::new(),
+            cache_key: String::new(),
             dirs: Some(BTreeMap::new()),
         }
     }

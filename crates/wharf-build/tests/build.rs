@@ -42,12 +42,15 @@ fn opts(c: &Ctx, platform: Option<&str>) -> BuildOptions {
         build_args: vec![],
         platform: platform.map(|p| Platform::from_str(p).unwrap()),
         quiet: false,
+        target: None,
+        no_cache: false,
     }
 }
 
 fn run(c: &Ctx, o: &BuildOptions) -> Result<(Built, String), wharf_build::Error> {
     let mut out = Vec::new();
-    let b = build(&c.store, o, None, &mut out)?;
+    let lock = c.store.lock()?;
+    let b = build(&c.store, &lock, o, None, &mut out)?;
     Ok((b, String::from_utf8(out).unwrap()))
 }
 
@@ -134,7 +137,11 @@ fn scratch_wasm_image() {
     let cfg = config(&c, &b);
     assert_eq!(cfg["architecture"], "wasm");
     assert_eq!(cfg["os"], "wasi");
-    assert_eq!(cfg["created"], "1970-01-01T00:00:00Z");
+    // The build's time, that of its last step.
+    let created = cfg["created"].as_str().unwrap();
+    assert!(created > "2024", "{created}");
+    let history = cfg["history"].as_array().unwrap();
+    assert_eq!(history.last().unwrap()["created"], cfg["created"]);
     let k = &cfg["config"];
     assert_eq!(k["Entrypoint"], serde_json::json!(["/app/app.wasm"]));
     assert_eq!(k["Cmd"], serde_json::json!(["--serve"]));
@@ -262,6 +269,14 @@ impl RunStep for FakeRunner {
         b.append_data(&mut h, "ran.txt", &b"ok"[..]).unwrap();
         Ok(Some(b.into_inner().unwrap()))
     }
+
+    fn rootfs(&mut self, _: &[Descriptor], _: &[String]) -> anyhow::Result<std::path::PathBuf> {
+        anyhow::bail!("these tests have no COPY --from")
+    }
+
+    fn fetch(&mut self, url: &str, _: &mut std::fs::File) -> anyhow::Result<()> {
+        anyhow::bail!("these tests download nothing ({url})")
+    }
 }
 
 #[test]
@@ -272,8 +287,10 @@ fn run_uses_the_runner_for_linux() {
     );
     let mut r = FakeRunner(vec![]);
     let mut out = Vec::new();
+    let lock = c.store.lock().unwrap();
     let b = build(
         &c.store,
+        &lock,
         &opts(&c, Some("linux/amd64")),
         Some(&mut r),
         &mut out,
@@ -352,7 +369,12 @@ fn add_extracts_tarballs_and_refuses_escapes() {
     let e = run(&c, &opts(&c, Some("wasi/wasm")))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("remote ADD isn't supported"), "{e}");
+    assert!(e.contains("line 2") && e.contains("HTTP client"), "{e}");
+    let c = setup("FROM scratch\nCOPY https://example.com/x.wasm /\n", &[]);
+    let e = run(&c, &opts(&c, Some("wasi/wasm")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("use ADD for a URL"), "{e}");
 }
 
 #[test]
@@ -436,6 +458,10 @@ fn from_an_image_built_earlier_reuses_layers() {
         config(&c, &base)["rootfs"]["diff_ids"][0]
     );
     assert_eq!(cfg["history"].as_array().unwrap().len(), 4 + 2);
+    // The base layer's directories were read once and kept for the next
+    // build (which then need not decompress it).
+    let base_layer = bm["layers"][0]["digest"].as_str().unwrap();
+    assert!(c.store.build_cache().layer_dirs.contains_key(base_layer));
 }
 
 #[test]

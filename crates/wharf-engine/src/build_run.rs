@@ -3,7 +3,7 @@
 //! run`, and the overlay's upper directory — the step's changes, deletions
 //! as whiteouts — becomes the new layer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wharf_build::RunStep;
 use wharf_image::{Descriptor, ImageConfiguration};
@@ -35,6 +35,16 @@ impl RunStep for LinuxRunStep<'_> {
         LINUX.delete(engine, bundle);
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+
+    fn rootfs(&mut self, layers: &[Descriptor], diff_ids: &[String]) -> anyhow::Result<PathBuf> {
+        let layers: Vec<&Descriptor> = layers.iter().collect();
+        Ok(self.engine.unpack_layers(&layers, diff_ids)?)
+    }
+
+    fn fetch(&mut self, url: &str, dest: &mut std::fs::File) -> anyhow::Result<()> {
+        wharf_registry::download(url, dest)?;
+        Ok(())
     }
 }
 

@@ -15,6 +15,13 @@ use crate::{Engine, Error, Result};
 pub use wharf_build::BuildOptions;
 pub use wharf_image::ImageSummary;
 
+/// What `rmi` removed, as Docker reports it: the names it took off, and
+/// the image id when no name or entry for that image is left.
+pub struct RemovedImage {
+    pub untagged: Vec<String>,
+    pub deleted: Option<String>,
+}
+
 /// What `wharf build` made.
 pub struct BuiltImage {
     pub id: String,
@@ -35,7 +42,7 @@ impl Engine {
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
             let mut runner = crate::build_run::LinuxRunStep { engine: self };
-            let built = wharf_build::build(&self.store, opts, Some(&mut runner), out)?;
+            let built = wharf_build::build(&self.store, &lock, opts, Some(&mut runner), out)?;
             for image in self.images_at(&built.manifest)? {
                 let rootfs = self.ready_image(&image)?;
                 if opts.platform.is_none() {
@@ -54,6 +61,15 @@ impl Engine {
                 tags: refs.iter().map(|r| r.familiar()).collect(),
             })
         })
+    }
+
+    /// `builder prune`: drops the build cache and the layers only it kept;
+    /// returns the number of entries and the bytes freed.
+    pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
+        let lock = self.store.lock()?;
+        let entries = self.store.prune_build_cache(&lock)?;
+        let freed = self.collect_garbage(&lock)?;
+        Ok((entries, freed))
     }
 
     /// Loads an OCI archive or docker-archive; returns what to tell the user
@@ -240,7 +256,8 @@ impl Engine {
 
     /// `wharf rmi`: refuses images that containers use unless `force`, then
     /// frees the blobs and snapshots no image or container needs.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<String>> {
+    /// `rmi NAME|ID`: removes the index entries `name` stands for.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<RemovedImage> {
         let image = self.store.resolve(name, None)?;
         let users: Vec<String> = self
             .containers
@@ -258,7 +275,15 @@ impl Engine {
         let lock = self.store.lock()?;
         let removed = self.store.remove(&lock, name)?;
         self.collect_garbage(&lock)?;
-        Ok(removed)
+        // Entries without a name are listed by their digest: not a name
+        // that was untagged, so not reported as one.
+        let untagged = removed
+            .into_iter()
+            .filter(|r| !(r.len() == 71 && r.starts_with("sha256:")))
+            .collect();
+        let id = image.id();
+        let deleted = self.store.resolve(&id, None).is_err().then_some(id);
+        Ok(RemovedImage { untagged, deleted })
     }
 
     /// Deletes blobs unreachable from index.json and snapshots that neither

@@ -22,7 +22,9 @@ pub use layout::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 pub use platform::Platform;
 pub use reference::Reference;
-pub use store::{BlobWriter, FinishedBlob, Image, ImageSummary, Store, StoreLock};
+pub use store::{
+    BlobWriter, BuildCache, CacheEntry, FinishedBlob, Image, ImageSummary, Store, StoreLock,
+};
 
 /// Where Wharf keeps its store (and, beside it, snapshots, the code cache
 /// and containers) when neither `--root` nor `$WHARF_ROOT` says:

@@ -9,7 +9,8 @@
 //! [`Store`]: blobs (`blob`), index.json and tags (`index`, with entry names
 //! in `names`), finding an image by name (`resolve`), walking from an entry
 //! to its platform manifests (`walk`), listing (`list`), checking image
-//! graphs (`verify`) and garbage collection (`gc`).
+//! graphs (`verify`), the build cache index (`build_cache`) and garbage
+//! collection (`gc`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::fsutil;
 use crate::layout::OCI_LAYOUT_JSON;
 
 mod blob;
+mod build_cache;
 mod gc;
 mod index;
 mod list;
@@ -30,6 +32,7 @@ mod verify;
 mod walk;
 
 pub use blob::{BlobWriter, FinishedBlob};
+pub use build_cache::{BuildCache, CacheEntry};
 pub use list::ImageSummary;
 pub use resolve::Image;
 pub use verify::verify_diff_ids;

@@ -473,6 +473,51 @@ pub(crate) fn manifest_media_type(bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// Downloads `url` (http or https, redirects followed) into `dest`, for
+/// `ADD <url>` in builds; returns the bytes written. The same HTTP client
+/// and TLS setup as registry transfers.
+pub fn download(url: &str, dest: &mut dyn std::io::Write) -> Result<u64> {
+    install_crypto_provider();
+    let fail = |detail: String| Error::Transfer {
+        reference: url.to_string(),
+        detail,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the network runtime: {e}")))?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot set up HTTP: {e}")))?;
+    rt.block_on(async {
+        let mut res = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| fail(format!("cannot download: {e}")))?;
+        if !res.status().is_success() {
+            return Err(fail(format!(
+                "the server answered {}; check the URL",
+                res.status()
+            )));
+        }
+        let mut written = 0;
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| fail(format!("download cut short: {e}")))?
+        {
+            dest.write_all(&chunk)
+                .map_err(|e| fail(format!("cannot write the download: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -768,13 +768,6 @@ impl<'a> Compose<'a> {
                 service.name, build.context
             )));
         }
-        if let Some(target) = &build.target {
-            eprintln!(
-                "warning: services.{}.build.target ({target}) is not supported by wharf build; \
-                 the Dockerfile's last stage is built",
-                service.name
-            );
-        }
         let image = plan::image_name(self.project, service);
         let context = PathBuf::from(&build.context);
         let opts = BuildOptions {
@@ -787,6 +780,8 @@ impl<'a> Compose<'a> {
                 .collect(),
             platform: self.platform(service)?,
             quiet: false,
+            target: build.target.clone(),
+            no_cache: false,
         };
         event("Service", &service.name, "Building");
         self.engine

@@ -1,5 +1,5 @@
-//! Garbage collection: deletes blobs no index.json entry reaches, and temp
-//! files of writers that are gone.
+//! Garbage collection: deletes blobs no index.json entry (nor the build
+//! cache) reaches, and temp files of writers that are gone.
 
 use std::collections::HashSet;
 use std::fs;
@@ -24,6 +24,8 @@ impl Store {
         for e in index.manifests() {
             self.mark(e, &mut reachable, 0);
         }
+        // Layers of build steps stay while the build cache names them.
+        reachable.extend(self.build_cache_blobs());
         let mut freed = 0;
         let blobs = self.blobs_dir();
         for dir in [&blobs, &self.root] {

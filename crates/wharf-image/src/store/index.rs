@@ -85,9 +85,15 @@ impl Store {
         self.update_index(lock, |index| {
             // Each entry's name is parsed once, not once per name given.
             let mut entries: Vec<Entry> = index.manifests().iter().map(Entry::of).collect();
+            let mut ids = std::collections::HashMap::new();
+            let mut image_of = |d: &Descriptor| -> String {
+                ids.entry(d.digest().to_string())
+                    .or_insert_with(|| self.image_identity(d))
+                    .clone()
+            };
             for (reference, target) in names {
                 match reference {
-                    Some(reference) => name_entry(&mut entries, reference, target),
+                    Some(reference) => name_entry(&mut entries, reference, target, &mut image_of),
                     None => {
                         if !entries.iter().any(|e| e.desc.digest() == target.digest()) {
                             entries.push(Entry::of(target));
@@ -98,6 +104,21 @@ impl Store {
             index.set_manifests(entries.into_iter().map(|e| e.desc).collect());
             Ok(())
         })
+    }
+
+    /// What identifies the image an index entry holds: a manifest's config
+    /// digest (the image id), else the entry's own digest (an index, or a
+    /// manifest that cannot be read).
+    fn image_identity(&self, d: &Descriptor) -> String {
+        let digest = d.digest().to_string();
+        if media::is_manifest(d.media_type().as_ref()) {
+            if let Ok(m) =
+                self.read_json::<oci_spec::image::ImageManifest>(&digest, "image manifest")
+            {
+                return m.config().digest().to_string();
+            }
+        }
+        digest
     }
 
     /// Removes the entry named `reference`; returns what it pointed at.
@@ -173,10 +194,20 @@ impl Entry {
 
 /// Puts `reference` on `target` in the index's entries: the entry it named
 /// before loses it (and stays, untagged, if nothing else holds its image),
-/// an untagged entry of the same image is replaced.
-fn name_entry(entries: &mut Vec<Entry>, reference: &Reference, target: &Descriptor) {
+/// an untagged entry of the same image is replaced. "The same image" is
+/// the same image id (`image_of`: a manifest's config digest), as in
+/// Docker: the same image loaded once from an OCI archive (gzip layers)
+/// and once from a docker-archive (plain tars) has two manifests but is
+/// one image, not a tagged one beside a `<none>`.
+fn name_entry(
+    entries: &mut Vec<Entry>,
+    reference: &Reference,
+    target: &Descriptor,
+    image_of: &mut dyn FnMut(&Descriptor) -> String,
+) {
     let desc = with_names(target, reference);
     let familiar = reference.familiar();
+    let id = image_of(&desc);
     let mut displaced = Vec::new();
     entries.retain(|e| {
         let same = e.matches(reference, &familiar);
@@ -185,10 +216,13 @@ fn name_entry(entries: &mut Vec<Entry>, reference: &Reference, target: &Descript
         }
         !same
     });
-    entries.retain(|e| !(e.untagged() && e.desc.digest() == desc.digest()));
+    entries.retain(|e| {
+        !(e.untagged() && (e.desc.digest() == desc.digest() || image_of(&e.desc) == id))
+    });
     for old in displaced {
-        if old.digest() != desc.digest() && !entries.iter().any(|e| e.desc.digest() == old.digest())
-        {
+        let old_id = image_of(&old);
+        let held = old_id == id || entries.iter().any(|e| image_of(&e.desc) == old_id);
+        if !held {
             entries.push(Entry::of(&without_names(&old)));
         }
     }

@@ -714,3 +714,75 @@ fn graphs_of_too_many_nodes_are_refused() {
     let err = store.verify_graph(&top, "the test", false).unwrap_err();
     assert!(err.to_string().contains("more than 10000"), "{err}");
 }
+
+#[test]
+fn build_cache_keeps_its_layers_until_pruned() {
+    use oci_spec::image::{Descriptor, Digest, MediaType};
+    use std::str::FromStr;
+    let (_d, store) = new_store();
+    let lock = store.lock().unwrap();
+    let (digest, size) = store.put_blob(b"a cached layer").unwrap();
+    let layer = Descriptor::new(
+        MediaType::ImageLayerGzip,
+        size,
+        Digest::from_str(&digest).unwrap(),
+    );
+    let mut cache = BuildCache::default();
+    cache.entries.insert(
+        "k".into(),
+        CacheEntry {
+            layer: Some(layer),
+            diff_id: Some(digest.clone()),
+            history: vec![serde_json::json!({"created_by": "RUN x"})],
+        },
+    );
+    store.save_build_cache(&lock, &cache).unwrap();
+    // Unreferenced by any image, kept by the cache.
+    store.gc(&lock).unwrap();
+    assert!(store.has_blob(&digest));
+    let loaded = store.build_cache();
+    assert!(store.cache_entry(&loaded, "k").is_some());
+    // Pruned: the entry and then the blob go.
+    assert_eq!(store.prune_build_cache(&lock).unwrap(), 1);
+    store.gc(&lock).unwrap();
+    assert!(!store.has_blob(&digest));
+    // An entry whose blob is gone is a miss.
+    store.save_build_cache(&lock, &cache).unwrap();
+    assert!(store.cache_entry(&store.build_cache(), "k").is_none());
+}
+
+#[test]
+fn one_image_in_two_compressions_is_one_entry() {
+    // What loading the same image from an OCI archive (gzip) and then from a
+    // docker-archive (plain tars) makes: two manifests, one config.
+    let (_d, store) = new_store();
+    let lock = store.lock().unwrap();
+    let layers = vec![layer_tar(&[("hello", b"hi")])];
+    let arch = host_arch();
+    let gz = put_image(&store, "linux", &arch, &layers, Compression::Gzip);
+    let plain = put_image(&store, "linux", &arch, &layers, Compression::None);
+    assert_ne!(gz.digest(), plain.digest());
+    store.tag(&lock, &r("app:1"), &gz).unwrap();
+    store.tag(&lock, &r("app:1"), &plain).unwrap();
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // An untagged copy is replaced by a tagged one of the same image too.
+    store.tag_all(&lock, &[(None, gz.clone())]).unwrap();
+    assert_eq!(store.list().unwrap().len(), 2);
+    store.tag(&lock, &r("app:2"), &plain).unwrap();
+    let names: Vec<_> = store.list().unwrap();
+    assert_eq!(names.len(), 2, "app:1 and app:2, no <none>: {names:?}");
+    // A different image displaced by a name still stays, untagged.
+    let other = put_image(
+        &store,
+        "linux",
+        &arch,
+        &[layer_tar(&[("x", b"y")])],
+        Compression::Gzip,
+    );
+    store.tag(&lock, &r("app:2"), &other).unwrap();
+    assert_eq!(store.list().unwrap().len(), 2);
+    store.tag(&lock, &r("app:1"), &other).unwrap();
+    // app:1, app:2 and the first image, which stays as <none>.
+    assert_eq!(store.list().unwrap().len(), 3);
+}
