@@ -473,7 +473,8 @@ fn history_of_an_image() {
         [
             "ENTRYPOINT [\"/hello.wasm\"]".to_string(),
             format!("ENV LONG={long}"),
-            "COPY hello.wasm /hello.wasm".to_string()
+            // BuildKit's record of a step that made a layer.
+            "COPY hello.wasm /hello.wasm # buildkit".to_string()
         ]
     );
     let top = rows[0]["ID"].as_str().unwrap();

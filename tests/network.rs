@@ -477,3 +477,37 @@ fn a_left_namespace_is_handed_to_the_next_container_and_reaped() {
     w.ok(&["network", "rm", "fast"]);
     assert_same_host(&before, &marks);
 }
+
+/// Linux containers are on the default network `bridge` unless told
+/// otherwise, as with Docker: an address on 10.88.0.0/16, a default route
+/// through its gateway (outbound NAT), and the names of the network's
+/// containers; `--network none` gives only loopback.
+#[test]
+fn linux_containers_default_to_the_bridge_network() {
+    if !netavark_installed() {
+        return;
+    }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wharf::new();
+    busybox(&w);
+    let marks = ["10.88."];
+    let before = host_state(&marks);
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]);
+    assert!(out.contains("inet 10.88."), "{out}");
+    assert!(out.contains("default via 10.88.0.1"), "{out}");
+    w.ok(&["run", "-d", "--name", "peer", "bb", "sleep", "30"]);
+    let out = w.ok(&["run", "--rm", "bb", "nslookup", "peer"]);
+    assert!(out.contains("10.88."), "{out}");
+    let out = w.ok(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"]);
+    assert!(!out.contains("eth0"), "{out}");
+    w.ok(&["rm", "-f", "peer"]);
+    w.ok(&["network", "prune", "-f"]);
+    assert_same_host(&before, &marks);
+}

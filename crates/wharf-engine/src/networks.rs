@@ -97,6 +97,11 @@ impl NetworkFlags {
         Ok(())
     }
 
+    /// No network flag given: the executor's default applies.
+    pub(crate) fn is_default(&self) -> bool {
+        self.network.is_none() && self.publish.is_empty()
+    }
+
     /// The mode and the ports, checked before anything is created.
     pub(crate) fn parse(&self) -> Result<(NetworkMode, Vec<PortMapping>)> {
         let mut ports = Vec::new();

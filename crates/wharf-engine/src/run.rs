@@ -151,6 +151,11 @@ impl Engine {
             )));
         }
         let executor = executor::for_image(&image);
+        let network_mode = if opts.network.is_default() && executor.networked_by_default() {
+            NetworkMode::Bridges(vec![wharf_net::DEFAULT_NETWORK.to_string()])
+        } else {
+            network_mode
+        };
         if network_mode != NetworkMode::None && !executor.joins_networks() {
             return Err(Error::Unsupported(format!(
                 "{} runs as a {} container, which cannot be put on a network; run it without --network and -p",

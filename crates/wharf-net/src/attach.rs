@@ -58,6 +58,7 @@ impl Networks {
         if let Some(attached) = self.take_slot(request)? {
             return Ok(attached);
         }
+        self.free_requested_addresses(request)?;
         let mut networks: Vec<Network> = Vec::new();
         for wanted in &request.networks {
             let network = self.get(&wanted.name)?;

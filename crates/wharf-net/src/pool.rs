@@ -53,12 +53,13 @@ impl Networks {
         let [wanted] = request.networks.as_slice() else {
             return Ok(None);
         };
-        if !request.poolable || wanted.static_ip.is_some() || !request.ports.is_empty() {
+        if !request.poolable || !request.ports.is_empty() {
             return Ok(None);
         }
         let network = self.get(&wanted.name)?;
         for slot in self.slots()? {
-            if slot.interfaces[0].network != network.name() {
+            let address = wanted.static_ip.unwrap_or(slot.interfaces[0].ip);
+            if slot.interfaces[0].network != network.name() || slot.interfaces[0].ip != address {
                 continue;
             }
             if !netns::is_live(&slot.netns) {
@@ -85,6 +86,25 @@ impl Networks {
             return Ok(Some(taken));
         }
         Ok(None)
+    }
+
+    /// Tears down the slots holding an address `request` asks for (a
+    /// restarted container wants its address back), so it is free. Call
+    /// with the lock held.
+    pub(crate) fn free_requested_addresses(&self, request: &AttachRequest) -> Result<()> {
+        for slot in self.slots()? {
+            let interface = &slot.interfaces[0];
+            let wanted = request.networks.iter().any(|n| {
+                n.static_ip == Some(interface.ip)
+                    && self
+                        .get(&n.name)
+                        .is_ok_and(|net| net.name() == interface.network)
+            });
+            if wanted {
+                self.tear_down_slot(&slot)?;
+            }
+        }
+        Ok(())
     }
 
     /// Keeps `attached`'s namespace as a slot if it may be kept and its

@@ -93,6 +93,12 @@ impl Executor for LinuxExecutor {
         true
     }
 
+    /// Docker's default: the `bridge` network. After the first container
+    /// it costs about a millisecond (wharf-net hands out wired namespaces).
+    fn networked_by_default(&self) -> bool {
+        true
+    }
+
     /// A Wasm module or a binary for another machine as the command.
     fn check_runs_here(&self, image: &Image, rootfs: &Path) -> Result<()> {
         let (entrypoint, cmd) = crate::spec::image_command(image, None, &[]);

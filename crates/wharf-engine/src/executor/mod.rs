@@ -78,6 +78,13 @@ pub trait Executor: Sync {
     /// namespace wired for them (a bridge network), or the host's.
     fn joins_networks(&self) -> bool;
 
+    /// Whether a container given no network flag is put on the default
+    /// network (`bridge`, with outbound NAT), as Docker does for Linux
+    /// containers. False: it gets none (Wasm's deny-by-default).
+    fn networked_by_default(&self) -> bool {
+        false
+    }
+
     /// args\[0\] for an image that names no program, if this kind has one.
     fn default_entrypoint(&self, _image: &Image, _image_name: &str) -> Vec<String> {
         Vec::new()
