@@ -21,7 +21,7 @@ impl Bench<'_> {
         for (kind, tag, _, _) in KINDS {
             let image = format!("hello:{tag}");
             self.phase(&format!("density: {n} x {image} sleep 30"));
-            let cmd = self.wharf(&["run", "-d", &image, "sleep", "30"]);
+            let cmd = self.wharf(&["run", "-d", "--network", "none", &image, "sleep", "30"]);
             let start = Instant::now();
             let children: Vec<std::io::Result<Child>> = (0..n)
                 .map(|_| {

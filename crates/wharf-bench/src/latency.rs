@@ -16,11 +16,12 @@ impl Bench<'_> {
         let mut out = Vec::new();
         // Linux: the first run after the image's snapshot exists.
         self.phase("cold start: hello:linux (first run)");
-        let cmd = self.wharf(&["run", "--rm", "hello:linux"]);
+        // Without a network, like the peers it is compared with.
+        let cmd = self.wharf(&["run", "--rm", "--network", "none", "hello:linux"]);
         let s = self.timed(&cmd)?;
         out.push(latency_of(
             "wharf-linux",
-            "wharf run --rm hello:linux (first run)",
+            "wharf run --rm --network none hello:linux (first run)",
             "linux",
             "wharf",
             "cold",

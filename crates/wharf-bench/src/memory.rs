@@ -79,7 +79,15 @@ impl Bench<'_> {
         let mut peaks = Vec::new();
         let mut method = "";
         for _ in 0..samples {
-            let out = proc::capture(&self.wharf(&["run", "-d", "hello:linux", "sleep", &secs]))?;
+            let out = proc::capture(&self.wharf(&[
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "hello:linux",
+                "sleep",
+                &secs,
+            ]))?;
             let id = out.trim().to_string();
             let deadline =
                 Instant::now() + Duration::from_secs_f64(self.settings.memory_sleep_s + 10.0);

@@ -70,7 +70,7 @@ impl Bench<'_> {
             self.targets.insert(at, t);
         }
         Ok(format!(
-            "runs the networked targets: `wharf run --rm --network {NETWORK} hello:wasm|hello:linux` on a bridge network of the bench's store (subnet {subnet}, clear of the host's routes), the only container on it, so each run also brings up and removes the bridge and aardvark-dns"
+            "runs the networked targets: `wharf run --rm --network {NETWORK} hello:wasm|hello:linux` on a bridge network of the bench's store (subnet {subnet}, clear of the host's routes), each run after the first taking over the namespace the previous one left wired (wharf-net's pool; the first sets the bridge and aardvark-dns up)"
         ))
     }
 

@@ -85,7 +85,7 @@ impl Bench<'_> {
         let dir = self.bundle(bin, &name, rootfs, &["/hello".into()])?;
         let plain: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
         let cname = format!("wharf-bench-spec-{}", std::process::id());
-        proc::capture(&self.wharf(&["run", "--name", &cname, "hello:linux"]))?;
+        proc::capture(&self.wharf(&["run", "--name", &cname, "--network", "none", "hello:linux"]))?;
         let copied = (|| -> Result<Value> {
             let info: Value =
                 serde_json::from_str(&proc::capture(&self.wharf(&["inspect", &cname]))?)?;

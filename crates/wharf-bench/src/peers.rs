@@ -61,20 +61,23 @@ impl Bench<'_> {
         let cpu_native = self.examples.join("cpu/cpu");
         // Wharf itself, every kind, and bare native.
         for (kind, tag, _, _) in KINDS {
+            // `--network none`: a Linux container is otherwise on the
+            // default network, and the peers it is compared with set none
+            // up (the networked starts are targets of their own).
             self.targets.push(Target {
                 key: format!("wharf-{kind}"),
-                label: format!("wharf run --rm hello:{tag}"),
+                label: format!("wharf run --rm --network none hello:{tag}"),
                 kind: kind.into(),
                 runner: "wharf".into(),
                 networked: false,
-                cmd: self.wharf(&["run", "--rm", &format!("hello:{tag}")]),
+                cmd: self.wharf(&["run", "--rm", "--network", "none", &format!("hello:{tag}")]),
             });
             self.cpu_runners.push(CpuRunner {
                 key: format!("wharf-{kind}"),
                 label: format!("wharf run --rm cpu:{tag}"),
                 kind: kind.into(),
                 runner: "wharf".into(),
-                prefix: self.wharf(&["run", "--rm", &format!("cpu:{tag}")]),
+                prefix: self.wharf(&["run", "--rm", "--network", "none", &format!("cpu:{tag}")]),
             });
         }
         self.targets.push(Target {
