@@ -511,3 +511,59 @@ fn linux_containers_default_to_the_bridge_network() {
     w.ok(&["network", "prune", "-f"]);
     assert_same_host(&before, &marks);
 }
+
+/// `wharf build` runs RUN steps on the default network, as `docker build`:
+/// their own address, and the host's 127.0.0.1 services out of reach;
+/// `--network host` reaches them, `--network none` has only loopback.
+#[test]
+fn build_steps_run_on_the_default_network() {
+    if !netavark_installed() {
+        return;
+    }
+    let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wharf::new();
+    busybox(&w);
+    // A service only the host's loopback offers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::thread::spawn(move || {
+        use std::io::Write;
+        for stream in listener.incoming().take(1) {
+            let mut s = stream.unwrap();
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nhost");
+        }
+    });
+    let build = |network: &str, run: &str| {
+        let ctx = w.scratch(&format!("net-ctx-{network}"));
+        std::fs::write(ctx.join("Dockerfile"), format!("FROM bb\nRUN {run}\n")).unwrap();
+        w.cmd(&[
+            "build",
+            "-q",
+            "--network",
+            network,
+            "--platform",
+            "linux/amd64",
+            "-t",
+            "step:1",
+            ctx.to_str().unwrap(),
+        ])
+    };
+    let out = build("default", "ip -o -4 addr show eth0 | grep -q 'inet 10.88.'");
+    assert!(out.status.success(), "{}", describe(&out));
+    // nc exits non-zero when it cannot connect.
+    let fetch = format!("nc -w 3 127.0.0.1 {port} </dev/null");
+    let out = build("bridge", &fetch);
+    assert!(
+        !out.status.success(),
+        "a RUN step reached the host's loopback\n{}",
+        describe(&out)
+    );
+    let out = build("host", &fetch);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = build("none", "! ip -o link | grep -q eth0");
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = build("nosuch", "true");
+    assert_error(&out, "nosuch");
+    served.join().unwrap();
+    w.ok(&["network", "prune", "-f"]);
+}

@@ -25,6 +25,9 @@ pub struct Args {
     /// Run every step instead of reusing cached results
     #[arg(long)]
     no_cache: bool,
+    /// The network of RUN steps: default (the `bridge` network), host or none
+    #[arg(long, value_name = "NETWORK")]
+    network: Option<String>,
     /// Print only the image id
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -54,7 +57,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
         no_cache: a.no_cache,
     };
     let mut out = std::io::stdout();
-    let built = engine.build(&opts, &a.tags, &mut out)?;
+    let built = engine.build_on(&opts, &a.tags, a.network.as_deref(), &mut out)?;
     // The builder has already said "Successfully built <id>" unless quiet.
     if a.quiet {
         println!("{}", built.id);

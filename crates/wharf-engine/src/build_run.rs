@@ -15,6 +15,33 @@ use crate::{fsutil, Engine};
 
 pub struct LinuxRunStep<'a> {
     pub engine: &'a Engine,
+    /// Where RUN steps' containers are networked (`build --network`).
+    pub network: StepNetwork,
+}
+
+/// `wharf build --network`: Docker's choices for RUN steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepNetwork {
+    /// The default network `bridge` (outbound NAT; the host's own
+    /// services on 127.0.0.1 are out of reach), as `docker build`.
+    Bridge,
+    /// The host's network.
+    Host,
+    /// Loopback only.
+    None,
+}
+
+impl StepNetwork {
+    pub fn parse(flag: Option<&str>) -> crate::Result<StepNetwork> {
+        match flag {
+            None | Some("default") | Some("bridge") => Ok(StepNetwork::Bridge),
+            Some("host") => Ok(StepNetwork::Host),
+            Some("none") => Ok(StepNetwork::None),
+            Some(other) => Err(crate::Error::InvalidArgument(format!(
+                "invalid build --network {other:?}: RUN steps run on default (bridge), host or none"
+            ))),
+        }
+    }
 }
 
 impl RunStep for LinuxRunStep<'_> {
@@ -31,7 +58,7 @@ impl RunStep for LinuxRunStep<'_> {
         let dir = engine.root.join("build").join(&id);
         std::fs::create_dir_all(&dir)?;
         let bundle = Bundle { id: &id, dir: &dir };
-        let result = run_step(engine, bundle, &lower, config, args);
+        let result = run_step(engine, bundle, &lower, config, args, self.network);
         LINUX.delete(engine, bundle);
         let _ = std::fs::remove_dir_all(&dir);
         result
@@ -54,6 +81,7 @@ fn run_step(
     lower: &Path,
     config: &ImageConfiguration,
     args: &[String],
+    network: StepNetwork,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     let image_config = config.config().clone().unwrap_or_default();
     let mut spec = spec::build(SpecInput {
@@ -71,23 +99,68 @@ fn run_step(
         hostname: "wharf-build".into(),
         terminal: false,
     })?;
-    // Host networking, as `docker build --network host`: Wharf has no bridge,
-    // and a RUN step usually needs to fetch something.
+    // A RUN step usually fetches something: like `docker build`, it is on
+    // the default network (after the first step, the namespace the last
+    // one left: wharf-net's pool), unless the build says host or none.
+    let attached = match network {
+        StepNetwork::Bridge => Some(attach_step(engine, bundle.id)?),
+        StepNetwork::Host | StepNetwork::None => None,
+    };
+    let joined = match (network, attached) {
+        (_, Some(a)) => crate::networks::NetworkMode::Bridges(Vec::new()).joined(Some(a)),
+        (StepNetwork::Host, None) => Network::Host,
+        _ => Network::None,
+    };
     let linux = LinuxOptions {
-        network: Network::Host,
+        network: joined,
         user: image_config.user().clone().filter(|u| !u.is_empty()),
         ..LinuxOptions::default()
     };
+    let ran = run_in(engine, bundle, lower, &mut spec, &linux, args);
+    if network == StepNetwork::Bridge {
+        if let Ok(networks) = engine.networks() {
+            let _ = networks.detach(bundle.id);
+        }
+    }
+    ran
+}
+
+/// The step's container on the default network.
+fn attach_step(engine: &Engine, id: &str) -> crate::Result<wharf_net::Attached> {
+    let networks = engine.networks()?;
+    networks.ensure_default()?;
+    Ok(networks.attach(&wharf_net::AttachRequest {
+        container_id: id.to_string(),
+        container_name: id.to_string(),
+        networks: vec![wharf_net::NetworkRequest {
+            name: wharf_net::DEFAULT_NETWORK.to_string(),
+            aliases: Vec::new(),
+            static_ip: None,
+        }],
+        ports: Vec::new(),
+        poolable: true,
+    })?)
+}
+
+/// Runs the step's container to its end; its changes as a layer.
+fn run_in(
+    engine: &Engine,
+    bundle: Bundle,
+    lower: &Path,
+    spec: &mut oci_spec::runtime::Spec,
+    linux: &LinuxOptions,
+    args: &[String],
+) -> anyhow::Result<Option<Vec<u8>>> {
     let input = PrepareInput {
         image: None,
         rootfs: lower,
-        linux: &linux,
+        linux,
         // The step's upper dir is read into a layer and then deleted.
         ephemeral: true,
     };
-    LINUX.prepare(engine, bundle, &mut spec, &input)?;
+    LINUX.prepare(engine, bundle, spec, &input)?;
     spec.save(bundle.dir.join("config.json"))?;
-    let mut task = LINUX.create(engine, bundle, &spec, false)?;
+    let mut task = LINUX.create(engine, bundle, spec, false)?;
     task.start()?;
     let exit = task.wait()?;
     if exit.code != 0 {

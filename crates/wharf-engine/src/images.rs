@@ -38,10 +38,26 @@ impl Engine {
         tags: &[String],
         out: &mut dyn Write,
     ) -> Result<BuiltImage> {
+        self.build_on(opts, tags, None, out)
+    }
+
+    /// [`build`](Self::build) with RUN steps on `network` (`build
+    /// --network`: default/bridge, host or none; None is the default).
+    pub fn build_on(
+        &self,
+        opts: &BuildOptions,
+        tags: &[String],
+        network: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<BuiltImage> {
+        let network = crate::build_run::StepNetwork::parse(network)?;
         let refs = parse_refs(tags)?;
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
-            let mut runner = crate::build_run::LinuxRunStep { engine: self };
+            let mut runner = crate::build_run::LinuxRunStep {
+                engine: self,
+                network,
+            };
             let built = wharf_build::build(&self.store, &lock, opts, Some(&mut runner), out)?;
             for image in self.images_at(&built.manifest)? {
                 let rootfs = self.ready_image(&image)?;
