@@ -54,6 +54,14 @@ declare -A want=(
     [libclang-rt-14-dev-wasm32]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
     [python3]=/usr/bin/python3
 )
+# The WASI testsuite's AssemblyScript tests build with npm (the assemblyscript
+# compiler, node >= 16). Any node that brings npm will do: a NodeSource nodejs
+# conflicts with Debian's npm package, so Debian's pair is wanted only when
+# there is no npm at all.
+if ! command -v npm >/dev/null; then
+    want[nodejs]=/usr/bin/node
+    want[npm]=/usr/bin/npm
+fi
 missing=()
 for pkg in "${!want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -59,3 +59,8 @@ fn rust_wasi_p3_tests() {
 fn c_wasi_p1_tests() {
     suite("c");
 }
+
+#[test]
+fn assemblyscript_wasi_p1_tests() {
+    suite("as");
+}
