@@ -195,6 +195,7 @@ pub fn plan(project: &Project, service: &Service) -> Plan {
             tmpfs,
             user: service.user.clone(),
             hostname: service.hostname.clone(),
+            ..LinuxFlags::default()
         },
         labels: container_labels
             .iter()
@@ -202,6 +203,7 @@ pub fn plan(project: &Project, service: &Service) -> Plan {
             .collect(),
         // Compose's spelling is the engine's (`on-failure:3`).
         restart: service.restart.map(|policy| policy.to_string()),
+        ..RunOptions::default()
     };
     Plan {
         run,

@@ -32,6 +32,12 @@ pub struct LinuxFlags {
     pub tmpfs: Vec<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--init`.
+    pub init: bool,
 }
 
 impl LinuxFlags {
@@ -44,6 +50,12 @@ impl LinuxFlags {
             cap_drop: self.cap_drop.clone(),
             tmpfs: self.tmpfs.clone(),
             user: self.user.clone(),
+            rlimits: self
+                .ulimits
+                .iter()
+                .map(|u| crate::flags::parse_ulimit(u))
+                .collect::<Result<_>>()?,
+            privileged: self.privileged,
             ..LinuxOptions::default()
         };
         for opt in &self.security_opt {
