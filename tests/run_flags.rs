@@ -641,3 +641,103 @@ fn wasm_guests_name_the_linux_flags_they_ignore() {
         describe(&out)
     );
 }
+
+/// Runs `wharf ARGS` with its stdout a pipe whose reading end is closed
+/// before it writes (`| head` that already left).
+fn with_closed_stdout(w: &Wharf, args: &[&str]) -> std::process::Output {
+    let mut cmd = w.command(args);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take());
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut s).unwrap();
+        s
+    });
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("it hung");
+    std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: reader.join().unwrap(),
+    }
+}
+
+#[test]
+fn closed_pipes_end_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = Wharf::new();
+    w.build_hello();
+    let dir = w.scratch("big");
+    let text: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(dir.join("f"), &text).unwrap();
+    let v = format!("{}:/d", dir.display());
+    w.ok(&["run", "--name", "big", "-v", &v, "hello:1", "cat", "/d/f"]);
+    // `wharf logs big | head`: ended by SIGPIPE, as `cat | head`, no message.
+    let out = with_closed_stdout(&w, &["logs", "big"]);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(stderr(&out), "", "{}", describe(&out));
+    let out = with_closed_stdout(&w, &["ps", "-a"]);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{}",
+        describe(&out)
+    );
+
+    // A guest whose print fails on the closed pipe (Rust's println! panics)
+    // ends as a native process would, by SIGPIPE: 141, and Wharf prints no
+    // trap or wasm backtrace of its own.
+    let long = "x".repeat(100_000);
+    let out = with_closed_stdout(&w, &["run", "--rm", "hello:1", "echo", &long]);
+    assert_eq!(out.status.code(), Some(141), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("wasm backtrace") && !err.contains("trapped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn error_messages_name_each_cause_once() {
+    let w = Wharf::new();
+    // An io::Error that its context already printed.
+    let missing = w.scratch("ctx").join("nothere");
+    let out = w.fails(&["build", missing.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    // The container's init failing: its cause, once, and no "error error".
+    busybox(&w);
+    let dir = w.scratch("d");
+    let v = format!("{}:/etc/hosts", dir.display());
+    let out = w.fails(&["run", "--rm", "-v", &v, "bb", "true"]);
+    let err = stderr(&out);
+    assert!(!err.contains("error error"), "{err}");
+    assert!(
+        err.contains("Not a directory"),
+        "the cause is missing: {err}"
+    );
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+    // Malformed exec-form JSON in a Dockerfile is a syntax error at its line.
+    let out = w.build_text(
+        "FROM scratch\nCOPY hello.wasm /hello.wasm\nCMD [\"/hello.wasm\", ]\n",
+        &["--platform", "wasi/wasm", "-t", "bad:1"],
+    );
+    assert_error(&out, "build with CMD [\"/hello.wasm\", ]");
+    let err = stderr(&out);
+    assert!(
+        err.contains("Dockerfile line 3") && err.contains("malformed exec form"),
+        "{err}"
+    );
+    assert!(
+        !w.images_json().contains("bad"),
+        "the image was made anyway"
+    );
+}
