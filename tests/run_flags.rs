@@ -218,6 +218,45 @@ fn ulimit_lowers_limits_inside() {
     let out = w.fails(&["run", "--rm", "--ulimit", "nofile=512:256", "bb", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("512 > 256"), "{}", describe(&out));
+    // Above Wharf's own hard limit: fine with CAP_SYS_RESOURCE, else
+    // refused before anything is made, naming the most it can give.
+    let own_hard = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let own_hard: u64 = own_hard.trim().parse().unwrap_or(u64::MAX);
+    if own_hard < 100_000 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap();
+        let can_raise = u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 24) != 0;
+        let out = w.cmd(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=100000",
+            "bb",
+            "sh",
+            "-c",
+            "ulimit -Hn",
+        ]);
+        if can_raise {
+            assert_eq!(stdout(&out), "100000\n", "{}", describe(&out));
+        } else {
+            assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+            assert!(
+                stderr(&out).contains(&format!("give at most {own_hard}")),
+                "{}",
+                describe(&out)
+            );
+        }
+    }
     let out = w.fails(&["run", "--rm", "--ulimit", "files=1", "bb", "true"]);
     assert!(
         stderr(&out).contains("invalid ulimit type: files"),

@@ -559,7 +559,6 @@ fn refuse_or_warn_for_wasm(opts: &RunOptions, healthcheck: bool) -> Result<()> {
     );
     note(!l.ulimits.is_empty(), "--ulimit");
     note(l.init, "--init");
-    note(l.hostname.is_some(), "--hostname");
     if !ignored.is_empty() {
         eprintln!(
             "wharf: warning: {} ha{} no meaning for a Wasm guest (no processes, users, capabilities or kernel limits) and {} ignored",

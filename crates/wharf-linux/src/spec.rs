@@ -199,6 +199,60 @@ fn rlimits(given: &[crate::Rlimit]) -> Value {
     Value::Array(out)
 }
 
+/// A hard limit above this process's own needs CAP_SYS_RESOURCE (root
+/// here may lack it): refused before the container is made, with the most
+/// that can be given, rather than an EPERM from the runtime.
+fn check_rlimits(given: &[crate::Rlimit]) -> Result<()> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let can_raise = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // Bit 24 is CAP_SYS_RESOURCE.
+        .is_some_and(|eff| eff & (1 << 24) != 0);
+    if can_raise {
+        return Ok(());
+    }
+    for r in given {
+        let resource = match r.typ.as_str() {
+            "RLIMIT_AS" => Resource::RLIMIT_AS,
+            "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+            "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+            "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+            "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+            "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+            "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+            "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+            "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+            "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+            "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+            "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+            "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+            "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+            "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+            "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+            _ => continue,
+        };
+        let Ok((_, own_hard)) = getrlimit(resource) else {
+            continue;
+        };
+        if r.hard > own_hard {
+            let name = r.typ.trim_start_matches("RLIMIT_").to_ascii_lowercase();
+            return Err(Error::invalid(
+                "--ulimit",
+                format!("{name}={}:{}", r.soft, r.hard),
+                format!(
+                    "the hard limit is above Wharf's own ({own_hard}), and raising it needs CAP_SYS_RESOURCE, which this process lacks; give at most {own_hard}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The host's device nodes for a `--privileged` container, as Docker lists
 /// them (moby's `HostDevices`): every char and block device under /dev but
 /// in pts, shm, mqueue and fd, and the console and ptmx, which the runtime
@@ -340,6 +394,7 @@ pub fn apply_defaults(
         process.remove("noNewPrivileges");
     }
     let tty = matches!(process.get("terminal"), Some(Value::Bool(true)));
+    check_rlimits(&opts.rlimits)?;
     process.insert("rlimits".into(), rlimits(&opts.rlimits));
     if let Some(args) = process.get_mut("args").and_then(Value::as_array_mut) {
         if opts.init.is_some() {
