@@ -780,3 +780,87 @@ fn error_messages_name_each_cause_once() {
         "the image was made anyway"
     );
 }
+
+/// Debian's docker-registry on 127.0.0.1 with temporary storage, killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let bin = "/usr/bin/docker-registry";
+        assert!(
+            std::path::Path::new(bin).is_file(),
+            "{bin} is missing: run `bash scripts/setup.sh`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        poll(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .expect("docker-registry did not start");
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pull_always_replaces_the_local_image_first() {
+    let w = Wharf::new();
+    w.build_hello();
+    busybox(&w);
+    let reg = Registry::start();
+    let name = format!("127.0.0.1:{}/hello:1", reg.port);
+    w.ok(&["push", "hello:1", &name]);
+    // Locally the name now means the Linux busybox image...
+    w.ok(&["tag", "bb", &name]);
+    w.ok(&["create", "--name", "local", &name, "true"]);
+    assert_eq!(w.inspect("local")["Kind"], "linux");
+    // ...which --pull missing (the default) keeps, and --pull always
+    // replaces with the registry's Wasm image before running it.
+    let out = w.cmd(&[
+        "run",
+        "--name",
+        "pulled",
+        "--pull",
+        "always",
+        &name,
+        "echo",
+        "from-registry",
+    ]);
+    assert_eq!(stdout(&out), "from-registry\n", "{}", describe(&out));
+    assert_eq!(w.inspect("pulled")["Kind"], "wasm");
+}
