@@ -864,3 +864,20 @@ fn pull_always_replaces_the_local_image_first() {
     assert_eq!(stdout(&out), "from-registry\n", "{}", describe(&out));
     assert_eq!(w.inspect("pulled")["Kind"], "wasm");
 }
+
+#[test]
+fn a_missing_workdir_is_made_as_docker_does() {
+    let w = Wharf::new();
+    busybox(&w);
+    assert_eq!(
+        w.ok(&["run", "--rm", "-w", "/new/dir", "bb", "pwd"]),
+        "/new/dir\n"
+    );
+    // Under a symlink, as the container resolves it (/bin/sh is busybox).
+    let out = w.fails(&["run", "--rm", "-w", "/bin/sh/x", "bb", "pwd"]);
+    assert!(
+        stderr(&out).contains("making the working directory /bin/sh/x: Not a directory"),
+        "{}",
+        describe(&out)
+    );
+}
