@@ -3,7 +3,7 @@ use std::time::Duration;
 use anyhow::Result;
 use wharf_engine::Engine;
 
-/// Restart one or more containers: stop (SIGTERM, SIGKILL after the timeout), then start detached
+/// Restart one or more containers: stop (their stop signal, SIGKILL after the timeout), then start detached
 #[derive(clap::Args)]
 pub struct Args {
     /// Seconds to wait for the stop before killing [default: the container's --stop-timeout, else 10]

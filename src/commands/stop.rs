@@ -3,7 +3,7 @@ use std::time::Duration;
 use anyhow::Result;
 use wharf_engine::Engine;
 
-/// Stop containers: SIGTERM, then SIGKILL after the timeout
+/// Stop containers: their stop signal (default SIGTERM), then SIGKILL after the timeout
 #[derive(clap::Args)]
 pub struct Args {
     /// Seconds to wait before killing [default: the container's --stop-timeout, else 10]
