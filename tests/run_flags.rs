@@ -99,6 +99,21 @@ fn stop_signal_and_stop_timeout_are_what_stop_uses() {
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("SIGNOPE"), "{}", describe(&out));
     w.ok(&["rm", "usr1", "hup", "stubborn"]);
+
+    // A Wasm guest's owner turns the stop signal into an interruption: 128+10.
+    w.build_hello();
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "wasm",
+        "--stop-signal",
+        "USR1",
+        "hello:1",
+        "spin",
+    ]);
+    w.ok(&["stop", "wasm"]);
+    assert_eq!(w.inspect("wasm")["State"]["ExitCode"], 138);
 }
 
 #[test]
