@@ -110,6 +110,27 @@ fn main() -> ExitCode {
                 .map(PathBuf::from)
         })
         .unwrap_or_else(Engine::default_root);
+    // Commands that only print end quietly, as `ls | head` does, when what
+    // reads their output goes away: SIGPIPE at its default kills them at the
+    // next write. Only these: the others host guests, monitors, servers or
+    // internal pipes, where a write to a closed pipe must be an error.
+    if matches!(
+        cli.command,
+        Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Inspect(_)
+            | Command::Images(_)
+            | Command::History(_)
+            | Command::Info(_)
+            | Command::Version(_)
+            | Command::Port(_)
+            | Command::Top(_)
+            | Command::Stats(_)
+            | Command::Completion(_)
+    ) {
+        // SAFETY: restoring a signal's default disposition, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // Docker's convention: a `run` that fails before its container starts exits 125.
     let runs_a_process = match &cli.command {
         Command::Run(_) | Command::Exec(_) | Command::Create(_) => true,
@@ -122,7 +143,7 @@ fn main() -> ExitCode {
         return match commands::bench::exec(a) {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                eprintln!("Error: {}", error_text(&e));
                 ExitCode::from(1)
             }
         };
@@ -221,12 +242,31 @@ fn finish(result: anyhow::Result<i32>, error_code: u8) -> ExitCode {
             let error_code = exit_code_of(&e).unwrap_or(error_code);
             // Keep the message's line breaks; escape any other control
             // character a name from an archive may carry.
-            let text = format!("{e:#}");
+            let text = error_text(&e);
             let shown: Vec<String> = text.lines().map(table::escape_controls).collect();
             eprintln!("Error: {}", shown.join("\n"));
             ExitCode::from(error_code)
         }
     }
+}
+
+/// The error and its causes, joined by ": " as anyhow's `{:#}` does, but
+/// each cause only once: many errors (an io::Error's context, a library's
+/// `{context}: {source}`) already print their source, which the chain then
+/// yields again ("(os error 2): ... (os error 2)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if cause.is_empty() || text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// The exit code an engine error asks for (Docker's 126/127), if any.

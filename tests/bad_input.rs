@@ -385,8 +385,8 @@ fn bad_flags_exit_125_for_run() {
 fn unknown_flags_are_named() {
     let w = Wharf::new();
     for args in [
-        &["run", "--rm", "--init", "img"][..],
-        &["run", "--privileged", "img", "sh"],
+        &["run", "--rm", "--gpus", "all", "img"][..],
+        &["run", "--device", "/dev/fuse", "img", "sh"],
         &["exec", "-d", "web", "ls"],
     ] {
         let out = w.fails(args);

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use wharf_engine::{Engine, LinuxFlags, NetworkFlags, RunOptions, RunResult};
+use wharf_engine::{Engine, HealthFlags, LinuxFlags, NetworkFlags, RunOptions, RunResult};
 
 /// Run a command in a new container
 #[derive(clap::Args)]
@@ -94,6 +94,55 @@ pub struct Args {
     /// Read labels from a file (KEY=VALUE lines; # comments)
     #[arg(long = "label-file", value_name = "FILE")]
     label_file: Vec<std::path::PathBuf>,
+    /// Signal that stops the container (name or number) [default: the image's STOPSIGNAL, else SIGTERM]
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds stop waits for the container before killing it (-1: forever) [default: 10]
+    #[arg(
+        long = "stop-timeout",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    stop_timeout: Option<i64>,
+    /// Write the container's id to this file (refused if it exists)
+    #[arg(long, value_name = "FILE")]
+    cidfile: Option<std::path::PathBuf>,
+    /// Pull the image before running: always, missing (only when not in the store, for names with a registry) or never
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<String>,
+    /// Linux: a resource limit, NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
+    /// Linux: every capability, no seccomp filter, no masked /proc paths, writable /sys, the host's devices
+    #[arg(long)]
+    privileged: bool,
+    /// Linux: run a tiny init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    init: bool,
+    /// Mount: type=bind|volume|tmpfs,source=SRC,target=DEST[,readonly][,tmpfs-size=N][,tmpfs-mode=M]
+    #[arg(long, value_name = "MOUNT")]
+    mount: Vec<String>,
+    /// Linux: command run in the container (via /bin/sh -c) to check its health; exit 0 is healthy
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    health_cmd: Option<String>,
+    /// Time between health checks (e.g. 30s, 1m30s) [default: 30s]
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    health_interval: Option<String>,
+    /// Time a health check may take before it counts as failed [default: 30s]
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    health_timeout: Option<String>,
+    /// Consecutive failures that make the container unhealthy [default: 3]
+    #[arg(long = "health-retries", value_name = "N")]
+    health_retries: Option<u64>,
+    /// Time after the start during which failed checks do not count [default: 0s]
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    health_start_period: Option<String>,
+    /// Run no health check
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
+    /// Runtime: wharf, runc or crun (Linux containers); io.containerd.wasmtime.v1, io.containerd.wasmedge.v1 or io.containerd.spin.v2 (Wasm); all run on Wharf's own executors
+    #[arg(long, value_name = "RUNTIME")]
+    runtime: Option<String>,
     /// The image, then the command and its arguments
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG]")]
     image_and_args: Vec<String>,
@@ -160,9 +209,26 @@ impl Args {
                 tmpfs: a.tmpfs,
                 user: a.user,
                 hostname: a.hostname,
+                ulimits: a.ulimit,
+                privileged: a.privileged,
+                init: a.init,
             },
             labels,
             restart: a.restart,
+            stop_signal: a.stop_signal,
+            stop_timeout: a.stop_timeout,
+            cidfile: a.cidfile,
+            pull: a.pull,
+            mounts: a.mount,
+            health: HealthFlags {
+                cmd: a.health_cmd,
+                interval: a.health_interval,
+                timeout: a.health_timeout,
+                retries: a.health_retries,
+                start_period: a.health_start_period,
+                none: a.no_healthcheck,
+            },
+            runtime: a.runtime,
         };
         Ok(opts)
     }

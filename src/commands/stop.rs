@@ -3,12 +3,12 @@ use std::time::Duration;
 use anyhow::Result;
 use wharf_engine::Engine;
 
-/// Stop containers: SIGTERM, then SIGKILL after the timeout
+/// Stop containers: their stop signal (default SIGTERM), then SIGKILL after the timeout
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seconds to wait before killing
-    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait before killing [default: the container's --stop-timeout, else 10]
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    time: Option<u64>,
     /// Names or ids of containers
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -16,6 +16,6 @@ pub struct Args {
 
 pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
     super::each(&a.containers, |c| {
-        engine.stop(c, Duration::from_secs(a.time))
+        engine.stop(c, a.time.map(Duration::from_secs))
     })
 }

@@ -123,7 +123,7 @@ fn healthcheck(line: usize, rest: &str) -> Result<Command, Error> {
         "NONE" if flags.is_empty() && cmd.is_empty() => Ok(Command::Healthcheck(None)),
         "NONE" => Err(perr(line, "HEALTHCHECK NONE takes no options or arguments")),
         "CMD" if !cmd.is_empty() => {
-            let test = match command_form(cmd) {
+            let test = match command_form(line, "HEALTHCHECK CMD", cmd)? {
                 CommandForm::Exec(v) if v.is_empty() => {
                     return Err(perr(
                         line,
@@ -334,11 +334,29 @@ fn parse_json_array(s: &str) -> Option<Vec<String>> {
     serde_json::from_str::<Vec<String>>(s).ok()
 }
 
-fn command_form(rest: &str) -> CommandForm {
-    match parse_json_array(rest) {
-        Some(v) => CommandForm::Exec(v),
-        None => CommandForm::Shell(rest.to_string()),
+/// The exec form (a JSON array) or the shell form. Text that is plainly
+/// meant as JSON (`["...` or `",` between brackets) but does not parse is a
+/// syntax error, not a shell command: run as `/bin/sh -c '["a", ]'` it
+/// would only fail later, in the container, with a puzzling message. A
+/// shell `[ ... ]` test (`[ -f x ]`, `[ "$A" = b ]`) stays shell form.
+fn command_form(line: usize, kw: &str, rest: &str) -> Result<CommandForm, Error> {
+    if let Some(v) = parse_json_array(rest) {
+        return Ok(CommandForm::Exec(v));
     }
+    let bracketed = rest.starts_with('[') && rest.trim_end().ends_with(']');
+    if bracketed && (rest.starts_with("[\"") || rest.contains("\",")) {
+        let why = match serde_json::from_str::<Vec<String>>(rest.trim_end()) {
+            Err(e) => e.to_string(),
+            Ok(_) => "not an array of strings".to_string(),
+        };
+        return Err(perr(
+            line,
+            format!(
+                "{kw}: malformed exec form {rest}: {why}; write a JSON array of double-quoted strings without a trailing comma (e.g. {kw} [\"/app\", \"--flag\"]), or the shell form without brackets"
+            ),
+        ));
+    }
+    Ok(CommandForm::Shell(rest.to_string()))
 }
 
 /// Splits on unquoted whitespace, keeping quotes and escapes in the tokens.
@@ -531,18 +549,18 @@ fn parse_instruction(line: usize, logical: &str) -> Result<Instruction, Error> {
         }
         "ENTRYPOINT" => {
             need("a command, e.g. ENTRYPOINT [\"/app.wasm\"]")?;
-            Command::Entrypoint(command_form(rest))
+            Command::Entrypoint(command_form(line, "ENTRYPOINT", rest)?)
         }
         "CMD" => {
             need("a command, e.g. CMD [\"--help\"]")?;
-            Command::Cmd(command_form(rest))
+            Command::Cmd(command_form(line, "CMD", rest)?)
         }
         "RUN" => {
             let (_flags, rest) = take_flags(line, rest)?;
             if rest.is_empty() {
                 return Err(perr(line, "RUN needs a command"));
             }
-            Command::Run(command_form(rest))
+            Command::Run(command_form(line, "RUN", rest)?)
         }
         "SHELL" => match parse_json_array(rest) {
             Some(v) if !v.is_empty() => Command::Shell(v),

@@ -97,6 +97,33 @@ pub struct State {
     /// running container whose processes do not get the CPU).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// How it is stopped, which runtime was asked for, its healthcheck.
+    #[serde(default, flatten)]
+    pub settings: Settings,
+}
+
+/// `run` flags kept for the commands that act on the container later
+/// (stop, restart, the monitor's healthcheck, inspect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `--stop-signal`, else the image's STOPSIGNAL (empty: SIGTERM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stop_signal: String,
+    /// `--stop-timeout` in seconds (None: 10; negative: wait forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    /// `--runtime`, as named (empty when not given).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime: String,
+    /// `--health-cmd` and friends, run by the monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--init`: a tiny init is the container's PID 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// `--privileged`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -234,6 +261,7 @@ pub struct NewContainer<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// `--restart` (checked; empty for `no`).
     pub restart: &'a str,
+    pub settings: Settings,
 }
 
 impl Containers {
@@ -332,6 +360,7 @@ impl Containers {
                 restart: new.restart.to_string(),
                 restart_count: 0,
                 paused: false,
+                settings: new.settings.clone(),
             },
         };
         if let Some(pid) = new.owner {
@@ -659,6 +688,7 @@ mod tests {
             volumes: &[],
             labels: &NO_LABELS,
             restart: "",
+            settings: Settings::default(),
         }
     }
 

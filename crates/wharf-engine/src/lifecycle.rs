@@ -288,9 +288,11 @@ impl Engine {
         }
     }
 
-    /// SIGTERM, then SIGKILL after `timeout` (Docker's stop). Stopping a
-    /// container that is not running is not an error.
-    pub fn stop(&self, key: &str, timeout: Duration) -> Result<()> {
+    /// Its stop signal (`--stop-signal`, the image's STOPSIGNAL, else
+    /// SIGTERM), then SIGKILL after `timeout` (default: `--stop-timeout`,
+    /// else 10 s; a negative one waits forever), as Docker's stop.
+    /// Stopping a container that is not running is not an error.
+    pub fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         let c = self.containers.find(key)?;
         // Stopped by the user: its monitor must not run it again (also
         // while it waits between restarts, when it is not running).
@@ -298,7 +300,18 @@ impl Engine {
         if !c.is_running() {
             return Ok(());
         }
-        self.signal(&c, libc::SIGTERM)?;
+        let settings = &c.state.settings;
+        let sig = match settings.stop_signal.as_str() {
+            "" => libc::SIGTERM,
+            s => wharf_linux::parse_signal(s)?,
+        };
+        let timeout = timeout.unwrap_or(match settings.stop_timeout {
+            // "Forever": a century, which Instant arithmetic can still hold.
+            Some(t) if t < 0 => Duration::from_secs(100 * 365 * 86_400),
+            Some(t) => Duration::from_secs(t as u64),
+            None => Duration::from_secs(10),
+        });
+        self.signal(&c, sig)?;
         let (pid, start) = waited_on(&c);
         if !process::wait_gone(pid, start, timeout) {
             let _ = self.signal(&c, libc::SIGKILL);
@@ -419,6 +432,11 @@ impl Engine {
                 "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "OOMKilled": s.oom_killed,
+                "Health": if s.settings.healthcheck.is_some() {
+                    json!(crate::health::read(&c.dir))
+                } else {
+                    Value::Null
+                },
             },
             "Image": s.image_id,
             "ImageName": s.image,
@@ -432,11 +450,17 @@ impl Engine {
                 "WorkingDir": cwd,
                 "Image": s.image,
                 "Labels": s.labels,
+                "StopSignal": if s.settings.stop_signal.is_empty() { Value::Null } else { json!(s.settings.stop_signal) },
+                "StopTimeout": s.settings.stop_timeout,
+                "Healthcheck": s.settings.healthcheck,
             },
             "HostConfig": {
                 "Memory": memory,
                 "AutoRemove": s.auto_remove,
                 "RestartPolicy": restart_policy(&s.restart),
+                "Runtime": if s.settings.runtime.is_empty() { "wharf" } else { s.settings.runtime.as_str() },
+                "Init": s.settings.init,
+                "Privileged": s.settings.privileged,
             },
             "Mounts": mounts,
             "NetworkSettings": self.network_settings(c),
@@ -463,7 +487,20 @@ fn status_text(c: &Container) -> String {
         Status::Running if c.state.paused => {
             format!("Up {} (Paused)", since(c.state.started_at.as_deref()))
         }
-        Status::Running => format!("Up {}", since(c.state.started_at.as_deref())),
+        Status::Running => {
+            let health = c
+                .state
+                .settings
+                .healthcheck
+                .as_ref()
+                .and_then(|_| crate::health::read(&c.dir))
+                .map(|h| match h.status.as_str() {
+                    "starting" => " (health: starting)".to_string(),
+                    other => format!(" ({other})"),
+                })
+                .unwrap_or_default();
+            format!("Up {}{health}", since(c.state.started_at.as_deref()))
+        }
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,
@@ -527,6 +564,7 @@ mod tests {
             volumes: &[],
             labels: &labels,
             restart: "",
+            settings: Default::default(),
         })
         .unwrap()
     }

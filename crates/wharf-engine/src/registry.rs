@@ -251,6 +251,14 @@ impl Engine {
 
     /// `wharf run` of an image that is not in the store but names a
     /// registry: pulls it first, saying so on stderr, like Docker.
+    /// `run --pull always`: the image is pulled (a newer one replaces the
+    /// tag) before the container is made, whether or not the store has it.
+    pub fn pull_always(&self, name: &str, platform: Option<&Platform>) -> Result<()> {
+        let pulled = self.pull(name, platform, false, &RegistryOptions::default())?;
+        eprintln!("Pulled {} ({})", pulled.name, pulled.digest);
+        Ok(())
+    }
+
     pub fn pull_for_run(&self, name: &str, platform: Option<&Platform>) -> Result<()> {
         eprintln!("Unable to find image '{name}' locally");
         let pulled = self.pull(name, platform, false, &RegistryOptions::default())?;

@@ -9,12 +9,14 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::Spec;
 
-use crate::container::{Container, NewContainer};
+use crate::container::{Container, NewContainer, Settings};
 use crate::executor::{self, Executor, LinuxFlags, PrepareInput};
+use crate::health::HealthFlags;
 use crate::logs::Capture;
 use crate::networks::{NetworkFlags, NetworkMode};
 use crate::spec::{self, SpecInput};
@@ -49,6 +51,20 @@ pub struct RunOptions {
     /// `--restart`: no, always, unless-stopped, on-failure[:N]; applied by
     /// a detached container's monitor (see `restart.rs`).
     pub restart: Option<String>,
+    /// `--stop-signal` (a name or number; default the image's STOPSIGNAL, else SIGTERM).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (default 10; -1 waits forever).
+    pub stop_timeout: Option<i64>,
+    /// `--cidfile`: the container's id is written there (refused if it exists).
+    pub cidfile: Option<PathBuf>,
+    /// `--pull`: always, missing (the default) or never.
+    pub pull: Option<String>,
+    /// `--mount type=bind|volume|tmpfs,source=..,target=..[,readonly]`.
+    pub mounts: Vec<String>,
+    /// `--health-cmd` and friends.
+    pub health: HealthFlags,
+    /// `--runtime`: a containerd shim's or an OCI runtime's name.
+    pub runtime: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -109,6 +125,28 @@ impl Engine {
         let (network_mode, ports) = opts.network.parse()?;
         opts.network.apply_etc(&mut linux)?;
         let labels = parse_labels(&opts.labels)?;
+        for m in &opts.mounts {
+            match crate::flags::parse_mount(m)? {
+                crate::flags::Mount::Volume(v) => volumes.push(v),
+                crate::flags::Mount::Tmpfs(t) => linux.tmpfs.push(t),
+            }
+        }
+        let healthcheck = opts.health.config()?;
+        let pull = crate::flags::PullPolicy::parse(opts.pull.as_deref())?;
+        let runtime = opts
+            .runtime
+            .as_deref()
+            .map(crate::flags::parse_runtime)
+            .transpose()?;
+        if let Some(sig) = &opts.stop_signal {
+            wharf_linux::parse_signal(sig)?;
+        }
+        if let Some(path) = opts.cidfile.as_deref().filter(|p| p.exists()) {
+            return Err(Error::Conflict(format!(
+                "Container ID file found, make sure the other container isn't running or delete {}",
+                path.display()
+            )));
+        }
         let restart = opts.restart.as_deref().unwrap_or_default();
         let policy = crate::restart::RestartPolicy::parse(restart)?;
         if policy != crate::restart::RestartPolicy::No {
@@ -124,7 +162,18 @@ impl Engine {
             }
         }
 
+        if pull == crate::flags::PullPolicy::Always {
+            self.pull_always(&opts.image, platform.as_ref())?;
+        }
         let image = match self.store.resolve(&opts.image, platform.as_ref()) {
+            Err(wharf_image::Error::ImageNotFound(_))
+                if pull == crate::flags::PullPolicy::Never =>
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "No such image: {} (--pull never: pull or build it first)",
+                    opts.image
+                )))
+            }
             // Like Docker, a missing image that names a registry is pulled first.
             Err(wharf_image::Error::ImageNotFound(_))
                 if crate::registry::names_registry(&opts.image) =>
@@ -151,6 +200,41 @@ impl Engine {
             )));
         }
         let executor = executor::for_image(&image);
+        let wasm = executor.runs_in_owner();
+        if let Some(p) = &platform {
+            if p.is_wasm() != wasm {
+                return Err(Error::Unsupported(format!(
+                    "{} is a {} image with no {p} variant: drop --platform, or pick an image built for {p}",
+                    opts.image,
+                    if wasm { "Wasm (wasi/wasm)" } else { "Linux" },
+                )));
+            }
+        }
+        if let Some((kind, note)) = &runtime {
+            let wanted = match kind {
+                crate::flags::RuntimeKind::Wasm => Some(true),
+                crate::flags::RuntimeKind::Linux => Some(false),
+                crate::flags::RuntimeKind::Any => None,
+            };
+            if wanted.is_some_and(|w| w != wasm) {
+                return Err(Error::Unsupported(format!(
+                    "--runtime {} runs {} containers, and {} is a {} image; drop --runtime or name a {} runtime",
+                    opts.runtime.as_deref().unwrap_or_default(),
+                    if wasm { "Linux" } else { "Wasm" },
+                    opts.image,
+                    if wasm { "Wasm" } else { "Linux" },
+                    if wasm { "Wasm (io.containerd.wasmtime.v1)" } else { "Linux (runc, crun)" },
+                )));
+            }
+            if let Some(note) = note {
+                eprintln!("{note}");
+            }
+        }
+        if wasm {
+            refuse_or_warn_for_wasm(opts, healthcheck.is_some())?;
+        } else if opts.linux.init {
+            linux.init = Some(crate::init::installed(self)?);
+        }
         let network_mode = if opts.network.is_default() && executor.networked_by_default() {
             NetworkMode::Bridges(vec![wharf_net::DEFAULT_NETWORK.to_string()])
         } else {
@@ -207,6 +291,18 @@ impl Engine {
                 volumes: &in_use.names,
                 labels: &labels,
                 restart,
+                settings: Settings {
+                    stop_signal: opts
+                        .stop_signal
+                        .clone()
+                        .or_else(|| spec::image_stop_signal(&image))
+                        .unwrap_or_default(),
+                    stop_timeout: opts.stop_timeout,
+                    runtime: opts.runtime.clone().unwrap_or_default(),
+                    healthcheck,
+                    init: opts.linux.init && !wasm,
+                    privileged: opts.linux.privileged,
+                },
             })
             .inspect_err(|_| self.abandon_volumes(&in_use))?;
         drop(in_use);
@@ -216,7 +312,7 @@ impl Engine {
                 &network_mode,
                 &opts.network,
                 ports,
-                can_change_network(&linux.cap_add),
+                opts.linux.privileged || can_change_network(&linux.cap_add),
             )
             .and_then(|attached| {
                 if let Some(a) = &attached {
@@ -258,6 +354,9 @@ impl Engine {
                 let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");
                 crate::fsutil::write_atomic(&container.config_path(), &bytes)
                     .map_err(|e| Error::io("writing the container's config.json", e))?;
+                if let Some(path) = &opts.cidfile {
+                    write_cidfile(path, container.id())?;
+                }
                 Ok(spec)
             });
         match made {
@@ -350,7 +449,13 @@ impl Engine {
             container.mark_running(std::process::id() as i32)?;
         }
         report_ready(ready);
+        // Probes while this run lasts; stopped (and joined) when it ends.
+        let checker =
+            container.state.settings.healthcheck.as_ref().map(|check| {
+                crate::health::start(&self.root, container.id(), &container.dir, check)
+            });
         let exit = task.wait();
+        drop(checker);
         if let Some(c) = capture {
             c.finish();
         }
@@ -427,6 +532,86 @@ impl Engine {
                 unsafe { libc::_exit(128 + sig) };
             });
         }
+    }
+}
+
+/// A Wasm guest has no processes, users, capabilities or devices: the
+/// Linux-only flags that cannot mean anything to it are refused when
+/// asking for them is asking for something it cannot give (--privileged, a
+/// healthcheck, which needs an exec), and named in one warning otherwise.
+fn refuse_or_warn_for_wasm(opts: &RunOptions, healthcheck: bool) -> Result<()> {
+    if opts.linux.privileged {
+        return Err(Error::Unsupported(format!(
+            "--privileged is for Linux containers, and {} runs as a Wasm guest, which has no capabilities, devices or seccomp filter to lift; its grants are its -v directories, -e variables and network",
+            opts.image
+        )));
+    }
+    if healthcheck {
+        return Err(Error::Unsupported(format!(
+            "{} runs as a Wasm guest, where no health-check command can be exec'd beside it; drop --health-cmd (wharf compose can probe a Wasm container's HTTP port)",
+            opts.image
+        )));
+    }
+    let l = &opts.linux;
+    let mut ignored: Vec<&str> = Vec::new();
+    let mut note = |given: bool, flag: &'static str| {
+        if given {
+            ignored.push(flag);
+        }
+    };
+    note(l.user.is_some(), "--user");
+    note(!l.cap_add.is_empty(), "--cap-add");
+    note(!l.cap_drop.is_empty(), "--cap-drop");
+    note(!l.security_opt.is_empty(), "--security-opt");
+    note(l.pids_limit.is_some(), "--pids-limit");
+    note(
+        !l.tmpfs.is_empty() || opts.mounts.iter().any(|m| m.contains("tmpfs")),
+        "--tmpfs",
+    );
+    note(!l.ulimits.is_empty(), "--ulimit");
+    note(l.init, "--init");
+    if !ignored.is_empty() {
+        eprintln!(
+            "wharf: warning: {} ha{} no meaning for a Wasm guest (no processes, users, capabilities or kernel limits) and {} ignored",
+            ignored.join(", "),
+            if ignored.len() == 1 { "s" } else { "ve" },
+            if ignored.len() == 1 { "is" } else { "are" },
+        );
+    }
+    Ok(())
+}
+
+/// `--cidfile`: the id, in a file made whole before it appears (a temp
+/// file linked into place, which fails if the name exists meanwhile).
+fn write_cidfile(path: &std::path::Path, id: &str) -> Result<()> {
+    use std::io::ErrorKind;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(id.as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::Conflict(format!(
+            "Container ID file found, make sure the other container isn't running or delete {}",
+            path.display()
+        ))),
+        Err(e) => Err(Error::io(
+            format!("writing the container id file {}", path.display()),
+            e,
+        )),
     }
 }
 

@@ -49,6 +49,16 @@ pub fn image_workdir(image: &Image) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
+/// The image's STOPSIGNAL, if it sets one.
+pub fn image_stop_signal(image: &Image) -> Option<String> {
+    image
+        .config
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.stop_signal().clone())
+        .filter(|s| !s.is_empty())
+}
+
 pub fn image_user(image: &Image) -> Option<String> {
     image
         .config
@@ -206,7 +216,7 @@ pub fn parse_volume(flag: &str) -> Result<Volume> {
     })
 }
 
-fn normalize_guest_path(p: &str) -> String {
+pub(crate) fn normalize_guest_path(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -95,7 +95,7 @@ impl Engine {
     }
 
     /// `wharf restart`: stop (SIGTERM, SIGKILL after `timeout`), then start.
-    pub fn restart(&self, key: &str, timeout: Duration) -> Result<()> {
+    pub fn restart(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         self.stop(key, timeout)?;
         self.start(key)
     }

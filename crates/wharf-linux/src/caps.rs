@@ -129,6 +129,27 @@ pub(crate) fn tweak(adds: &[String], drops: &[String]) -> Result<Vec<String>> {
     Ok(caps.into_iter().collect())
 }
 
+/// `caps` less those outside this process's bounding set, which no child
+/// can be given (root here may lack CAP_SYS_RESOURCE): "every capability"
+/// for `--privileged` is every one Wharf has, as for Docker's daemon.
+pub(crate) fn within_own_bounds(caps: Vec<String>) -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    caps.into_iter()
+        .filter(|c| {
+            ALL.iter()
+                .position(|a| a == c)
+                .is_none_or(|bit| bounding & (1 << bit) != 0)
+        })
+        .collect()
+}
+
 /// Is `name` (`CAP_...`) in `caps`?
 pub(crate) fn contains(caps: &[String], name: &str) -> bool {
     caps.iter().any(|c| c == name)

@@ -54,6 +54,7 @@ pub use program::{check_command, check_program};
 pub use query::{list, pids, state, ContainerState};
 pub use shadow::{adapt_runc_spec, load_bundle};
 pub use signals::{parse_signal, FORWARDED_SIGNALS};
+pub use spec::INIT_PATH;
 pub use spec::{apply_defaults, etc_files, nofile_clamp};
 pub use stdio::ProcessIo;
 pub use terminal::{proxy_terminal, pump, RawMode};
@@ -224,6 +225,23 @@ pub struct LinuxOptions {
     pub add_hosts: Vec<(String, String)>,
     /// `--dns`: nameservers instead of the network's or the host's.
     pub dns: Vec<String>,
+    /// `--ulimit`: these replace Docker's defaults for their resources.
+    pub rlimits: Vec<Rlimit>,
+    /// `--privileged`: every capability, no seccomp filter, no masked or
+    /// read-only /proc paths, writable /sys, the host's devices.
+    pub privileged: bool,
+    /// `--init`: this host file (a static init) is bind-mounted at
+    /// /sbin/docker-init and runs the command as its child.
+    pub init: Option<std::path::PathBuf>,
+}
+
+/// One `process.rlimits` entry: `typ` is `RLIMIT_NOFILE` and the like;
+/// `u64::MAX` is no limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    pub typ: String,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 /// The container process's stdio.

@@ -180,6 +180,132 @@ fn write_file(path: &Path, content: &str) -> Result<()> {
     std::fs::write(path, content).map_err(|e| Error::io("writing", path, e))
 }
 
+/// Where `--init`'s init is mounted (Docker's path for its tini).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// `process.rlimits`: Docker's RLIMIT_NOFILE unless `--ulimit` sets it,
+/// then the `--ulimit` ones (u64::MAX is no limit, the kernel's RLIM_INFINITY).
+fn rlimits(given: &[crate::Rlimit]) -> Value {
+    let mut out = Vec::new();
+    if !given.iter().any(|r| r.typ == "RLIMIT_NOFILE") {
+        out.push(
+            json!({ "type": "RLIMIT_NOFILE", "hard": nofile_limit(), "soft": nofile_limit() }),
+        );
+    }
+    for r in given {
+        out.retain(|v: &Value| v["type"] != r.typ.as_str());
+        out.push(json!({ "type": r.typ, "hard": r.hard, "soft": r.soft }));
+    }
+    Value::Array(out)
+}
+
+/// A hard limit above this process's own needs CAP_SYS_RESOURCE (root
+/// here may lack it): refused before the container is made, with the most
+/// that can be given, rather than an EPERM from the runtime.
+fn check_rlimits(given: &[crate::Rlimit]) -> Result<()> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let can_raise = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // Bit 24 is CAP_SYS_RESOURCE.
+        .is_some_and(|eff| eff & (1 << 24) != 0);
+    if can_raise {
+        return Ok(());
+    }
+    for r in given {
+        let resource = match r.typ.as_str() {
+            "RLIMIT_AS" => Resource::RLIMIT_AS,
+            "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+            "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+            "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+            "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+            "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+            "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+            "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+            "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+            "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+            "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+            "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+            "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+            "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+            "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+            "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+            _ => continue,
+        };
+        let Ok((_, own_hard)) = getrlimit(resource) else {
+            continue;
+        };
+        if r.hard > own_hard {
+            let name = r.typ.trim_start_matches("RLIMIT_").to_ascii_lowercase();
+            return Err(Error::invalid(
+                "--ulimit",
+                format!("{name}={}:{}", r.soft, r.hard),
+                format!(
+                    "the hard limit is above Wharf's own ({own_hard}), and raising it needs CAP_SYS_RESOURCE, which this process lacks; give at most {own_hard}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The host's device nodes for a `--privileged` container, as Docker lists
+/// them (moby's `HostDevices`): every char and block device under /dev but
+/// in pts, shm, mqueue and fd, and the console and ptmx, which the runtime
+/// makes itself.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut devices = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                if !["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]
+                    .contains(&name.as_ref())
+                {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            if path == Path::new("/dev/console") || path == Path::new("/dev/ptmx") {
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let rdev = meta.rdev();
+            devices.push(json!({
+                "path": path.to_string_lossy(),
+                "type": typ,
+                "major": nix::sys::stat::major(rdev),
+                "minor": nix::sys::stat::minor(rdev),
+                "fileMode": meta.mode() & 0o7777,
+                "uid": meta.uid(),
+                "gid": meta.gid(),
+            }));
+        }
+    }
+    devices
+}
+
 /// RLIMIT_NOFILE clamped to what this process may set without CAP_SYS_RESOURCE.
 fn nofile_limit() -> u64 {
     nofile_clamp().map_or(NOFILE, |(_, hard)| hard)
@@ -246,7 +372,14 @@ pub fn apply_defaults(
     if !matches!(process.get("cwd"), Some(Value::String(s)) if s.starts_with('/')) {
         process.insert("cwd".into(), json!("/"));
     }
-    let caps = caps::tweak(&opts.cap_add, &opts.cap_drop)?;
+    let caps = if opts.privileged {
+        // Docker's --privileged: every capability (a --cap-drop still applies).
+        let mut all = vec!["ALL".to_string()];
+        all.extend(opts.cap_add.iter().cloned());
+        caps::within_own_bounds(caps::tweak(&all, &opts.cap_drop)?)
+    } else {
+        caps::tweak(&opts.cap_add, &opts.cap_drop)?
+    };
     let resolved = user::resolve_user(rootfs, opts.user.as_deref())?;
     process.insert(
         "capabilities".into(),
@@ -261,10 +394,16 @@ pub fn apply_defaults(
         process.remove("noNewPrivileges");
     }
     let tty = matches!(process.get("terminal"), Some(Value::Bool(true)));
-    process.insert(
-        "rlimits".into(),
-        json!([{ "type": "RLIMIT_NOFILE", "hard": nofile_limit(), "soft": nofile_limit() }]),
-    );
+    check_rlimits(&opts.rlimits)?;
+    process.insert("rlimits".into(), rlimits(&opts.rlimits));
+    if let Some(args) = process.get_mut("args").and_then(Value::as_array_mut) {
+        if opts.init.is_some() {
+            // tini's command line, as Docker's docker-init gets it.
+            let mut with_init = vec![json!(INIT_PATH), json!("--")];
+            with_init.append(args);
+            *args = with_init;
+        }
+    }
     let mut user = json!({ "uid": resolved.uid, "gid": resolved.gid });
     if !resolved.additional_gids.is_empty() {
         user["additionalGids"] = json!(resolved.additional_gids);
@@ -322,7 +461,15 @@ pub fn apply_defaults(
         .get("mounts")
         .and_then(|m| m.as_array().cloned())
         .unwrap_or_default();
-    let defaults = default_mounts();
+    let mut defaults = default_mounts();
+    if opts.privileged {
+        // Docker mounts /sys and the cgroups writable for --privileged.
+        for m in &mut defaults {
+            if let Some(options) = m["options"].as_array_mut() {
+                options.retain(|o| o != "ro");
+            }
+        }
+    }
     let default_dests: Vec<Value> = defaults.iter().map(|m| m["destination"].clone()).collect();
     let caller_mounts: Vec<Value> = caller_mounts
         .into_iter()
@@ -335,6 +482,14 @@ pub fn apply_defaults(
     mounts.push(bind("/etc/hosts", &hosts));
     mounts.push(bind("/etc/hostname", &hostname_file));
     mounts.push(bind("/etc/resolv.conf", &resolv));
+    if let Some(init) = &opts.init {
+        mounts.push(json!({
+            "destination": INIT_PATH,
+            "type": "bind",
+            "source": init.to_string_lossy(),
+            "options": ["bind", "ro", "rprivate"],
+        }));
+    }
     let caller_dests: Vec<Value> = caller_mounts
         .iter()
         .map(|m| m["destination"].clone())
@@ -362,10 +517,19 @@ pub fn apply_defaults(
     linux.insert("namespaces".into(), json!(namespaces));
     linux.remove("uidMappings");
     linux.remove("gidMappings");
-    linux.insert("maskedPaths".into(), json!(MASKED_PATHS));
-    linux.insert("readonlyPaths".into(), json!(READONLY_PATHS));
+    if opts.privileged {
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+        linux.insert("devices".into(), json!(host_devices()));
+    } else {
+        linux.insert("maskedPaths".into(), json!(MASKED_PATHS));
+        linux.insert("readonlyPaths".into(), json!(READONLY_PATHS));
+    }
     linux.insert("cgroupsPath".into(), json!(format!("/wharf/{id}")));
     match &opts.seccomp {
+        _ if opts.privileged => {
+            linux.remove("seccomp");
+        }
         Seccomp::Unconfined => {
             linux.remove("seccomp");
         }
@@ -399,7 +563,9 @@ pub fn apply_defaults(
             resources["memory"]["swap"] = json!(m);
         }
     }
-    resources["devices"] = json!([{ "allow": false, "access": "rwm" }]);
+    // Docker's rule: deny every device but libcontainer's defaults; a
+    // privileged container may use them all.
+    resources["devices"] = json!([{ "allow": opts.privileged, "access": "rwm" }]);
     linux.insert("resources".into(), resources);
 
     *spec = serde_json::from_value(v).map_err(|e| Error::Spec(format!("internal: {e}")))?;

@@ -538,6 +538,21 @@ fn instantiate_failure(
     })
 }
 
+/// Whether stdout or stderr is a pipe whose reading end is closed (the
+/// kernel reports POLLERR on the writing end then).
+fn output_closed() -> bool {
+    [1, 2].into_iter().any(|fd| {
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd we own, no waiting.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready > 0 && poll.revents & libc::POLLERR != 0
+    })
+}
+
 fn finish(rt: &Runtime, result: wasmtime::Result<()>, limits: &Limits) -> Outcome {
     let e = match result {
         Ok(()) => return Outcome::Exited(0),
@@ -550,6 +565,13 @@ fn finish(rt: &Runtime, result: wasmtime::Result<()>, limits: &Limits) -> Outcom
         if let Some(signal) = rt.interrupt.signal() {
             return Outcome::Interrupted { signal };
         }
+    }
+    if output_closed() {
+        // The guest failed writing to a pipe nobody reads (`| head`): a
+        // native process would have died of SIGPIPE there, quietly.
+        return Outcome::Interrupted {
+            signal: libc::SIGPIPE,
+        };
     }
     let message = trap_message(&e);
     match (limits.refused, limits.limit) {

@@ -21,6 +21,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use wharf_engine::health::{Tracker, Verdict};
 use wharf_engine::{Engine, ExecOptions};
 
 use super::output::{interrupted, Redirected};
@@ -39,24 +40,17 @@ pub enum Probe {
     },
 }
 
-/// Docker's healthcheck timing, defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub retries: u64,
-    pub start_period: Duration,
-}
+/// Docker's healthcheck timing, shared with `run --health-*` (the engine's).
+pub use wharf_engine::health::Timing;
 
-impl Timing {
-    pub fn of(check: &Healthcheck) -> Timing {
-        Timing {
-            interval: check.interval.unwrap_or(Duration::from_secs(30)),
-            timeout: check.timeout.unwrap_or(Duration::from_secs(30)),
-            retries: check.retries.unwrap_or(3).max(1),
-            start_period: check.start_period.unwrap_or_default(),
-        }
-    }
+/// Docker's defaults for what the service's healthcheck leaves out.
+pub fn timing_of(check: &Healthcheck) -> Timing {
+    Timing::new(
+        check.interval,
+        check.timeout,
+        check.retries,
+        check.start_period,
+    )
 }
 
 /// Why a probe could not be made at all (as opposed to a failed one).
@@ -157,8 +151,7 @@ pub enum Outcome {
 
 /// Probes until healthy, unhealthy, the container ends or Ctrl-C.
 pub fn wait_healthy(target: &Target, probe: &Probe, timing: Timing) -> Outcome {
-    let began = Instant::now();
-    let mut failures = 0;
+    let mut tracker = Tracker::new(timing);
     let mut first = true;
     loop {
         match target.engine.container(&target.id) {
@@ -175,17 +168,15 @@ pub fn wait_healthy(target: &Target, probe: &Probe, timing: Timing) -> Outcome {
         };
         match result {
             Ok(()) => return Outcome::Healthy,
-            Err(why) => {
-                if !first && began.elapsed() >= timing.start_period {
-                    failures += 1;
-                    if failures >= timing.retries {
-                        return Outcome::Unhealthy {
-                            failures,
-                            last: why,
-                        };
-                    }
-                }
+            // The engine's counting, except that this first probe (made at
+            // once, not an interval in) may succeed but does not fail.
+            Err(why) if !first && tracker.record(false) == Verdict::Unhealthy => {
+                return Outcome::Unhealthy {
+                    failures: tracker.failing_streak,
+                    last: why,
+                };
             }
+            Err(_) => {}
         }
         first = false;
         let next = Instant::now() + timing.interval;
@@ -381,7 +372,7 @@ mod tests {
 
     #[test]
     fn timing_has_docker_defaults() {
-        let t = Timing::of(&check(HealthTest::Cmd(words(&["true"]))));
+        let t = timing_of(&check(HealthTest::Cmd(words(&["true"]))));
         assert_eq!(t.interval, Duration::from_secs(30));
         assert_eq!(t.timeout, Duration::from_secs(30));
         assert_eq!(t.retries, 3);

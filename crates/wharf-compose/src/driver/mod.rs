@@ -489,7 +489,7 @@ impl<'a> Compose<'a> {
                     let timing = dep_service
                         .healthcheck
                         .as_ref()
-                        .map(health::Timing::of)
+                        .map(health::timing_of)
                         .expect("probe_for needs a healthcheck");
                     event("Container", &c.state.name, "Waiting");
                     let target = health::Target {
@@ -717,7 +717,7 @@ impl<'a> Compose<'a> {
             s.eq_ignore_ascii_case("TERM") || s == "15"
         });
         if sigterm {
-            self.engine.stop(c.id(), grace)?;
+            self.engine.stop(c.id(), Some(grace))?;
             return Ok(());
         }
         self.engine.kill(c.id(), signal.unwrap_or("TERM"))?;

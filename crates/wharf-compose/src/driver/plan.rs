@@ -195,6 +195,7 @@ pub fn plan(project: &Project, service: &Service) -> Plan {
             tmpfs,
             user: service.user.clone(),
             hostname: service.hostname.clone(),
+            ..LinuxFlags::default()
         },
         labels: container_labels
             .iter()
@@ -202,6 +203,12 @@ pub fn plan(project: &Project, service: &Service) -> Plan {
             .collect(),
         // Compose's spelling is the engine's (`on-failure:3`).
         restart: service.restart.map(|policy| policy.to_string()),
+        // Recorded, so `wharf stop` outside compose stops it the same way.
+        stop_signal: service.stop_signal.clone(),
+        stop_timeout: service
+            .stop_grace_period
+            .map(|d| d.as_secs().min(i64::MAX as u64) as i64),
+        ..RunOptions::default()
     };
     Plan {
         run,

@@ -32,6 +32,12 @@ pub struct LinuxFlags {
     pub tmpfs: Vec<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--init`.
+    pub init: bool,
 }
 
 impl LinuxFlags {
@@ -44,6 +50,12 @@ impl LinuxFlags {
             cap_drop: self.cap_drop.clone(),
             tmpfs: self.tmpfs.clone(),
             user: self.user.clone(),
+            rlimits: self
+                .ulimits
+                .iter()
+                .map(|u| crate::flags::parse_ulimit(u))
+                .collect::<Result<_>>()?,
+            privileged: self.privileged,
             ..LinuxOptions::default()
         };
         for opt in &self.security_opt {
@@ -66,6 +78,30 @@ impl LinuxFlags {
         }
         Ok(opts)
     }
+}
+
+/// Docker makes a missing working directory (`-w`, WORKDIR) in the
+/// container's layer rather than fail the start; it is made under the
+/// deepest part of the path that exists, resolved as the container sees it
+/// (symlinks stay inside the root).
+fn make_workdir(spec: &Spec, root: &Path) -> Result<()> {
+    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) else {
+        return Ok(());
+    };
+    let parts: Vec<_> = cwd.components().skip(1).collect();
+    for known in (0..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..known].iter().collect();
+        if let Some(existing) = wharf_snapshot::resolve_in_root(root, &prefix) {
+            let rest: PathBuf = parts[known..].iter().collect();
+            if rest.as_os_str().is_empty() {
+                return Ok(());
+            }
+            return std::fs::create_dir_all(existing.join(&rest)).map_err(|e| {
+                Error::io(format!("making the working directory {}", cwd.display()), e)
+            });
+        }
+    }
+    Ok(())
 }
 
 fn bad_security_opt(opt: &str) -> Error {
@@ -127,6 +163,10 @@ impl Executor for LinuxExecutor {
         wharf_linux::check_program(spec, input.rootfs)?;
         notice_rlimit_clamp(&engine.root);
         let merged = wharf_linux::mount_overlay(input.rootfs, bundle.dir, input.ephemeral)?;
+        if let Err(e) = make_workdir(spec, &merged) {
+            let _ = wharf_linux::unmount_overlay(bundle.dir);
+            return Err(e);
+        }
         let applied =
             wharf_linux::apply_defaults(spec, bundle.id, &merged, bundle.dir, input.linux);
         if let Err(e) = applied {

@@ -24,7 +24,8 @@ pub enum ChannelError {
     BaseChannelError(#[from] crate::channel::ChannelError),
     #[error("missing fds from seccomp request")]
     MissingSeccompFds,
-    #[error("exec process failed with error {0}")]
+    // Wharf patch: names what failed once ("exec process failed with error error in ...").
+    #[error("the container's init failed: {0}")]
     ExecError(String),
     #[error("intermediate process error {0}")]
     OtherError(String),
@@ -265,9 +266,9 @@ impl MainReceiver {
         match msg {
             Message::InitReady => Ok(()),
             // this case in unique and known enough to have a special error format
-            Message::ExecFailed(err) => Err(ChannelError::ExecError(format!(
-                "error in executing process : {err}"
-            ))),
+            // Wharf patch: the message as sent (ExecError's own text says
+            // it failed; upstream's prefix doubled it: "error error in ...").
+            Message::ExecFailed(err) => Err(ChannelError::ExecError(err)),
             msg => Err(ChannelError::unexpected("InitReady", msg)),
         }
     }

@@ -179,7 +179,16 @@ pub fn container_intermediate_process(
                 Ok(_) => 0,
                 Err(e) => {
                     tracing::error!("failed to initialize container process: {e}");
-                    if let Err(err) = init_main_sender.exec_failed(e.to_string()) {
+                    // Wharf patch: send the whole cause chain; the top
+                    // error alone ("failed to prepare rootfs") names no cause.
+                    let mut message = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        message.push_str(": ");
+                        message.push_str(&c.to_string());
+                        cause = c.source();
+                    }
+                    if let Err(err) = init_main_sender.exec_failed(message) {
                         tracing::error!(?err, "failed sending error to main sender");
                     }
                     if let ContainerType::TenantContainer { exec_notify_fd } = args.container_type {

@@ -33,9 +33,10 @@ impl Executor for DefaultExecutor {
         unistd::execvp(&cstring_path, &a).map_err(|err| {
             tracing::error!(?err, filename = ?cstring_path, args = ?a, "failed to execvp");
             ExecutorError::Execution(
+                // Wharf patch: each value quoted once (Debug already quotes).
                 format!(
-                    "error '{}' executing '{:?}' with args '{:?}'",
-                    err, cstring_path, a
+                    "executing {:?} with args {:?}: {}",
+                    cstring_path, a, err
                 )
                 .into(),
             )
@@ -85,7 +86,7 @@ impl Executor for DefaultExecutor {
                             "executable does not have the correct permission set",
                         );
                         Err(ExecutorValidationError::ArgValidationError(format!(
-                            "executable '{}' at path '{:?}' does not have correct permissions",
+                            "executable '{}' at path {:?} does not have correct permissions",
                             args[0], path
                         )))?;
                     }
@@ -96,7 +97,7 @@ impl Executor for DefaultExecutor {
                             "failed to check permissions for executable",
                         );
                         Err(ExecutorValidationError::ArgValidationError(format!(
-                            "failed to check permissions for executable '{}' at path '{:?}' : {}",
+                            "failed to check permissions for executable '{}' at path {:?}: {}",
                             args[0], path, err
                         )))?;
                     }
