@@ -121,7 +121,10 @@ impl Builder<'_> {
 
     /// Writes `plan` as a deterministic tar layer and adds it.
     pub(crate) fn commit_layer(&mut self, ins: &Instruction, plan: LayerPlan) -> Result<()> {
-        let tmp = tempfile::tempfile().map_err(|e| io_err("creating a temporary layer file", e))?;
+        // Unnamed (gone when the build is, even killed) and in the store, so
+        // a big layer fills the store's filesystem, not the system temp dir.
+        let tmp = tempfile::tempfile_in(self.store.root())
+            .map_err(|e| io_err("creating a temporary layer file in the store", e))?;
         let mut b = tar::Builder::new(tmp);
         b.mode(tar::HeaderMode::Deterministic);
         for (path, node) in &plan.nodes {
