@@ -103,6 +103,7 @@ impl Engine {
         // What a killed writer left (temp files, unreferenced blobs and
         // snapshot temp dirs) goes before this one writes: every command
         // that takes the lock cleans up, not only a later failure.
+        self.reap_dead_build_steps();
         let _ = self.collect_garbage(lock);
         let result = f();
         if result.is_err() {

@@ -74,6 +74,50 @@ fn bad_security_opt(opt: &str) -> Error {
     ))
 }
 
+impl LinuxExecutor {
+    /// [`Executor::create`]; with `die_with_parent` the container's init is
+    /// killed when this process dies (a build's RUN step: it belongs to its
+    /// build, and a killed build must not leave it running).
+    pub(crate) fn create_owned(
+        &self,
+        engine: &Engine,
+        bundle: Bundle,
+        spec: &Spec,
+        stdin: bool,
+        die_with_parent: bool,
+    ) -> Result<Box<dyn Task>> {
+        let state_root = runtime_state_dir(&engine.root);
+        let opts = CreateOptions {
+            stdio: Some(inherit_stdio(stdin)?),
+            die_with_parent,
+            ..CreateOptions::default()
+        };
+        // libcontainer records the bundle path: it must not depend on the
+        // caller's working directory (a relative --root).
+        let dir = if bundle.dir.is_absolute() {
+            bundle.dir.to_path_buf()
+        } else {
+            std::fs::canonicalize(bundle.dir)
+                .map_err(|e| Error::io("finding the container's directory", e))?
+        };
+        let cgroups = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| format!("/wharf/{}", bundle.id).into());
+        let created = wharf_linux::create_held(&state_root, bundle.id, &dir, spec.clone(), opts)?;
+        Ok(Box::new(LinuxTask {
+            state_root,
+            id: bundle.id.to_string(),
+            dir,
+            cgroups,
+            state: TaskState::Created(Box::new(created)),
+            interactive: stdin,
+            terminal: None,
+        }))
+    }
+}
+
 impl Executor for LinuxExecutor {
     fn name(&self) -> &'static str {
         "linux"
@@ -137,34 +181,7 @@ impl Executor for LinuxExecutor {
         spec: &Spec,
         stdin: bool,
     ) -> Result<Box<dyn Task>> {
-        let state_root = runtime_state_dir(&engine.root);
-        let opts = CreateOptions {
-            stdio: Some(inherit_stdio(stdin)?),
-            ..CreateOptions::default()
-        };
-        // libcontainer records the bundle path: it must not depend on the
-        // caller's working directory (a relative --root).
-        let dir = if bundle.dir.is_absolute() {
-            bundle.dir.to_path_buf()
-        } else {
-            std::fs::canonicalize(bundle.dir)
-                .map_err(|e| Error::io("finding the container's directory", e))?
-        };
-        let cgroups = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| format!("/wharf/{}", bundle.id).into());
-        let created = wharf_linux::create_held(&state_root, bundle.id, &dir, spec.clone(), opts)?;
-        Ok(Box::new(LinuxTask {
-            state_root,
-            id: bundle.id.to_string(),
-            dir,
-            cgroups,
-            state: TaskState::Created(Box::new(created)),
-            interactive: stdin,
-            terminal: None,
-        }))
+        self.create_owned(engine, bundle, spec, stdin, false)
     }
 
     /// Joins the running container through libcontainer's tenant builder;
