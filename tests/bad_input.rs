@@ -610,3 +610,17 @@ fn a_layer_larger_than_the_free_space_is_refused() {
         format!("{WASM_GREETING}\n")
     );
 }
+
+/// An image whose config says `application/octet-stream` (the content is a
+/// good config) is refused at load, as pull refuses it, instead of being
+/// loaded for run to refuse (issue 19, item 13).
+#[test]
+fn a_config_of_unknown_media_type_is_refused_at_load() {
+    let mut img = distinct_image("octet:1");
+    img.config_media_type = "application/octet-stream".to_string();
+    let err = load_must_fail(&layout(&img).archive(), "load of an octet-stream config");
+    assert!(
+        err.contains("application/octet-stream") && err.contains("config"),
+        "the error should name the config's media type: {err}"
+    );
+}

@@ -147,10 +147,23 @@ impl Store {
         if media::is_image_config(&cmt) {
             let config: ImageConfiguration = self.read_json(&cdigest, "image config")?;
             verify_diff_ids(self, manifest, &config)?;
-        } else {
-            // Other configs (CNCF Wasm, empty) are opaque here; they only need
+        } else if cmt == media::WASM_CONFIG {
+            // The CNCF Wasm artifact's config is opaque here; it only needs
             // to be JSON.
             self.read_json::<serde_json::Value>(&cdigest, "image config")?;
+        } else {
+            // What pull refuses and run could not run (an artifact, or a
+            // config whose type says nothing, as application/octet-stream):
+            // refused here too, so no image comes in that run refuses.
+            return Err(Error::UnsupportedMediaType {
+                media_type: cmt,
+                context: format!(
+                    "the config {cdigest} of image manifest {digest} (an image's config is {} or {}, a Wasm artifact's {})",
+                    media::OCI_CONFIG,
+                    media::DOCKER_CONFIG,
+                    media::WASM_CONFIG
+                ),
+            });
         }
         Ok(())
     }
