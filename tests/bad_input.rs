@@ -624,3 +624,47 @@ fn a_config_of_unknown_media_type_is_refused_at_load() {
         "the error should name the config's media type: {err}"
     );
 }
+
+/// `run` racing `rmi -f` of its image either runs it or says the image is
+/// gone ("not found" / "was removed"), never that the store is missing
+/// content (issue 19, item 15). Parallel runs and removals, many rounds.
+#[test]
+fn run_racing_rmi_says_the_image_was_removed() {
+    let w = Wharf::new();
+    let archive = w.scratch_file("race.tar", &layout(&good_image("race:1")).archive());
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..20 {
+        w.load(&archive);
+        let rmi = w
+            .command(&["rmi", "-f", "race:1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                w.command(&["run", "--rm", "race:1"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for r in runs {
+            let out = r.wait_with_output().unwrap();
+            let err = stderr(&out);
+            let kind = if out.status.success() {
+                "ran"
+            } else if err.contains("was removed") {
+                "removed"
+            } else if err.contains("not found") {
+                "not found"
+            } else {
+                panic!("a run racing rmi -f failed otherwise:\n{}", describe(&out));
+            };
+            *outcomes.entry(kind.to_string()).or_default() += 1;
+        }
+        assert!(rmi.wait_with_output().unwrap().status.success());
+    }
+    eprintln!("outcomes: {outcomes:?}");
+}
