@@ -916,3 +916,45 @@ fn a_killed_build_leaves_no_step_container() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", steps.display());
 }
+
+/// Absolute symlinks in the image where a container puts things: /etc (its
+/// hosts, hostname, resolv.conf), a -v and a --tmpfs destination, and -w,
+/// dangling ones too, resolve inside the rootfs, as runc resolves them, and
+/// a missing working directory is made, so the container runs (issue 19:
+/// these failed with "failed to prepare rootfs" / "failed to unix syscall").
+#[test]
+fn absolute_symlinks_in_the_image_resolve_inside_the_rootfs() {
+    let w = Wharf::new();
+    build_busybox(
+        &w,
+        "links",
+        "RUN mkdir -p /private/etc /real/data /tmp \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /private/etc/passwd \
+ && ln -s /private/etc /etc && ln -s /real/data /data \
+ && ln -s /real/tmp /scratch && ln -s /real/work /work\n",
+    );
+    let vol = w.scratch("links-vol");
+    fs::write(vol.join("from-host"), "host file\n").unwrap();
+    let out = w.cmd(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data", vol.display()),
+        "--tmpfs",
+        "/scratch",
+        "-w",
+        "/work/new",
+        "links",
+        "sh",
+        "-c",
+        "pwd; cat /data/from-host; grep -c . /etc/hosts >/dev/null && echo hosts; \
+         grep -q ' /real/tmp tmpfs' /proc/mounts && echo tmpfs; ls /real/data",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        lines(&stdout(&out)),
+        ["/real/work/new", "host file", "hosts", "tmpfs", "from-host"],
+        "{}",
+        describe(&out)
+    );
+}

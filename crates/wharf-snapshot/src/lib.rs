@@ -678,6 +678,61 @@ pub fn resolve_in_root(root: &Path, path: impl AsRef<Path>) -> Option<PathBuf> {
     Some(stack.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
 }
 
+/// Like [`resolve_in_root`], for a path that may not exist yet (a mount
+/// point or working directory to be made): symlinks of the existing part
+/// are followed inside `root`, as runc's securejoin does, and the missing
+/// rest is appended as it is (`..` in it stays within `root`). The result
+/// is inside `root` and none of its existing components is a symlink.
+pub fn resolve_in_root_for_create(root: &Path, path: impl AsRef<Path>) -> PathBuf {
+    let mut stack: Vec<std::ffi::OsString> = Vec::new();
+    let mut pending: Vec<std::ffi::OsString> = path
+        .as_ref()
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut hops = 0;
+    let mut missing = false;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            stack.pop();
+            continue;
+        }
+        if !missing {
+            let host = stack
+                .iter()
+                .fold(root.to_path_buf(), |p, c| p.join(c))
+                .join(&part);
+            match std::fs::symlink_metadata(&host) {
+                Ok(meta) if meta.file_type().is_symlink() && hops < 40 => {
+                    hops += 1;
+                    if let Ok(target) = std::fs::read_link(&host) {
+                        if target.is_absolute() {
+                            stack.clear();
+                        }
+                        for c in target.components().rev() {
+                            match c {
+                                std::path::Component::Normal(n) => pending.push(n.to_os_string()),
+                                std::path::Component::ParentDir => pending.push("..".into()),
+                                _ => {}
+                            }
+                        }
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => missing = true,
+            }
+        }
+        stack.push(part);
+    }
+    stack.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
 #[cfg(test)]
 mod resolve_tests {
     use super::*;
@@ -701,5 +756,19 @@ mod resolve_tests {
         // `../../../../etc` from /opt climbs to the root and no further.
         assert_eq!(resolve_in_root(root, "/opt/escape"), None);
         assert_eq!(resolve_in_root(root, "/missing"), None);
+        // Dangling absolute links and missing rests stay inside the root.
+        std::os::unix::fs::symlink("/real/work", root.join("work")).unwrap();
+        assert_eq!(
+            resolve_in_root_for_create(root, "/work/new"),
+            root.join("real/work/new")
+        );
+        assert_eq!(
+            resolve_in_root_for_create(root, "/opt/escape/x"),
+            root.join("etc/x")
+        );
+        assert_eq!(
+            resolve_in_root_for_create(root, "/app.wasm"),
+            root.join("opt/app/app.wasm")
+        );
     }
 }

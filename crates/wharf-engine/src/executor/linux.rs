@@ -171,6 +171,10 @@ impl Executor for LinuxExecutor {
             let _ = wharf_linux::unmount_overlay(bundle.dir);
             return Err(e.into());
         }
+        if let Err(e) = resolve_in_rootfs(spec, &merged) {
+            let _ = wharf_linux::unmount_overlay(bundle.dir);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -437,4 +441,54 @@ fn inherit_stdio(stdin: bool) -> Result<Stdio> {
         stdout: dup(1)?,
         stderr: dup(2)?,
     })
+}
+
+/// Mount destinations and the working directory resolved inside the
+/// container's tree, as runc resolves them: an absolute symlink in the image
+/// (`/etc -> /private/etc`, a `-v`, `--tmpfs` or `-w` path through one) is
+/// followed within `merged`, not refused by libcontainer with "failed to
+/// prepare rootfs". A missing working directory is made, as Docker does.
+fn resolve_in_rootfs(spec: &mut Spec, merged: &Path) -> Result<()> {
+    let inside = |p: &Path| -> PathBuf {
+        let host = wharf_snapshot::resolve_in_root_for_create(merged, p);
+        Path::new("/").join(host.strip_prefix(merged).unwrap_or(Path::new("")))
+    };
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                let dest = inside(m.destination());
+                if dest != *m.destination() {
+                    m.set_destination(dest);
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    if let Some(mut process) = spec.process().clone() {
+        let cwd = inside(process.cwd());
+        let host = merged.join(cwd.strip_prefix("/").unwrap_or(&cwd));
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Error::InvalidArgument(format!(
+                "the working directory {} is not a directory in the image; give another with -w",
+                process.cwd().display()
+            ))),
+            Err(_) => std::fs::create_dir_all(&host).map_err(|e| {
+                Error::io(
+                    format!(
+                        "creating the working directory {} in the container",
+                        process.cwd().display()
+                    ),
+                    e,
+                )
+            })?,
+        }
+        if cwd != *process.cwd() {
+            process.set_cwd(cwd);
+            spec.set_process(Some(process));
+        }
+    }
+    Ok(())
 }
