@@ -35,6 +35,9 @@ struct HookExecutor(Entrypoint);
 
 impl Executor for HookExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        // The payload starts here, without an exec to close the start
+        // connection: tell `start` (and so its poststart hooks) now.
+        libcontainer::notify_socket::release_start_connection();
         let code = (self.0)(spec);
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
