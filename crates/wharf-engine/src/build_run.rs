@@ -66,7 +66,7 @@ impl Engine {
     /// the container (its processes killed, if its parent-death signal did
     /// not already), its cgroups and runtime state, its overlay mount and
     /// directory. A step whose lock is held belongs to a live build. Called
-    /// by every command that takes the store lock.
+    /// by every command that takes the store lock (through collect_garbage).
     pub(crate) fn reap_dead_build_steps(&self) {
         let steps = self.root.join("build");
         let Ok(rd) = std::fs::read_dir(&steps) else {

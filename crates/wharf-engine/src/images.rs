@@ -103,7 +103,6 @@ impl Engine {
         // What a killed writer left (temp files, unreferenced blobs and
         // snapshot temp dirs) goes before this one writes: every command
         // that takes the lock cleans up, not only a later failure.
-        self.reap_dead_build_steps();
         let _ = self.collect_garbage(lock);
         let result = f();
         if result.is_err() {
@@ -263,8 +262,11 @@ impl Engine {
     }
 
     /// Deletes blobs unreachable from index.json and snapshots that neither
-    /// a remaining image nor an existing container uses.
+    /// a remaining image nor an existing container uses, after what killed
+    /// builds left (their RUN steps).
     pub(crate) fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
+        // A killed build's RUN step first: it may hold a snapshot's files.
+        self.reap_dead_build_steps();
         let mut freed = self.store.gc(lock)?;
         let mut keep: HashSet<String> = HashSet::new();
         for entry in self.store.index()?.manifests() {

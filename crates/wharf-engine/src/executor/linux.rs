@@ -471,10 +471,12 @@ fn resolve_in_rootfs(spec: &mut Spec, merged: &Path) -> Result<()> {
         let host = merged.join(cwd.strip_prefix("/").unwrap_or(&cwd));
         match std::fs::symlink_metadata(&host) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(Error::InvalidArgument(format!(
+            Ok(_) => {
+                return Err(Error::InvalidArgument(format!(
                 "the working directory {} is not a directory in the image; give another with -w",
                 process.cwd().display()
-            ))),
+            )))
+            }
             Err(_) => std::fs::create_dir_all(&host).map_err(|e| {
                 Error::io(
                     format!(
