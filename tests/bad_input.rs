@@ -505,6 +505,16 @@ fn sparse_entries_unpack_as_sparse_files() {
         w.ok(&["run", "--rm", "sparse:1"]),
         format!("{WASM_GREETING}\n")
     );
+    // `wharf images` shows the logical size unpacked beside the stored one.
+    let row = json_lines(&w.ok(&["images", "--format", "json"]))
+        .into_iter()
+        .find(|r| r["Repository"] == "sparse")
+        .unwrap();
+    assert!(
+        row["Size"].as_str().unwrap().ends_with("kB")
+            && row["UnpackedSize"].as_str().unwrap().ends_with("GB"),
+        "{row}"
+    );
 }
 
 /// The hello layer plus a gzip layer of `size` zeros, as one image.

@@ -238,6 +238,28 @@ impl Engine {
         Ok(self.store.list()?)
     }
 
+    /// What the image (its variant for this host) takes unpacked: the bytes
+    /// of its snapshot's files (hard-linked ones once), or, for an image
+    /// without tar layers (a Wasm module stored as it is), its layers.
+    /// None when its snapshot is not made yet (a pulled image before its
+    /// first run) or the image is gone.
+    pub fn unpacked_size(&self, manifest_digest: &str) -> Option<u64> {
+        let image = self.store.resolve(manifest_digest, None).ok()?;
+        let tar_layers = image
+            .manifest
+            .layers()
+            .iter()
+            .filter(|l| media::is_tar_layer(l.media_type().as_ref()))
+            .count();
+        if tar_layers == 0 {
+            return Some(image.manifest.layers().iter().map(|l| l.size()).sum());
+        }
+        let diff_ids = image.config.as_ref()?.rootfs().diff_ids().clone();
+        let top = wharf_snapshot::Snapshots::chain_ids(&diff_ids).pop()?;
+        let dir = self.snapshots.path(&top);
+        dir.is_dir().then(|| crate::volumes::tree_size(&dir))
+    }
+
     /// `wharf rmi`: refuses images that containers use unless `force`, then
     /// frees the blobs and snapshots no image or container needs.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<String>> {
