@@ -438,3 +438,243 @@ fn crash_leftovers_go_with_the_next_locked_command() {
         "an unreferenced member was kept"
     );
 }
+
+/// A layer whose GNU sparse entry `disk.img` is `logical` bytes long, with
+/// `tail` (one 512-byte block) as its only data, at its end.
+fn sparse_layer(logical: u64, tail: &[u8; 512]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut a = tar::Archive::new(std::io::Cursor::new(hello_layer_tar()));
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        b.append(&h, &data[..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_path("disk.img").unwrap();
+    h.set_entry_type(EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_size(512);
+    {
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.sparse[0].set_offset(logical - 512);
+        gnu.sparse[0].set_length(512);
+        gnu.set_real_size(logical);
+    }
+    h.set_cksum();
+    b.append(&h, &tail[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// A GNU sparse entry is unpacked as a sparse file: its holes take no
+/// disk space (issue 19, item 3: a 2 KiB layer wrote a fully allocated
+/// 1 GiB file).
+#[test]
+fn sparse_entries_unpack_as_sparse_files() {
+    use std::os::unix::fs::MetadataExt;
+    let w = Wharf::new();
+    let logical = 1u64 << 30;
+    let mut tail = [b'.'; 512];
+    tail[..4].copy_from_slice(b"END\n");
+    let layer = sparse_layer(logical, &tail);
+    assert!(
+        layer.len() < hello_layer_tar().len() + (4 << 10),
+        "the sparse entry should take a few blocks of the layer"
+    );
+    let img = wasm_image(layer, MT_LAYER_TAR, "sparse:1");
+    let a = w.scratch_file("sparse.tar", &layout(&img).archive());
+    w.load(&a);
+    let snaps = std::fs::read_dir(w.root().join("snapshots")).unwrap();
+    let disk = snaps
+        .map(|e| e.unwrap().path().join("disk.img"))
+        .find(|p| p.exists())
+        .expect("disk.img unpacked into a snapshot");
+    let m = std::fs::metadata(&disk).unwrap();
+    assert_eq!(m.len(), logical, "the file keeps its logical size");
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "the holes were allocated: {} bytes on disk",
+        m.blocks() * 512
+    );
+    let bytes = std::fs::read(&disk).unwrap();
+    assert_eq!(&bytes[bytes.len() - 512..], &tail[..]);
+    assert!(bytes[..bytes.len() - 512].iter().all(|&b| b == 0));
+    assert_eq!(
+        w.ok(&["run", "--rm", "sparse:1"]),
+        format!("{WASM_GREETING}\n")
+    );
+    // `wharf images` shows the logical size unpacked beside the stored one.
+    let row = json_lines(&w.ok(&["images", "--format", "json"]))
+        .into_iter()
+        .find(|r| r["Repository"] == "sparse")
+        .unwrap();
+    assert!(
+        row["Size"].as_str().unwrap().ends_with("kB")
+            && row["UnpackedSize"].as_str().unwrap().ends_with("GB"),
+        "{row}"
+    );
+}
+
+/// The hello layer plus a gzip layer of `size` zeros, as one image.
+fn image_with_zeros(w: &Wharf, ref_name: &str, size: u64) -> (Vec<u8>, String) {
+    let (gz, diff_id) = zeros_layer(w.work.path(), "zeros.bin", size);
+    let hello = hello_layer_tar();
+    let mut config: serde_json::Value = serde_json::from_slice(&wasm_config(&[&hello])).unwrap();
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(diff_id.into());
+    let digest = sha256_hex(&gz);
+    let img = OciImage {
+        config_media_type: MT_CONFIG.to_string(),
+        config: serde_json::to_vec(&config).unwrap(),
+        layers: vec![
+            (MT_LAYER_TAR.to_string(), hello),
+            (MT_LAYER_GZIP.to_string(), gz),
+        ],
+        ref_name: ref_name.to_string(),
+    };
+    (layout(&img).archive(), digest)
+}
+
+/// A small gzip layer that expands by far more than any filesystem layer
+/// (200 MiB of zeros from ~200 KiB) is refused at load, naming the layer,
+/// before it is unpacked (issue 19, item 3).
+#[test]
+fn a_decompression_bomb_layer_is_refused() {
+    let w = Wharf::new();
+    let (archive, digest) = image_with_zeros(&w, "bomb:1", 200 << 20);
+    assert!(archive.len() < 2 << 20, "the bomb should be small");
+    let err = load_must_fail(&archive, "load of a decompression bomb");
+    assert!(
+        err.contains(&digest) && err.contains("decompression bomb"),
+        "the error should name the layer and say why: {err}"
+    );
+}
+
+/// A tmpfs mounted over a store directory for the test, unmounted after.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mounting a tmpfs on {} (needs root)",
+            at.display()
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A layer that cannot fit in the free space of the store's filesystem is
+/// refused with an error naming it and the space, and nothing of it is
+/// kept (issue 19, item 3: statvfs before the disk fills).
+#[test]
+fn a_layer_larger_than_the_free_space_is_refused() {
+    let w = Wharf::new();
+    let _fs = Tmpfs::mount(w.root(), "24m");
+    let base = w.scratch_file("baseline.tar", &layout(&good_image("base:1")).archive());
+    w.load(&base);
+    let before = w.images_json();
+    // 40 MiB of zeros: within the expansion ratio's floor, past the tmpfs.
+    let (archive, digest) = image_with_zeros(&w, "big:1", 40 << 20);
+    let a = w.scratch_file("big.tar", &archive);
+    let out = w.cmd(&["load", "-i", a.to_str().unwrap()]);
+    assert_error(&out, "load of a layer larger than the free space");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&digest) && err.contains("does not fit") && err.contains("free"),
+        "the error should name the layer and the free space: {err}"
+    );
+    assert_eq!(w.images_json(), before, "the store changed");
+    let snaps: Vec<String> = std::fs::read_dir(w.root().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(snaps.is_empty(), "partial snapshots left: {snaps:?}");
+    assert_eq!(
+        w.ok(&["run", "--rm", "base:1"]),
+        format!("{WASM_GREETING}\n")
+    );
+}
+
+/// An image whose config says `application/octet-stream` (the content is a
+/// good config) is refused at load, as pull refuses it, instead of being
+/// loaded for run to refuse (issue 19, item 13).
+#[test]
+fn a_config_of_unknown_media_type_is_refused_at_load() {
+    let mut img = distinct_image("octet:1");
+    img.config_media_type = "application/octet-stream".to_string();
+    let err = load_must_fail(&layout(&img).archive(), "load of an octet-stream config");
+    assert!(
+        err.contains("application/octet-stream") && err.contains("config"),
+        "the error should name the config's media type: {err}"
+    );
+}
+
+/// `run` racing `rmi -f` of its image either runs it or says the image is
+/// gone ("not found" / "was removed"), never that the store is missing
+/// content (issue 19, item 15). Parallel runs and removals, many rounds.
+#[test]
+fn run_racing_rmi_says_the_image_was_removed() {
+    let w = Wharf::new();
+    let archive = w.scratch_file("race.tar", &layout(&good_image("race:1")).archive());
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..20 {
+        w.load(&archive);
+        let rmi = w
+            .command(&["rmi", "-f", "race:1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                w.command(&["run", "--rm", "race:1"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for r in runs {
+            let out = r.wait_with_output().unwrap();
+            let err = stderr(&out);
+            let kind = if out.status.success() {
+                "ran"
+            } else if err.contains("was removed") {
+                "removed"
+            } else if err.contains("not found") {
+                "not found"
+            } else {
+                panic!("a run racing rmi -f failed otherwise:\n{}", describe(&out));
+            };
+            *outcomes.entry(kind.to_string()).or_default() += 1;
+        }
+        assert!(rmi.wait_with_output().unwrap().status.success());
+    }
+    eprintln!("outcomes: {outcomes:?}");
+}

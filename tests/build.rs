@@ -284,3 +284,96 @@ fn platform_wasm_tagged(tag: &str) -> Vec<&str> {
     v.push(tag);
     v
 }
+
+/// `ADD` of an archive that expands like a decompression bomb is refused,
+/// naming the archive (issue 19, item 3).
+#[test]
+fn add_of_a_decompression_bomb_is_refused() {
+    let w = Wharf::new();
+    let ctx = w.context_with_hello(
+        "FROM scratch\nADD bomb.tar.gz /\nCOPY hello.wasm /\nENTRYPOINT [\"/hello.wasm\"]\n",
+    );
+    let (gz, _) = zeros_layer(w.work.path(), "zeros.bin", 200 << 20);
+    std::fs::write(ctx.join("bomb.tar.gz"), gz).unwrap();
+    let out = w.cmd(&[
+        "build",
+        "--platform",
+        "wasi/wasm",
+        "-t",
+        "bomb:1",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_error(&out, "ADD of a decompression bomb");
+    let err = stderr(&out);
+    assert!(
+        err.contains("bomb.tar.gz") && err.contains("decompression bomb"),
+        "the error should name the archive and say why: {err}"
+    );
+}
+
+/// `ADD archive.tar` unpacks inside the store (on its filesystem, not the
+/// system temp dir), where the next command that takes the store's lock
+/// removes what a killed build left (issue 19, item 3: a killed build left
+/// 1.1 GB in /tmp). The archive is a FIFO so the build is caught mid-unpack.
+#[test]
+fn a_killed_add_leaves_nothing_after_the_next_command() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let w = Wharf::new();
+    let ctx = w.context_with_hello("FROM scratch\nADD slow.tar /data/\n");
+    let fifo = ctx.join("slow.tar");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut build = w
+        .command(&[
+            "build",
+            "--platform",
+            "wasi/wasm",
+            "-t",
+            "slow:1",
+            ctx.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Opening for writing succeeds once the build opened it for reading.
+    let mut pipe = poll(CMD_TIMEOUT, || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .ok()
+    })
+    .expect("the build never opened the archive");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("partial.bin").unwrap();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(1 << 20);
+    h.set_cksum();
+    pipe.write_all(h.as_bytes()).unwrap();
+    pipe.write_all(&[b'x'; 4096]).unwrap();
+    let snapshots = w.root().join("snapshots");
+    let scratch = poll(CMD_TIMEOUT, || {
+        std::fs::read_dir(&snapshots)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .find(|p| p.join("partial.bin").exists())
+    })
+    .expect("ADD did not unpack inside the store's snapshots directory");
+    build.kill().unwrap();
+    build.wait().unwrap();
+    drop(pipe);
+    assert!(scratch.exists());
+    let a = w.scratch_file("img.tar", &layout(&good_image("other:1")).archive());
+    w.load(&a);
+    assert!(
+        !scratch.exists(),
+        "the killed build's unpacking is still there: {}",
+        scratch.display()
+    );
+}

@@ -812,3 +812,153 @@ fn interactive_tty_under_a_real_terminal() {
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(w.ps_all().is_empty(), "{:?}", w.ps_all());
 }
+
+/// Every cgroup directory named `name` under /sys/fs/cgroup (v1 hierarchies
+/// and v2), up to `wharf/<name>` deep.
+fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![(std::path::PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((d, depth)) = dirs.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            if e.file_name().to_string_lossy() == name {
+                found.push(p.clone());
+            }
+            if depth < 3 {
+                dirs.push((p, depth + 1));
+            }
+        }
+    }
+    found
+}
+
+/// `kill -9` of `wharf build` during a RUN step: the step's processes die
+/// with the build (parent-death signal on the step's init), and what the
+/// step left (container state, cgroups, overlay mount, directory) is reaped
+/// by the next command that takes the store's lock (issue 19, item 7).
+#[test]
+fn a_killed_build_leaves_no_step_container() {
+    let w = Wharf::new();
+    let ctx = w.scratch("killed-build");
+    fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    // A sleep no other test runs, to find its process by command line.
+    let secs = format!("31{}", std::process::id());
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox touch /started; exec /bin/busybox sleep {secs}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut build = w
+        .command(&[
+            "build",
+            "--platform",
+            "linux/amd64",
+            "-t",
+            "killed:1",
+            ctx.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let steps = w.root().join("build");
+    let step = poll(CMD_TIMEOUT, || {
+        fs::read_dir(&steps)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("upper/started").exists())
+    })
+    .expect("the RUN step never started");
+    let id = step.file_name().unwrap().to_string_lossy().into_owned();
+    let sleeping = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .map(|c| c.split(|&b| b == 0).any(|a| a == secs.as_bytes()))
+                .unwrap_or(false)
+        })
+    };
+    assert!(sleeping(), "the step's sleep is not running");
+    build.kill().unwrap();
+    build.wait().unwrap();
+    assert!(
+        poll(Duration::from_secs(60), || (!sleeping()).then_some(())).is_some(),
+        "the RUN step's process outlived its killed build"
+    );
+    // A command that takes the store's lock reaps the rest.
+    let a = w.scratch_file("img.tar", &layout(&good_image("other:1")).archive());
+    w.load(&a);
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&id),
+        "the step's overlay is still mounted:\n{mounts}"
+    );
+    assert!(!step.exists(), "the step's directory is still there");
+    assert!(
+        !w.state_root().join(&id).exists(),
+        "the step's runtime state is still there"
+    );
+    let cgroups = cgroup_dirs_named(&id);
+    assert!(
+        cgroups.is_empty(),
+        "the step's cgroups are left: {cgroups:?}"
+    );
+    let left: Vec<_> = fs::read_dir(&steps)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&id))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", steps.display());
+}
+
+/// Absolute symlinks in the image where a container puts things: /etc (its
+/// hosts, hostname, resolv.conf), a -v and a --tmpfs destination, and -w,
+/// dangling ones too, resolve inside the rootfs, as runc resolves them, and
+/// a missing working directory is made, so the container runs (issue 19:
+/// these failed with "failed to prepare rootfs" / "failed to unix syscall").
+#[test]
+fn absolute_symlinks_in_the_image_resolve_inside_the_rootfs() {
+    let w = Wharf::new();
+    build_busybox(
+        &w,
+        "links",
+        "RUN mkdir -p /private/etc /real/data /tmp \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /private/etc/passwd \
+ && ln -s /private/etc /etc && ln -s /real/data /data \
+ && ln -s /real/tmp /scratch && ln -s /real/work /work\n",
+    );
+    let vol = w.scratch("links-vol");
+    fs::write(vol.join("from-host"), "host file\n").unwrap();
+    let out = w.cmd(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data", vol.display()),
+        "--tmpfs",
+        "/scratch",
+        "-w",
+        "/work/new",
+        "links",
+        "sh",
+        "-c",
+        "pwd; cat /data/from-host; grep -c . /etc/hosts >/dev/null && echo hosts; \
+         grep -q ' /real/tmp tmpfs' /proc/mounts && echo tmpfs; ls /real/data",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        lines(&stdout(&out)),
+        ["/real/work/new", "host file", "hosts", "tmpfs", "from-host"],
+        "{}",
+        describe(&out)
+    );
+}

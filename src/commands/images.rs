@@ -77,6 +77,7 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                     "CreatedAt": img.created.as_deref().map(table::docker_time).unwrap_or_default(),
                     "CreatedSince": created_since(img),
                     "Size": table::human_size(img.size), "Platform": img.platforms.join(","),
+                    "UnpackedSize": unpacked(engine, img),
                 })
             })
             .collect();
@@ -92,11 +93,19 @@ pub fn exec(engine: &Engine, a: Args) -> Result<i32> {
                 id(img),
                 img.platforms.join(","),
                 table::human_size(img.size),
+                unpacked(engine, img),
             ]
         })
         .collect();
     table::print(
-        &["REPOSITORY", "TAG", "IMAGE ID", "PLATFORM", "SIZE"],
+        &[
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "PLATFORM",
+            "SIZE",
+            "UNPACKED",
+        ],
         &cells,
     );
     Ok(0)
@@ -112,7 +121,16 @@ const HEADERS: &[(&str, &str)] = &[
     ("CreatedAt", "CREATED AT"),
     ("Size", "SIZE"),
     ("Platform", "PLATFORM"),
+    ("UnpackedSize", "UNPACKED"),
 ];
+
+/// The image's unpacked size, "-" before its layers are unpacked.
+fn unpacked(engine: &Engine, img: &ImageSummary) -> String {
+    engine
+        .unpacked_size(&img.manifest_digest)
+        .map(table::human_size)
+        .unwrap_or_else(|| "-".to_string())
+}
 
 fn created_since(img: &ImageSummary) -> String {
     match &img.created {

@@ -792,3 +792,36 @@ pub fn build_component_example(w: &Wharf, dir: &str, artifact: &str, tag: &str) 
     w.ok(&["build", "-q", "--platform", "wasip2/wasm", "-t", tag, &ctx]);
     ctx
 }
+
+/// A gzip tar holding one file `name` of `size` zero bytes, made with the
+/// system's gzip (fast where the test's debug flate2 is not), and its
+/// diff_id.
+pub fn zeros_layer(dir: &Path, name: &str, size: u64) -> (Vec<u8>, String) {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_size(size);
+    h.set_cksum();
+    let hdr = dir.join(format!("{name}.hdr"));
+    std::fs::write(&hdr, h.as_bytes()).unwrap();
+    // Header, the zeros (a multiple of 512), the end-of-archive blocks.
+    let tar = format!(
+        "{{ cat '{}'; head -c {} /dev/zero; }}",
+        hdr.display(),
+        size + 1024
+    );
+    let run = |pipe: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{tar} | {pipe}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        out.stdout
+    };
+    let gz = run("gzip -9 -c");
+    let sum = String::from_utf8(run("sha256sum")).unwrap();
+    (gz, format!("sha256:{}", &sum[..64]))
+}

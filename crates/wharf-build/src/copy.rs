@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use tempfile::TempDir;
+use wharf_snapshot::{Scratch, Snapshots};
 
 use crate::dockerfile::{CopyFlags, Instruction};
 use crate::driver::Builder;
@@ -263,14 +264,16 @@ impl Builder<'_> {
         }
 
         let mut plan = LayerPlan::new(uid, gid, chmod);
-        let mut extracted: Vec<TempDir> = Vec::new();
+        let mut extracted: Vec<Scratch> = Vec::new();
         if dest_is_dir && !dest_norm.is_empty() {
             let mode = known.get(&dest_norm).copied().unwrap_or(0o755);
             plan.add(dest_norm.clone(), Node::Dir { mode }, &known);
         }
         if !urls.is_empty() {
-            let tmp = tempfile::tempdir()
-                .map_err(|e| io_err("creating a temporary directory for ADD", e))?;
+            // Downloads go in the store too, like unpacked archives.
+            let tmp = Snapshots::new(self.store.root().join("snapshots"))
+                .scratch()
+                .map_err(|e| step_err(ins, format!("cannot make room for downloads: {e}")))?;
             for (i, url) in urls.iter().enumerate() {
                 let target = if dest_is_dir {
                     let Some(name) = url_file_name(url) else {
@@ -322,8 +325,12 @@ impl Builder<'_> {
                 let use_ignore = from.is_none();
                 self.add_tree(ins, &mut plan, abs, rel, &target, use_ignore, &known)?;
             } else if add && is_tarball(&name) {
-                let tmp = tempfile::tempdir()
-                    .map_err(|e| io_err("creating a temporary directory for ADD", e))?;
+                // In the store, not the system temp dir: on the filesystem
+                // whose free space the extractor checks, and collected by
+                // the next command if this build is killed.
+                let tmp = Snapshots::new(self.store.root().join("snapshots"))
+                    .scratch()
+                    .map_err(|e| step_err(ins, format!("cannot unpack '{rel}': {e}")))?;
                 let f = File::open(abs)
                     .map_err(|e| step_err(ins, format!("cannot open archive '{rel}': {e}")))?;
                 wharf_snapshot::extract_layer_labeled(f, tmp.path(), &format!("archive {rel}"))

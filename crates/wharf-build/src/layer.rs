@@ -154,7 +154,10 @@ impl Builder<'_> {
         plan: LayerPlan,
         by_content: bool,
     ) -> Result<bool> {
-        let tmp = tempfile::tempfile().map_err(|e| io_err("creating a temporary layer file", e))?;
+        // Unnamed (gone when the build is, even killed) and in the store, so
+        // a big layer fills the store's filesystem, not the system temp dir.
+        let tmp = tempfile::tempfile_in(self.store.root())
+            .map_err(|e| io_err("creating a temporary layer file in the store", e))?;
         let mut b = tar::Builder::new(HashingWriter {
             inner: tmp,
             hasher: Sha256::new(),

@@ -3,6 +3,7 @@
 //! run`, and the overlay's upper directory — the step's changes, deletions
 //! as whiteouts — becomes the new layer.
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use wharf_build::RunStep;
@@ -55,12 +56,20 @@ impl RunStep for LinuxRunStep<'_> {
         let layers: Vec<&Descriptor> = base_layers.iter().collect();
         let lower = engine.unpack_layers(&layers, config.rootfs().diff_ids())?;
         let id = format!("build-{}", &fsutil::random_hex_id()[..16]);
-        let dir = engine.root.join("build").join(&id);
+        let steps = engine.root.join("build");
+        std::fs::create_dir_all(&steps)?;
+        // Held while the step exists: a lock that can be taken is a dead
+        // build's, whose step the next command reaps (see below). Made
+        // before the step's directory, so no step is ever without one.
+        let lock = lock_file(&steps.join(format!("{id}.lock")))?;
+        let dir = steps.join(&id);
         std::fs::create_dir_all(&dir)?;
         let bundle = Bundle { id: &id, dir: &dir };
         let result = run_step(engine, bundle, &lower, config, args, self.network);
         LINUX.delete(engine, bundle);
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(steps.join(format!("{id}.lock")));
+        drop(lock);
         result
     }
 
@@ -72,6 +81,52 @@ impl RunStep for LinuxRunStep<'_> {
     fn fetch(&mut self, url: &str, dest: &mut std::fs::File) -> anyhow::Result<()> {
         wharf_registry::download(url, dest)?;
         Ok(())
+    }
+}
+
+/// Creates `path` and takes an exclusive flock on it (not waiting).
+fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    // SAFETY: flock on a valid, owned descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
+impl Engine {
+    /// Removes the RUN step containers of builds that are gone (killed):
+    /// the container (its processes killed, if its parent-death signal did
+    /// not already), its cgroups and runtime state, its overlay mount and
+    /// directory. A step whose lock is held belongs to a live build. Called
+    /// by every command that takes the store lock (through collect_garbage).
+    pub(crate) fn reap_dead_build_steps(&self) {
+        let steps = self.root.join("build");
+        let Ok(rd) = std::fs::read_dir(&steps) else {
+            return;
+        };
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".lock") else {
+                continue;
+            };
+            if !id.starts_with("build-") {
+                continue;
+            }
+            let lock_path = entry.path();
+            let Ok(lock) = lock_file(&lock_path) else {
+                continue;
+            };
+            let dir = steps.join(id);
+            LINUX.delete(self, Bundle { id, dir: &dir });
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(&lock_path);
+            drop(lock);
+        }
     }
 }
 
@@ -160,7 +215,8 @@ fn run_in(
     };
     LINUX.prepare(engine, bundle, spec, &input)?;
     spec.save(bundle.dir.join("config.json"))?;
-    let mut task = LINUX.create(engine, bundle, spec, false)?;
+    // The step dies with its build: killed, the build leaves no process.
+    let mut task = LINUX.create_owned(engine, bundle, spec, false, true)?;
     task.start()?;
     let exit = task.wait()?;
     if exit.code != 0 {

@@ -270,6 +270,28 @@ impl Engine {
         Ok(self.store.list()?)
     }
 
+    /// What the image (its variant for this host) takes unpacked: the bytes
+    /// of its snapshot's files (hard-linked ones once), or, for an image
+    /// without tar layers (a Wasm module stored as it is), its layers.
+    /// None when its snapshot is not made yet (a pulled image before its
+    /// first run) or the image is gone.
+    pub fn unpacked_size(&self, manifest_digest: &str) -> Option<u64> {
+        let image = self.store.resolve(manifest_digest, None).ok()?;
+        let tar_layers = image
+            .manifest
+            .layers()
+            .iter()
+            .filter(|l| media::is_tar_layer(l.media_type().as_ref()))
+            .count();
+        if tar_layers == 0 {
+            return Some(image.manifest.layers().iter().map(|l| l.size()).sum());
+        }
+        let diff_ids = image.config.as_ref()?.rootfs().diff_ids().clone();
+        let top = wharf_snapshot::Snapshots::chain_ids(&diff_ids).pop()?;
+        let dir = self.snapshots.path(&top);
+        dir.is_dir().then(|| crate::volumes::tree_size(&dir))
+    }
+
     /// `wharf rmi`: refuses images that containers use unless `force`, then
     /// frees the blobs and snapshots no image or container needs.
     /// `rmi NAME|ID`: removes the index entries `name` stands for.
@@ -303,8 +325,11 @@ impl Engine {
     }
 
     /// Deletes blobs unreachable from index.json and snapshots that neither
-    /// a remaining image nor an existing container uses.
+    /// a remaining image nor an existing container uses, after what killed
+    /// builds left (their RUN steps).
     pub(crate) fn collect_garbage(&self, lock: &StoreLock) -> Result<u64> {
+        // A killed build's RUN step first: it may hold a snapshot's files.
+        self.reap_dead_build_steps();
         let mut freed = self.store.gc(lock)?;
         let mut keep: HashSet<String> = HashSet::new();
         for entry in self.store.index()?.manifests() {

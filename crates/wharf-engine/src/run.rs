@@ -181,7 +181,9 @@ impl Engine {
                 self.pull_for_run(&opts.image, platform.as_ref())?;
                 self.store.resolve(&opts.image, platform.as_ref())?
             }
-            other => other?,
+            other => other.map_err(|e| {
+                self.if_image_removed(&opts.image, platform.as_ref(), None, None, e.into())
+            })?,
         };
         if image.platform_fallback {
             eprintln!(
@@ -247,7 +249,9 @@ impl Engine {
                 executor.name()
             )));
         }
-        let rootfs = self.unpack(&image)?;
+        let rootfs = self.unpack(&image).map_err(|e| {
+            self.if_image_removed(&opts.image, platform.as_ref(), Some(&image.id()), None, e)
+        })?;
         let (mut entrypoint, cmd) =
             spec::image_command(&image, opts.entrypoint.as_deref(), &opts.args);
         if entrypoint.is_empty() {
@@ -363,7 +367,14 @@ impl Engine {
             Ok(spec) => Ok((container, spec)),
             Err(e) => {
                 self.discard(&container);
-                Err(e)
+                let id = image.id();
+                Err(self.if_image_removed(
+                    &opts.image,
+                    platform.as_ref(),
+                    Some(&id),
+                    Some(&rootfs),
+                    e,
+                ))
             }
         }
     }
@@ -674,4 +685,43 @@ pub(crate) fn can_change_network(cap_add: &[String]) -> bool {
         let c = c.strip_prefix("CAP_").unwrap_or(&c);
         matches!(c, "ALL" | "NET_ADMIN" | "SYS_ADMIN")
     })
+}
+
+impl Engine {
+    /// `err`, or "image was removed" when it is what a concurrent `rmi`
+    /// causes (a blob, or the unpacked `rootfs`, gone between reading
+    /// index.json and using the image) and `name` no longer names the image
+    /// (`id`, when known): a run racing `rmi -f` reports the removal, not
+    /// missing content or a missing command.
+    pub(crate) fn if_image_removed(
+        &self,
+        name: &str,
+        platform: Option<&Platform>,
+        id: Option<&str>,
+        rootfs: Option<&std::path::Path>,
+        err: Error,
+    ) -> Error {
+        let content_gone = rootfs.is_some_and(|r| !r.exists())
+            || matches!(
+                &err,
+                Error::Image(wharf_image::Error::BlobNotFound(_))
+                    | Error::Image(wharf_image::Error::MissingBlob { .. })
+                    | Error::Image(wharf_image::Error::Io { .. })
+                    | Error::Snapshot(wharf_snapshot::Error::Io { .. })
+            );
+        if !content_gone {
+            return err;
+        }
+        let removed = match self.store.resolve(name, platform) {
+            // Still named but missing content: a damaged store, not a race.
+            Err(wharf_image::Error::ImageNotFound(_)) => true,
+            Ok(now) => id.is_some_and(|id| now.id() != id),
+            Err(_) => false,
+        };
+        if removed {
+            Error::Image(wharf_image::Error::ImageRemoved(name.to_string()))
+        } else {
+            err
+        }
+    }
 }

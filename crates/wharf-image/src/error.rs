@@ -40,6 +40,9 @@ pub enum Error {
     #[error("image '{0}' not found in the store; build it with `wharf build`, load it with `wharf load -i`, or pull it")]
     ImageNotFound(String),
 
+    #[error("image '{0}' was removed (wharf rmi) while this command was using it; build, load or pull it again")]
+    ImageRemoved(String),
+
     #[error("'{name}' matches more than one image ({}); use more characters of the ID or a name", .matches.join(", "))]
     AmbiguousImage { name: String, matches: Vec<String> },
 

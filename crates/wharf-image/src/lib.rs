@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod error;
+pub mod expansion;
 pub mod fsutil;
 pub mod media;
 pub mod platform;

@@ -160,6 +160,8 @@ impl CachedFilter {
 #[derive(Clone)]
 pub(crate) struct FilteringExecutor {
     filter: Option<CachedFilter>,
+    /// See `CreateOptions::die_with_parent`.
+    die_with_parent: bool,
     inner: Box<dyn Executor>,
 }
 
@@ -168,15 +170,29 @@ pub(crate) struct FilteringExecutor {
 pub(crate) fn executor(
     filter: Option<CachedFilter>,
     inner: Option<Box<dyn Executor>>,
+    die_with_parent: bool,
 ) -> FilteringExecutor {
     FilteringExecutor {
         filter,
+        die_with_parent,
         inner: inner.unwrap_or_else(libcontainer::workload::default::get_executor),
     }
 }
 
 impl Executor for FilteringExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        // Before the seccomp filter, which may not allow prctl. The init is
+        // a child of the creating process (libcontainer clones it as the
+        // intermediate's sibling), so its parent's death is the caller's.
+        if self.die_with_parent {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+                return Err(ExecutorError::Other(format!(
+                    "setting the parent-death signal: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+        }
         if let Some(filter) = &self.filter {
             filter
                 .install()

@@ -35,6 +35,9 @@ struct HookExecutor(Entrypoint);
 
 impl Executor for HookExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        // The payload starts here, without an exec to close the start
+        // connection: tell `start` (and so its poststart hooks) now.
+        libcontainer::notify_socket::release_start_connection();
         let code = (self.0)(spec);
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
@@ -71,6 +74,12 @@ pub struct CreateOptions {
     /// already (adapting it would undo its seccomp argument order, and
     /// costs a JSON round trip of the profile on every start).
     pub runc_spec: bool,
+    /// The container's init gets SIGKILL when the thread that created it
+    /// exits, the process killed too (PR_SET_PDEATHSIG, set in the init
+    /// just before it runs the process; as the pid namespace's init, its
+    /// death ends every process of the container). For containers that
+    /// belong to their caller, as a build's RUN steps do.
+    pub die_with_parent: bool,
 }
 
 impl std::fmt::Debug for CreateOptions {
@@ -82,6 +91,7 @@ impl std::fmt::Debug for CreateOptions {
             .field("no_pivot", &self.no_pivot)
             .field("systemd_cgroup", &self.systemd_cgroup)
             .field("entrypoint", &self.entrypoint.is_some())
+            .field("die_with_parent", &self.die_with_parent)
             .field("runc_spec", &self.runc_spec)
             .finish_non_exhaustive()
     }
@@ -168,7 +178,7 @@ fn build_init(
         .map(|ep| Box::new(HookExecutor(ep)) as Box<dyn Executor>);
     let (container, pty_master) = build_receiving_pty(own_console, || {
         let mut init = builder
-            .with_executor(filter_cache::executor(filter, hook))
+            .with_executor(filter_cache::executor(filter, hook, opts.die_with_parent))
             .as_init(bundle);
         // libcontainer reads the adapted spec, while its state and hooks
         // (prestart's "bundle" included) keep the real bundle.

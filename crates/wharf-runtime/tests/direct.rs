@@ -598,3 +598,38 @@ fn failing_hooks_and_disable_oom_killer() {
         std::fs::canonicalize(&b3).unwrap().to_str().unwrap()
     );
 }
+
+/// Poststart hooks run strictly after the container's process has started
+/// (issue 19): `start` waits for the init to exec the payload. A slow
+/// startContainer hook (in the init, before the exec) would otherwise let
+/// the poststart hook see the init still running the runtime's code.
+#[test]
+fn poststart_hooks_run_after_the_process_started() {
+    let env = Env::new();
+    let b = env.linux_bundle("ps", &["/bin/busybox", "sleep", "30"]);
+    let seen = env.tmp.path().join("poststart-exe");
+    let config = b.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    c["hooks"] = serde_json::json!({
+        "startContainer": [{"path": "/bin/busybox", "args": ["busybox", "sleep", "1"]}],
+        "poststart": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); readlink /proc/$pid/exe > {}",
+                seen.display()
+            )],
+        }],
+    });
+    std::fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
+    env.create(&b, "ps1", &[]);
+    let out = env.rt(&["start", "ps1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exe = std::fs::read_to_string(&seen).unwrap();
+    let _ = env.rt(&["delete", "--force", "ps1"]);
+    assert_eq!(
+        exe.trim(),
+        "/bin/busybox",
+        "the poststart hook ran before the container's process was exec'd"
+    );
+}

@@ -211,7 +211,8 @@ impl<'a> Extractor<'a> {
         use tar::EntryType as T;
         match kind {
             T::Directory => self.directory(&raw, &rel, attrs),
-            T::Regular | T::Continuous | T::GNUSparse => self.regular(entry, &raw, &rel, attrs),
+            T::Regular | T::Continuous => self.regular(entry, &raw, &rel, attrs),
+            T::GNUSparse => self.sparse(entry, &raw, &rel, attrs),
             T::Symlink => {
                 let target = self.link_target(entry, &raw, "symlink")?;
                 self.symlink(&raw, &rel, &target, attrs)
@@ -349,7 +350,6 @@ impl<'a> Extractor<'a> {
         rel: &Path,
         attrs: EntryAttrs,
     ) -> Result<()> {
-        let EntryAttrs { mode, mtime, owner } = attrs;
         let full = self.prepare_target(raw, rel)?;
         let mut f = OpenOptions::new()
             .write(true)
@@ -359,16 +359,57 @@ impl<'a> Extractor<'a> {
             .open(&full)
             .map_err(|e| io_err(format!("creating {}", full.display()), e))?;
         io::copy(entry, &mut f).map_err(|e| self.corrupt(e))?;
+        self.finish_file(&f, &full, attrs)
+    }
+
+    /// A GNU sparse entry: only its data blocks are written, its holes stay
+    /// holes (the tar crate's unpack seeks over them instead of reading
+    /// zeros), so a tiny entry with a huge logical size neither fills the
+    /// disk nor keeps this process writing zeros.
+    fn sparse<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        raw: &Path,
+        rel: &Path,
+        attrs: EntryAttrs,
+    ) -> Result<()> {
+        let full = self.prepare_target(raw, rel)?;
+        // Metadata is applied below, as for every file, not by tar.
+        entry.set_preserve_permissions(false);
+        entry.set_preserve_mtime(false);
+        entry.set_unpack_xattrs(false);
+        // `full` was just removed and its parents checked: tar creates it
+        // with O_EXCL, which does not follow a symlink.
+        entry.unpack(&full).map_err(|e| self.corrupt(e))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&full)
+            .map_err(|e| io_err(format!("opening {}", full.display()), e))?;
+        if !f
+            .metadata()
+            .map_err(|e| io_err(format!("inspecting {}", full.display()), e))?
+            .is_file()
+        {
+            return Err(
+                self.unsafe_entry(raw, "is a sparse file entry that did not unpack to a file")
+            );
+        }
+        self.finish_file(&f, &full, attrs)
+    }
+
+    /// Owner, mode and mtime of a file just written.
+    fn finish_file(&self, f: &File, full: &Path, attrs: EntryAttrs) -> Result<()> {
+        let EntryAttrs { mode, mtime, owner } = attrs;
         if let Some((u, g)) = owner {
-            std::os::unix::fs::fchown(&f, Some(u), Some(g))
+            std::os::unix::fs::fchown(f, Some(u), Some(g))
                 .map_err(|e| io_err(format!("changing owner of {}", full.display()), e))?;
         }
         // After chown: chown clears setuid/setgid.
         f.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| io_err(format!("setting mode of {}", full.display()), e))?;
         if let Some(t) = mtime {
-            futimes(&f, t)
-                .map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
+            futimes(f, t).map_err(|e| io_err(format!("setting mtime of {}", full.display()), e))?;
         }
         Ok(())
     }

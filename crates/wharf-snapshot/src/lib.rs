@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use wharf_image::expansion::ExpansionMeter;
 /// Layer decompression lives with the media types in `wharf-image`;
 /// re-exported because callers that unpack layers (engine, build) reach it
 /// through this crate.
@@ -69,6 +70,21 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The layer expands far more than a filesystem layer does.
+    #[error("{layer}: {source}")]
+    TooExpanded {
+        layer: String,
+        #[source]
+        source: wharf_image::expansion::TooExpanded,
+    },
+    /// The layer does not fit in the free space of the store's filesystem.
+    #[error("{layer} does not fit: it unpacks to more than {needed} and the filesystem of {dir} has {available} free; nothing of it was kept: free space (wharf system prune, wharf rmi) or put the store (--root) on a larger filesystem")]
+    NoSpace {
+        layer: String,
+        dir: String,
+        needed: String,
+        available: String,
+    },
     /// A file-system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -94,6 +110,20 @@ pub struct LayerSource {
     pub blob: PathBuf,
     pub media_type: String,
     pub diff_id: String,
+}
+
+/// A locked temp directory among the snapshots; see [`Snapshots::scratch`].
+/// Removed when dropped.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    _lock: File,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// The snapshot directory (`<root>/snapshots`).
@@ -126,14 +156,118 @@ pub fn extract_layer(reader: impl Read, dest: &Path) -> Result<()> {
 
 /// Like [`extract_layer`], with a label naming the archive in error
 /// messages (e.g. `"layer sha256:..."` or `"archive app.tar.gz"`).
+///
+/// The archive may expand no more than a layer may (see
+/// [`wharf_image::expansion`]) nor beyond the free space of `dest`'s
+/// filesystem; sparse entries are unpacked as sparse files.
 pub fn extract_layer_labeled(reader: impl Read, dest: &Path, label: &str) -> Result<()> {
     let corrupt = |source| Error::Corrupt {
         layer: label.to_string(),
         source,
     };
-    let stream = decompress(reader, None).map_err(corrupt)?;
-    let mut archive = tar::Archive::new(stream);
-    extract::Extractor::new(dest, label).apply(&mut archive)
+    let meter = ExpansionMeter::for_stream();
+    let space = SpaceMeter::new(dest, label)?;
+    let stream = decompress(meter.input(reader), None).map_err(corrupt)?;
+    let mut archive = tar::Archive::new(space.output(meter.output(stream)));
+    let result = extract::Extractor::new(dest, label).apply(&mut archive);
+    bounded(result, &meter, &space, label)
+}
+
+/// Replaces the error of an unpacking that a meter stopped by the meter's
+/// own (the tar reader reports it as a read error of the entry).
+fn bounded<T>(
+    result: Result<T>,
+    meter: &ExpansionMeter,
+    space: &SpaceMeter,
+    label: &str,
+) -> Result<T> {
+    if result.is_ok() {
+        return result;
+    }
+    if let Some(source) = meter.exceeded() {
+        return Err(Error::TooExpanded {
+            layer: label.to_string(),
+            source,
+        });
+    }
+    if let Some(e) = space.exceeded() {
+        return Err(e);
+    }
+    result
+}
+
+/// Stops an unpacking once it has read more uncompressed bytes than the
+/// destination's filesystem had free when it started (statvfs): a layer
+/// that cannot fit fails with a clear error before it fills the disk for
+/// every other user of it.
+#[derive(Debug, Clone)]
+struct SpaceMeter {
+    dir: PathBuf,
+    label: String,
+    available: u64,
+    tripped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SpaceMeter {
+    fn new(dir: &Path, label: &str) -> Result<SpaceMeter> {
+        let c = extract::cpath(dir)?;
+        // SAFETY: statvfs fills the zeroed struct from a valid C string path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(io_err(
+                format!("checking the free space of {}", dir.display()),
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(SpaceMeter {
+            dir: dir.to_path_buf(),
+            label: label.to_string(),
+            available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+            tripped: Default::default(),
+        })
+    }
+
+    fn output<R: Read>(&self, inner: R) -> SpaceReader<R> {
+        SpaceReader {
+            inner,
+            meter: self.clone(),
+            read: 0,
+        }
+    }
+
+    fn exceeded(&self) -> Option<Error> {
+        use std::sync::atomic::Ordering;
+        let needed = self.tripped.load(Ordering::Relaxed);
+        (needed > 0).then(|| Error::NoSpace {
+            layer: self.label.clone(),
+            dir: self.dir.display().to_string(),
+            needed: wharf_image::expansion::human(needed),
+            available: wharf_image::expansion::human(self.available),
+        })
+    }
+}
+
+struct SpaceReader<R> {
+    inner: R,
+    meter: SpaceMeter,
+    read: u64,
+}
+
+impl<R: Read> Read for SpaceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.meter.available {
+            self.meter
+                .tripped
+                .store(self.read, std::sync::atomic::Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the filesystem of {} is full", self.meter.dir.display()),
+            ));
+        }
+        Ok(n)
+    }
 }
 
 fn parse_digest(d: &str) -> Option<&str> {
@@ -185,6 +319,33 @@ impl Snapshots {
             self.dir
                 .join(hex::encode(Sha256::digest(chain_id.as_bytes())))
         }
+    }
+
+    /// A scratch directory among the snapshots (`.tmp-*`, locked while the
+    /// returned value lives): for unpacking that is not a snapshot (a
+    /// build's `ADD archive.tar.gz`), on the store's filesystem and collected
+    /// with the snapshots' temp dirs once its holder is gone, even killed.
+    pub fn scratch(&self) -> Result<Scratch> {
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            io_err(
+                format!("creating snapshot directory {}", self.dir.display()),
+                e,
+            )
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.dir)
+            .map_err(|e| {
+                io_err(
+                    format!("creating a temporary directory in {}", self.dir.display()),
+                    e,
+                )
+            })?;
+        let lock = File::open(dir.path())
+            .map_err(|e| io_err(format!("opening {}", dir.path().display()), e))?;
+        // SAFETY: valid fd.
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        Ok(Scratch { dir, _lock: lock })
     }
 
     /// Whether the complete snapshot of `chain_id` exists.
@@ -271,18 +432,26 @@ impl Snapshots {
                 e,
             )
         })?;
+        let size = blob
+            .metadata()
+            .map_err(|e| io_err(format!("inspecting blob {}", layer.blob.display()), e))?
+            .len();
+        let meter = ExpansionMeter::for_blob(size);
+        let space = SpaceMeter::new(tmp.path(), &label)?;
         let stream =
             decompress(blob, Compression::from_media_type(&layer.media_type)).map_err(corrupt)?;
         let mut hashing = HashingReader {
-            inner: stream,
+            inner: space.output(meter.output(stream)),
             hasher: Sha256::new(),
         };
         {
             let mut archive = tar::Archive::new(&mut hashing);
-            extract::Extractor::new(tmp.path(), &label).apply(&mut archive)?;
+            let result = extract::Extractor::new(tmp.path(), &label).apply(&mut archive);
+            bounded(result, &meter, &space, &label)?;
         }
         // Hash what follows the last entry too (end blocks, padding).
-        io::copy(&mut hashing, &mut io::sink()).map_err(corrupt)?;
+        let rest = io::copy(&mut hashing, &mut io::sink()).map_err(corrupt);
+        bounded(rest, &meter, &space, &label)?;
         let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
         if actual != layer.diff_id {
             return Err(Error::DiffIdMismatch {
@@ -509,6 +678,61 @@ pub fn resolve_in_root(root: &Path, path: impl AsRef<Path>) -> Option<PathBuf> {
     Some(stack.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
 }
 
+/// Like [`resolve_in_root`], for a path that may not exist yet (a mount
+/// point or working directory to be made): symlinks of the existing part
+/// are followed inside `root`, as runc's securejoin does, and the missing
+/// rest is appended as it is (`..` in it stays within `root`). The result
+/// is inside `root` and none of its existing components is a symlink.
+pub fn resolve_in_root_for_create(root: &Path, path: impl AsRef<Path>) -> PathBuf {
+    let mut stack: Vec<std::ffi::OsString> = Vec::new();
+    let mut pending: Vec<std::ffi::OsString> = path
+        .as_ref()
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut hops = 0;
+    let mut missing = false;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            stack.pop();
+            continue;
+        }
+        if !missing {
+            let host = stack
+                .iter()
+                .fold(root.to_path_buf(), |p, c| p.join(c))
+                .join(&part);
+            match std::fs::symlink_metadata(&host) {
+                Ok(meta) if meta.file_type().is_symlink() && hops < 40 => {
+                    hops += 1;
+                    if let Ok(target) = std::fs::read_link(&host) {
+                        if target.is_absolute() {
+                            stack.clear();
+                        }
+                        for c in target.components().rev() {
+                            match c {
+                                std::path::Component::Normal(n) => pending.push(n.to_os_string()),
+                                std::path::Component::ParentDir => pending.push("..".into()),
+                                _ => {}
+                            }
+                        }
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => missing = true,
+            }
+        }
+        stack.push(part);
+    }
+    stack.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
 #[cfg(test)]
 mod resolve_tests {
     use super::*;
@@ -532,5 +756,19 @@ mod resolve_tests {
         // `../../../../etc` from /opt climbs to the root and no further.
         assert_eq!(resolve_in_root(root, "/opt/escape"), None);
         assert_eq!(resolve_in_root(root, "/missing"), None);
+        // Dangling absolute links and missing rests stay inside the root.
+        std::os::unix::fs::symlink("/real/work", root.join("work")).unwrap();
+        assert_eq!(
+            resolve_in_root_for_create(root, "/work/new"),
+            root.join("real/work/new")
+        );
+        assert_eq!(
+            resolve_in_root_for_create(root, "/opt/escape/x"),
+            root.join("etc/x")
+        );
+        assert_eq!(
+            resolve_in_root_for_create(root, "/app.wasm"),
+            root.join("opt/app/app.wasm")
+        );
     }
 }

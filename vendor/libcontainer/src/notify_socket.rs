@@ -1,9 +1,10 @@
 use std::env;
 use std::io::prelude::*;
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::unistd::{self, close};
 
@@ -38,6 +39,23 @@ pub enum NotifyListenerError {
 }
 
 type Result<T> = std::result::Result<T, NotifyListenerError>;
+
+// Wharf patch: the init keeps the connection `start` made (close-on-exec)
+// until the payload is exec'd, and `start` reads it to its end before it
+// runs the poststart hooks, so those run strictly after the container's
+// process has started, as the runtime spec says (upstream ran them as soon
+// as the start message was sent, while the init could still be setting up).
+static START_CONNECTION: AtomicI32 = AtomicI32::new(-1);
+
+/// Wharf patch: closes the init's end of the start connection, for an
+/// executor that runs the payload in the init without exec (the connection
+/// would otherwise stay open until the payload ends).
+pub fn release_start_connection() {
+    let fd = START_CONNECTION.swap(-1, Ordering::SeqCst);
+    if fd >= 0 {
+        let _ = close(fd);
+    }
+}
 
 pub struct NotifyListener {
     socket: UnixListener,
@@ -85,6 +103,12 @@ impl NotifyListener {
                     .read_to_string(&mut response)
                     .map_err(NotifyListenerError::Read)?;
                 tracing::debug!("received: {}", response);
+                // Wharf patch: see START_CONNECTION. The accepted socket is
+                // close-on-exec (accept4 with SOCK_CLOEXEC).
+                let old = START_CONNECTION.swap(socket.into_raw_fd(), Ordering::SeqCst);
+                if old >= 0 {
+                    let _ = close(old);
+                }
             }
             Err(e) => Err(NotifyListenerError::Accept(e))?,
         }
@@ -150,6 +174,21 @@ impl NotifySocket {
         stream
             .write_all(b"start container")
             .map_err(NotifyListenerError::SendStartContainer)?;
+        // Wharf patch: see START_CONNECTION. End the message, then wait for
+        // the init to close its end: at the exec of the payload (or its
+        // death, or an executor's release_start_connection).
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(NotifyListenerError::SendStartContainer)?;
+        let mut rest = [0u8; 64];
+        loop {
+            match stream.read(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
         tracing::debug!("notify finished");
         unistd::chdir(&cwd).map_err(|e| NotifyListenerError::Chdir {
             source: e,
@@ -182,6 +221,8 @@ mod test {
                 // We clone the listener and listen on the cloned listener to
                 // make sure the cloned fd functions correctly.
                 listener.wait_for_container_start().unwrap();
+                // Wharf patch: the notifier waits for the connection to close.
+                release_start_connection();
             }
         });
 

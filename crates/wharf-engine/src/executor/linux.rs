@@ -110,6 +110,50 @@ fn bad_security_opt(opt: &str) -> Error {
     ))
 }
 
+impl LinuxExecutor {
+    /// [`Executor::create`]; with `die_with_parent` the container's init is
+    /// killed when this process dies (a build's RUN step: it belongs to its
+    /// build, and a killed build must not leave it running).
+    pub(crate) fn create_owned(
+        &self,
+        engine: &Engine,
+        bundle: Bundle,
+        spec: &Spec,
+        stdin: bool,
+        die_with_parent: bool,
+    ) -> Result<Box<dyn Task>> {
+        let state_root = runtime_state_dir(&engine.root);
+        let opts = CreateOptions {
+            stdio: Some(inherit_stdio(stdin)?),
+            die_with_parent,
+            ..CreateOptions::default()
+        };
+        // libcontainer records the bundle path: it must not depend on the
+        // caller's working directory (a relative --root).
+        let dir = if bundle.dir.is_absolute() {
+            bundle.dir.to_path_buf()
+        } else {
+            std::fs::canonicalize(bundle.dir)
+                .map_err(|e| Error::io("finding the container's directory", e))?
+        };
+        let cgroups = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| format!("/wharf/{}", bundle.id).into());
+        let created = wharf_linux::create_held(&state_root, bundle.id, &dir, spec.clone(), opts)?;
+        Ok(Box::new(LinuxTask {
+            state_root,
+            id: bundle.id.to_string(),
+            dir,
+            cgroups,
+            state: TaskState::Created(Box::new(created)),
+            interactive: stdin,
+            terminal: None,
+        }))
+    }
+}
+
 impl Executor for LinuxExecutor {
     fn name(&self) -> &'static str {
         "linux"
@@ -173,6 +217,10 @@ impl Executor for LinuxExecutor {
             let _ = wharf_linux::unmount_overlay(bundle.dir);
             return Err(e.into());
         }
+        if let Err(e) = resolve_in_rootfs(spec, &merged) {
+            let _ = wharf_linux::unmount_overlay(bundle.dir);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -183,34 +231,7 @@ impl Executor for LinuxExecutor {
         spec: &Spec,
         stdin: bool,
     ) -> Result<Box<dyn Task>> {
-        let state_root = runtime_state_dir(&engine.root);
-        let opts = CreateOptions {
-            stdio: Some(inherit_stdio(stdin)?),
-            ..CreateOptions::default()
-        };
-        // libcontainer records the bundle path: it must not depend on the
-        // caller's working directory (a relative --root).
-        let dir = if bundle.dir.is_absolute() {
-            bundle.dir.to_path_buf()
-        } else {
-            std::fs::canonicalize(bundle.dir)
-                .map_err(|e| Error::io("finding the container's directory", e))?
-        };
-        let cgroups = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| format!("/wharf/{}", bundle.id).into());
-        let created = wharf_linux::create_held(&state_root, bundle.id, &dir, spec.clone(), opts)?;
-        Ok(Box::new(LinuxTask {
-            state_root,
-            id: bundle.id.to_string(),
-            dir,
-            cgroups,
-            state: TaskState::Created(Box::new(created)),
-            interactive: stdin,
-            terminal: None,
-        }))
+        self.create_owned(engine, bundle, spec, stdin, false)
     }
 
     /// Joins the running container through libcontainer's tenant builder;
@@ -466,4 +487,56 @@ fn inherit_stdio(stdin: bool) -> Result<Stdio> {
         stdout: dup(1)?,
         stderr: dup(2)?,
     })
+}
+
+/// Mount destinations and the working directory resolved inside the
+/// container's tree, as runc resolves them: an absolute symlink in the image
+/// (`/etc -> /private/etc`, a `-v`, `--tmpfs` or `-w` path through one) is
+/// followed within `merged`, not refused by libcontainer with "failed to
+/// prepare rootfs". A missing working directory is made, as Docker does.
+fn resolve_in_rootfs(spec: &mut Spec, merged: &Path) -> Result<()> {
+    let inside = |p: &Path| -> PathBuf {
+        let host = wharf_snapshot::resolve_in_root_for_create(merged, p);
+        Path::new("/").join(host.strip_prefix(merged).unwrap_or(Path::new("")))
+    };
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                let dest = inside(m.destination());
+                if dest != *m.destination() {
+                    m.set_destination(dest);
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    if let Some(mut process) = spec.process().clone() {
+        let cwd = inside(process.cwd());
+        let host = merged.join(cwd.strip_prefix("/").unwrap_or(&cwd));
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::InvalidArgument(format!(
+                "the working directory {} is not a directory in the image; give another with -w",
+                process.cwd().display()
+            )))
+            }
+            Err(_) => std::fs::create_dir_all(&host).map_err(|e| {
+                Error::io(
+                    format!(
+                        "creating the working directory {} in the container",
+                        process.cwd().display()
+                    ),
+                    e,
+                )
+            })?,
+        }
+        if cwd != *process.cwd() {
+            process.set_cwd(cwd);
+            spec.set_process(Some(process));
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Store;
 use crate::error::{Error, IoContext, Result};
+use crate::expansion::ExpansionMeter;
 use crate::layout::{is_attestation, MAX_DEPTH};
 use crate::media::{self, Compression};
 
@@ -146,10 +147,23 @@ impl Store {
         if media::is_image_config(&cmt) {
             let config: ImageConfiguration = self.read_json(&cdigest, "image config")?;
             verify_diff_ids(self, manifest, &config)?;
-        } else {
-            // Other configs (CNCF Wasm, empty) are opaque here; they only need
+        } else if cmt == media::WASM_CONFIG {
+            // The CNCF Wasm artifact's config is opaque here; it only needs
             // to be JSON.
             self.read_json::<serde_json::Value>(&cdigest, "image config")?;
+        } else {
+            // What pull refuses and run could not run (an artifact, or a
+            // config whose type says nothing, as application/octet-stream):
+            // refused here too, so no image comes in that run refuses.
+            return Err(Error::UnsupportedMediaType {
+                media_type: cmt,
+                context: format!(
+                    "the config {cdigest} of image manifest {digest} (an image's config is {} or {}, a Wasm artifact's {})",
+                    media::OCI_CONFIG,
+                    media::DOCKER_CONFIG,
+                    media::WASM_CONFIG
+                ),
+            });
         }
         Ok(())
     }
@@ -237,6 +251,11 @@ impl<R: Read> Read for HashReader<R> {
 
 fn uncompressed_digest(store: &Store, digest: &str, declared: Compression) -> Result<String> {
     let (file, path) = store.open_blob(digest)?;
+    let size = file
+        .metadata()
+        .ctx(|| format!("cannot read {}", path.display()))?
+        .len();
+    let meter = ExpansionMeter::for_blob(size);
     let mut r = BufReader::with_capacity(256 * 1024, file);
     let actual = Compression::from_magic(
         r.fill_buf()
@@ -255,20 +274,26 @@ fn uncompressed_digest(store: &Store, digest: &str, declared: Compression) -> Re
         .decoder(r)
         .map_err(|e| bad(format!("cannot start zstd decompression: {e}")))?;
     let mut hr = HashReader {
-        inner: decoder,
+        inner: meter.output(decoder),
         hasher: Sha256::new(),
     };
+    let bomb = |meter: &ExpansionMeter| meter.exceeded().map(|e| bad(e.to_string()));
     {
         let mut archive = tar::Archive::new(&mut hr);
         let entries = archive
             .entries()
             .map_err(|e| bad(format!("it is not a valid tar archive: {e}")))?;
         for entry in entries {
-            entry.map_err(|e| bad(format!("it is not a valid (complete) tar archive: {e}")))?;
+            entry.map_err(|e| {
+                bomb(&meter).unwrap_or_else(|| {
+                    bad(format!("it is not a valid (complete) tar archive: {e}"))
+                })
+            })?;
         }
     }
     // The diff_id covers the end-of-archive padding tar stops before.
-    io::copy(&mut hr, &mut io::sink()).map_err(|e| bad(format!("cannot decompress it: {e}")))?;
+    io::copy(&mut hr, &mut io::sink())
+        .map_err(|e| bomb(&meter).unwrap_or_else(|| bad(format!("cannot decompress it: {e}"))))?;
     Ok(format!("sha256:{}", hex::encode(hr.hasher.finalize())))
 }
 

@@ -73,6 +73,8 @@ pub fn create(
         stdio: None,
         entrypoint,
         runc_spec: true,
+        // containerd's shim outlives `create`: the container is not ours.
+        die_with_parent: false,
     };
     let started =
         wharf_linux::create(&cli.root, &a.id, &bundle, &spec, opts).map_err(super::linux_err)?;
