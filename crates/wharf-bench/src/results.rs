@@ -121,6 +121,13 @@ pub struct Latency {
     /// Warm-up runs before the measured ones (null for cold runs).
     pub warmup: Option<usize>,
     pub median_ms: f64,
+    /// First and third quartiles (linear interpolation between the closest
+    /// ranks, so `median_ms` is the 0.5 quantile): the latency chart's box.
+    /// Absent from results written before they were recorded.
+    #[serde(default)]
+    pub q1_ms: f64,
+    #[serde(default)]
+    pub q3_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub mean_ms: f64,
