@@ -344,7 +344,11 @@ mod tests {
 
     /// The blue boxes' rectangles (x, top, bottom) and line segments
     /// ((x1, y1), (x2, y2)) of a latency chart.
-    fn box_shapes(svg: &str) -> (Vec<(f64, f64, f64)>, Vec<((f64, f64), (f64, f64))>) {
+    /// A box's rectangle (x, top, bottom), and a line segment.
+    type Rect = (f64, f64, f64);
+    type Segment = ((f64, f64), (f64, f64));
+
+    fn box_shapes(svg: &str) -> (Vec<Rect>, Vec<Segment>) {
         let mut rects = Vec::new();
         let mut lines = Vec::new();
         for el in svg.split('<') {
