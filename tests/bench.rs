@@ -116,6 +116,115 @@ fn check_networked_starts(v: &Value, text: &str) {
     );
 }
 
+/// `podman images` and `podman ps -a` of the user's default store, or
+/// None without podman.
+fn podman_state() -> Option<(String, String)> {
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman").args(args).output().ok()?;
+        assert!(out.status.success(), "podman {args:?}: {}", describe(&out));
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    Some((
+        podman(&[
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+        ])?,
+        podman(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}}"])?,
+    ))
+}
+
+/// The value of attribute `name` in the SVG element `el`.
+fn attr(el: &str, name: &str) -> Option<f64> {
+    let at = el.find(&format!(" {name}=\""))? + name.len() + 3;
+    el[at..].split('"').next()?.parse().ok()
+}
+
+/// latency.svg draws, for each warm row of results.json in order, a box
+/// from its q1_ms to its q3_ms and whisker caps at its min_ms and
+/// max_ms, on a log scale: checked by fitting the scale on two boxes'
+/// edges and placing every other value with it.
+fn check_latency_chart(svg: &str, v: &Value) {
+    let warm: Vec<&Value> = v["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["phase"] == "warm")
+        .collect();
+    let f = |l: &Value, k: &str| l[k].as_f64().unwrap_or_else(|| panic!("{k} in {l}"));
+    let mut rects: Vec<(f64, f64, f64)> = Vec::new();
+    let mut caps: Vec<(f64, f64)> = Vec::new();
+    for el in svg.split('<').filter(|e| e.contains("stroke=\"#0000FF\"")) {
+        if el.starts_with("rect ") {
+            let y = attr(el, "y").unwrap();
+            rects.push((attr(el, "x").unwrap(), y, y + attr(el, "height").unwrap()));
+        } else if el.starts_with("polyline ") {
+            let pts: Vec<(f64, f64)> = el
+                .split("points=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            // A cap: a short horizontal line centred on its box.
+            if pts[0].1 == pts[1].1 && pts[1].0 - pts[0].0 < 20.0 {
+                caps.push(((pts[0].0 + pts[1].0) / 2.0, pts[0].1));
+            }
+        }
+    }
+    assert_eq!(rects.len(), warm.len(), "one box per warm row");
+    rects.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Fit y = a + b·ln(v) on the lowest q1 and the highest q3 drawn.
+    let lo = (0..warm.len())
+        .min_by(|&i, &j| f(warm[i], "q1_ms").total_cmp(&f(warm[j], "q1_ms")))
+        .unwrap();
+    let hi = (0..warm.len())
+        .max_by(|&i, &j| f(warm[i], "q3_ms").total_cmp(&f(warm[j], "q3_ms")))
+        .unwrap();
+    let (y1, v1) = (rects[lo].2, f(warm[lo], "q1_ms"));
+    let (y2, v2) = (rects[hi].1, f(warm[hi], "q3_ms"));
+    assert!(
+        v2 > v1 * 1.5,
+        "the latencies are too alike to fit a scale on"
+    );
+    let b = (y2 - y1) / (v2.ln() - v1.ln());
+    let a = y1 - b * v1.ln();
+    let y_of = |v: f64| a + b * v.ln();
+    // Pixels are whole numbers: a value sits within a pixel and a half.
+    let near = |y: f64, v: f64| (y - y_of(v)).abs() <= 1.5;
+    for (l, (x, top, bottom)) in warm.iter().zip(&rects) {
+        let target = &l["target"];
+        assert!(near(*top, f(l, "q3_ms")), "{target}: box top is not q3");
+        assert!(
+            near(*bottom, f(l, "q1_ms")),
+            "{target}: box bottom is not q1"
+        );
+        let centre = x + 15.0;
+        let mine: Vec<f64> = caps
+            .iter()
+            .filter(|(cx, _)| (cx - centre).abs() <= 1.0)
+            .map(|c| c.1)
+            .collect();
+        assert_eq!(mine.len(), 2, "{target}: two whisker caps");
+        let (top_cap, bottom_cap) = (mine[0].min(mine[1]), mine[0].max(mine[1]));
+        assert!(
+            near(bottom_cap, f(l, "min_ms")),
+            "{target}: lower whisker is not at min_ms"
+        );
+        assert!(
+            near(top_cap, f(l, "max_ms")),
+            "{target}: upper whisker is not at max_ms"
+        );
+    }
+}
+
 #[test]
 fn bench_quick_writes_report_results_and_charts() {
     hello_context();
@@ -124,6 +233,7 @@ fn bench_quick_writes_report_results_and_charts() {
     }
     let w = Wharf::new();
     let out_dir = w.scratch("report");
+    let podman_before = podman_state();
     // Few iterations (the flags documented in docs/bench.md): this checks the
     // bench works, not how fast anything is.
     let mut cmd = w.command(&[
@@ -159,6 +269,14 @@ fn bench_quick_writes_report_results_and_charts() {
     ] {
         assert!(table.contains(want), "stdout lacks {want:?}:\n{table}");
     }
+
+    // Podman ran in a storage root of the bench's own: the user's default
+    // store has the same images and containers as before.
+    assert_eq!(
+        podman_state(),
+        podman_before,
+        "wharf bench changed the user's Podman store"
+    );
 
     // It measured in a store of its own: --root was left alone.
     assert!(
@@ -267,6 +385,10 @@ fn bench_quick_writes_report_results_and_charts() {
         "non-positive numbers in results.json: {bad:?}"
     );
 
+    check_latency_chart(
+        &std::fs::read_to_string(out_dir.join("latency.svg")).unwrap(),
+        &v,
+    );
     for chart in ["latency.svg", "memory.svg", "cpu.svg"] {
         let svg =
             std::fs::read_to_string(out_dir.join(chart)).unwrap_or_else(|e| panic!("{chart}: {e}"));

@@ -687,6 +687,89 @@ fn multi_platform_index_with_manifest_create_and_push() {
     assert!(w4.images().is_empty());
 }
 
+/// The `images` rows for `repo` and the untagged ones, from `images -a`.
+fn rows_for(w: &Wharf, repo: &str) -> (Vec<Value>, Vec<Value>) {
+    let all = json_lines(&w.ok(&["images", "-a", "--format", "json"]));
+    let named = all
+        .iter()
+        .filter(|i| i["Repository"] == repo)
+        .cloned()
+        .collect();
+    let none = all
+        .into_iter()
+        .filter(|i| i["Repository"] == "<none>" || i["Tag"] == "<none>")
+        .collect();
+    (named, none)
+}
+
+#[test]
+fn pull_of_a_multi_platform_tag_keeps_the_tag_on_the_index() {
+    let reg = Registry::start();
+    let env = Env::new();
+    let w = Wharf::new();
+    w.build_hello_as("multi:wasm");
+    let ctx = hello_context();
+    w.ok(&[
+        "build",
+        "-f",
+        ctx.join("Dockerfile.linux").to_str().unwrap(),
+        "--platform",
+        "linux/amd64",
+        "-t",
+        "multi:linux",
+        ctx.to_str().unwrap(),
+    ]);
+    let repo = format!("{}/multi", reg.host());
+    let list = format!("{repo}:1");
+    let index_digest = env.ok(
+        &w,
+        &["manifest", "create", &list, "multi:wasm", "multi:linux"],
+    );
+    let index_digest = index_digest.trim().to_string();
+    env.ok(&w, &["manifest", "push", &list]);
+    // The host's variant is the one `run` must pick; the hello example has
+    // a Linux build for amd64 only, so elsewhere the Wasm one is picked.
+    let expected = if cfg!(target_arch = "x86_64") {
+        "Hello from Linux!"
+    } else {
+        WASM_GREETING
+    };
+
+    // Where the index was made: pulling its tag leaves it on the index
+    // (it used to move to the platform image, leaving the index <none>).
+    env.ok(&w, &["pull", &list]);
+    let (named, none) = rows_for(&w, &repo);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0]["Digest"], index_digest.as_str(), "{named:?}");
+    assert!(none.is_empty(), "untagged images left: {none:?}");
+
+    // After --all-platforms, a plain pull of the same tag changes nothing.
+    let all = Wharf::new();
+    env.ok(&all, &["pull", "--all-platforms", &list]);
+    env.ok(&all, &["pull", &list]);
+    let (named, none) = rows_for(&all, &repo);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0]["Digest"], index_digest.as_str(), "{named:?}");
+    assert!(none.is_empty(), "untagged images left: {none:?}");
+    let out = all.ok(&["run", "--rm", &list]);
+    assert!(out.contains(expected), "{out}");
+
+    // A fresh store: the tag once, nothing untagged, and run takes the
+    // host's variant.
+    let fresh = Wharf::new();
+    env.ok(&fresh, &["pull", &list]);
+    let (named, none) = rows_for(&fresh, &repo);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(none.is_empty(), "untagged images left: {none:?}");
+    // Pulling again (now with the variant already here) keeps it so.
+    env.ok(&fresh, &["pull", &list]);
+    let (named, none) = rows_for(&fresh, &repo);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(none.is_empty(), "untagged images left: {none:?}");
+    let out = fresh.ok(&["run", "--rm", &list]);
+    assert!(out.contains(expected), "{out}");
+}
+
 #[test]
 fn login_and_logout_with_basic_auth() {
     let reg = Registry::start_with(true);

@@ -159,6 +159,8 @@ fn latency_of(
         runs: ms.len(),
         warmup,
         median_ms: stats::median(&ms),
+        q1_ms: stats::quantile(&ms, 0.25),
+        q3_ms: stats::quantile(&ms, 0.75),
         p95_ms: stats::percentile(&ms, 95.0),
         p99_ms: stats::percentile(&ms, 99.0),
         mean_ms: stats::mean(&ms),

@@ -116,6 +116,7 @@ pub fn run(cfg: &Config) -> Result<Outcome> {
         targets: Vec::new(),
         cpu_runners: Vec::new(),
         network: None,
+        podman: None,
     };
     let result = b.measure(started, started_at, load_before);
     b.cleanup();

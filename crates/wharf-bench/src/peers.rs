@@ -214,13 +214,11 @@ impl Bench<'_> {
     fn setup_podman(&mut self, bin: &Path) -> Result<String> {
         let archive = self.work.join("hello-linux.tar");
         proc::capture(&self.wharf(&["save", "-o", &self.path(&archive), "hello:linux"]))?;
-        let out = proc::capture(&Cmd::new(&[
-            self.path(bin),
-            "load".into(),
-            "-q".into(),
-            "-i".into(),
-            self.path(&archive),
-        ]))?;
+        let store = PodmanStore::new(bin, &self.work.join("podman"))?;
+        // Set before the first podman command: whatever it leaves is
+        // removed at the end even when a later step fails.
+        self.podman = Some(store.clone());
+        let out = proc::capture(&store.cmd(&["load", "-q", "-i", &self.path(&archive)]))?;
         let image = out
             .lines()
             .filter_map(|l| {
@@ -229,14 +227,7 @@ impl Bench<'_> {
             })
             .next_back()
             .ok_or_else(|| anyhow!("podman load printed no image name: {out}"))?;
-        let cmd = Cmd::new(&[
-            self.path(bin),
-            "run".into(),
-            "--rm".into(),
-            "--network".into(),
-            "none".into(),
-            image.clone(),
-        ]);
+        let cmd = store.cmd(&["run", "--rm", "--network", "none", &image]);
         proc::capture(&cmd)?;
         self.targets.push(Target {
             key: "podman".into(),
@@ -247,7 +238,73 @@ impl Bench<'_> {
             cmd,
         });
         Ok(format!(
-            "podman run --rm of hello:linux saved by wharf and loaded as {image}"
+            "podman run --rm of hello:linux saved by wharf and loaded as {image}, in a private storage root the bench removes afterwards (the user's Podman store is not touched)"
         ))
     }
+}
+
+/// A Podman storage of the bench's own: images, containers, libpod's
+/// database and its runtime state all under one scratch directory, so
+/// loading hello:linux leaves nothing in the user's store.
+#[derive(Debug, Clone)]
+pub(crate) struct PodmanStore {
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl PodmanStore {
+    fn new(bin: &Path, dir: &Path) -> Result<PodmanStore> {
+        for sub in ["root", "runroot", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        Ok(PodmanStore {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `podman --root R --runroot RR --tmpdir T ARGS`.
+    pub(crate) fn cmd(&self, args: &[&str]) -> Cmd {
+        let p = |sub: &str| self.dir.join(sub).to_string_lossy().into_owned();
+        let mut argv = vec![
+            self.bin.to_string_lossy().into_owned(),
+            "--root".into(),
+            p("root"),
+            "--runroot".into(),
+            p("runroot"),
+            "--tmpdir".into(),
+            p("tmp"),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        Cmd::new(&argv)
+    }
+
+    /// Removes its containers and images, then whatever the storage
+    /// driver still has mounted under it (deepest first), then the
+    /// directory. Best effort: the bench's result must not depend on it.
+    pub(crate) fn remove(self) {
+        let _ = proc::try_capture(&self.cmd(&["rm", "-a", "-f"]));
+        let _ = proc::try_capture(&self.cmd(&["rmi", "-a", "-f"]));
+        let mut mounts = mounts_under(&self.dir);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        for m in mounts {
+            if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
+                // SAFETY: a valid NUL-terminated path; MNT_DETACH only
+                // detaches the mount, it touches no memory of ours.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The mount points at or under `dir`, from /proc/self/mountinfo.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // mountinfo escapes spaces and the like as octal: \040.
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect()
 }

@@ -121,6 +121,13 @@ pub struct Latency {
     /// Warm-up runs before the measured ones (null for cold runs).
     pub warmup: Option<usize>,
     pub median_ms: f64,
+    /// First and third quartiles (linear interpolation between the closest
+    /// ranks, so `median_ms` is the 0.5 quantile): the latency chart's box.
+    /// Absent from results written before they were recorded.
+    #[serde(default)]
+    pub q1_ms: f64,
+    #[serde(default)]
+    pub q3_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub mean_ms: f64,
@@ -186,8 +193,6 @@ pub struct Density {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     pub id: String,
-    /// "issue 2", "issue 3", "issue 6", "issue 13".
-    pub source: String,
     pub statement: String,
     /// The measured value compared with `threshold` (ms, MiB or a ratio; see `unit`).
     pub measured: Option<f64>,
@@ -198,7 +203,24 @@ pub struct Goal {
     /// The goal is a floor (measured >= threshold) rather than a ceiling.
     #[serde(default)]
     pub at_least: bool,
+    /// What `measured` compares with, when the goal is a ratio that can be
+    /// taken against more than one baseline ("" otherwise).
+    #[serde(default)]
+    pub against: String,
+    /// The same ratio against the other baselines (crun without its
+    /// unshare wrapper, crun on Wharf's spec), each met or not: shown
+    /// beside `measured`, never folded into a note.
+    #[serde(default)]
+    pub also: Vec<Comparison>,
     pub note: String,
+}
+
+/// A goal's ratio against another baseline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub against: String,
+    pub measured: f64,
+    pub met: bool,
 }
 
 /// One HTTP server loaded by wrk: the hello component served by Wharf or

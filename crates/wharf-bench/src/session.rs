@@ -56,6 +56,10 @@ pub(crate) struct Bench<'a> {
     pub(crate) cpu_runners: Vec<CpuRunner>,
     /// The bench's own network in the private store, while it exists.
     pub(crate) network: Option<String>,
+    /// Podman's private storage (`podman --root/--runroot/--tmpdir`
+    /// under `work`), once podman was set up: the user's own Podman store
+    /// is never written.
+    pub(crate) podman: Option<crate::peers::PodmanStore>,
 }
 
 impl Bench<'_> {
@@ -192,6 +196,9 @@ impl Bench<'_> {
             self.remove_containers(&ids);
         }
         let _ = self.remove_network();
+        if let Some(podman) = self.podman.take() {
+            podman.remove();
+        }
         let state = wharf_engine::Engine::runtime_dir(&self.root);
         if !state.starts_with(&self.root) {
             let _ = std::fs::remove_dir_all(state);

@@ -22,6 +22,20 @@ pub fn percentile(v: &[f64], q: f64) -> f64 {
     s[rank.min(s.len()) - 1]
 }
 
+/// The `p` quantile (0..=1) by linear interpolation between the closest
+/// ranks (Hyndman and Fan's type 7, numpy's default): 0.5 is [`median`],
+/// 0 the minimum, 1 the maximum. 0 for no samples.
+pub fn quantile(v: &[f64], p: f64) -> f64 {
+    let s = sorted(v);
+    if s.is_empty() {
+        return 0.0;
+    }
+    let h = (s.len() - 1) as f64 * p.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    s[lo] + (h - lo as f64) * (s[hi] - s[lo])
+}
+
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         0.0
@@ -56,5 +70,10 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), 99.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(percentile(&[5.0], 99.0), 5.0);
+        assert_eq!(quantile(&v, 0.5), median(&v));
+        assert_eq!(quantile(&[4.0, 1.0, 3.0, 2.0], 0.25), 1.75);
+        assert_eq!(quantile(&[4.0, 1.0, 3.0, 2.0], 0.75), 3.25);
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
     }
 }

@@ -153,6 +153,35 @@ fn choose(
     })
 }
 
+/// Whether the store holds `d` and everything under it: for an index, each
+/// of its variants; for a manifest, its config and layers.
+fn held_whole(store: &Store, d: &Descriptor, depth: usize) -> bool {
+    let digest = d.digest().to_string();
+    if depth > crate::MAX_INDEX_DEPTH || !store.has_blob(&digest) {
+        return false;
+    }
+    let Ok(bytes) = store.read_blob(&digest) else {
+        return false;
+    };
+    if media::is_index(d.media_type().as_ref()) {
+        let Ok(index) = serde_json::from_slice::<ImageIndex>(&bytes) else {
+            return false;
+        };
+        return index
+            .manifests()
+            .iter()
+            .filter(|c| !is_attestation(c))
+            .all(|c| held_whole(store, c, depth + 1));
+    }
+    let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
+        return false;
+    };
+    store.has_blob(m.config().digest().as_ref())
+        && m.layers()
+            .iter()
+            .all(|l| store.has_blob(l.digest().as_ref()))
+}
+
 /// What to ask the registry for when fetching `r`: its digest when it has
 /// one (the digest pins the content, whatever the tag says), else its tag,
 /// else `latest`.
@@ -214,9 +243,31 @@ impl Client {
                     });
                 }
                 let (child, fallback) = choose(&index, opts.platform.as_ref(), &shown)?;
-                let target = self
+                let mut target = self
                     .pull_child(&job, &child, opts.platform.as_ref(), 1)
                     .await?;
+                // The tag stays on the index, as Docker's does, when the
+                // store holds every variant (the index was made or pulled
+                // whole here before): tagging the platform image would
+                // leave the index as an untagged `<none>` beside it. The
+                // store keeps only whole indexes (push, save and the
+                // collector walk every variant), so with variants missing
+                // the tag goes on the image pulled, which `run` resolves
+                // the same way. `--platform` asks for that one variant.
+                if opts.platform.is_none()
+                    && index
+                        .manifests()
+                        .iter()
+                        .filter(|d| !is_attestation(d))
+                        .all(|d| held_whole(store, d, 1))
+                {
+                    let (d, size) = store.put_blob(&bytes).map_err(|e| Error::Store {
+                        reference: shown.clone(),
+                        what: format!("storing image index {digest}"),
+                        source: Box::new(e),
+                    })?;
+                    target = descriptor(&mt, &d, size)?;
+                }
                 return Ok(Pulled {
                     target,
                     remote_digest: digest,

@@ -93,7 +93,14 @@ impl Store {
             };
             for (reference, target) in names {
                 match reference {
-                    Some(reference) => name_entry(&mut entries, reference, target, &mut image_of),
+                    Some(reference) => {
+                        let inside: std::collections::HashSet<String> = self
+                            .leaf_manifests(target, 0)
+                            .iter()
+                            .map(|d| d.digest().to_string())
+                            .collect();
+                        name_entry(&mut entries, reference, target, &inside, &mut image_of)
+                    }
                     None => {
                         if !entries.iter().any(|e| e.desc.digest() == target.digest()) {
                             entries.push(Entry::of(target));
@@ -203,6 +210,7 @@ fn name_entry(
     entries: &mut Vec<Entry>,
     reference: &Reference,
     target: &Descriptor,
+    inside: &std::collections::HashSet<String>,
     image_of: &mut dyn FnMut(&Descriptor) -> String,
 ) {
     let desc = with_names(target, reference);
@@ -216,12 +224,17 @@ fn name_entry(
         }
         !same
     });
+    // A platform image the new target (an index) holds is not dangling:
+    // it is one of the variants the name now stands for.
+    let within = |d: &Descriptor| inside.contains(AsRef::<str>::as_ref(d.digest()));
     entries.retain(|e| {
-        !(e.untagged() && (e.desc.digest() == desc.digest() || image_of(&e.desc) == id))
+        !(e.untagged()
+            && (e.desc.digest() == desc.digest() || within(&e.desc) || image_of(&e.desc) == id))
     });
     for old in displaced {
         let old_id = image_of(&old);
-        let held = old_id == id || entries.iter().any(|e| image_of(&e.desc) == old_id);
+        let held =
+            old_id == id || within(&old) || entries.iter().any(|e| image_of(&e.desc) == old_id);
         if !held {
             entries.push(Entry::of(&without_names(&old)));
         }
