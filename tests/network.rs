@@ -48,7 +48,8 @@ fn linux_containers_on_bridge_networks() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
     busybox(&w);
-    let marks = ["10.231.61.", "10.231.62.", "10.88."];
+    let (default_net, _) = w.default_net();
+    let marks = ["10.231.61.", "10.231.62.", default_net.as_str()];
     let before = host_state(&marks);
 
     w.ok(&["network", "create", "--subnet", "10.231.61.0/24", "front"]);
@@ -190,7 +191,7 @@ fn linux_containers_on_bridge_networks() {
         "-c",
         "ip -o -4 addr show eth0",
     ]);
-    assert!(out.contains("10.88."), "{out}");
+    assert!(out.contains(&default_net), "{out}");
 
     // A network in use cannot go.
     let busy = w.fails(&["network", "rm", "front"]);
@@ -479,7 +480,7 @@ fn a_left_namespace_is_handed_to_the_next_container_and_reaped() {
 }
 
 /// Linux containers are on the default network `bridge` unless told
-/// otherwise, as with Docker: an address on 10.88.0.0/16, a default route
+/// otherwise, as with Docker: an address on its subnet, a default route
 /// through its gateway (outbound NAT), and the names of the network's
 /// containers; `--network none` gives only loopback.
 #[test]
@@ -490,7 +491,8 @@ fn linux_containers_default_to_the_bridge_network() {
     let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let w = Wharf::new();
     busybox(&w);
-    let marks = ["10.88."];
+    let (net, gateway) = w.default_net();
+    let marks = [net.as_str()];
     let before = host_state(&marks);
     let out = w.ok(&[
         "run",
@@ -500,11 +502,11 @@ fn linux_containers_default_to_the_bridge_network() {
         "-c",
         "ip -o -4 addr show eth0; ip route",
     ]);
-    assert!(out.contains("inet 10.88."), "{out}");
-    assert!(out.contains("default via 10.88.0.1"), "{out}");
+    assert!(out.contains(&format!("inet {net}")), "{out}");
+    assert!(out.contains(&format!("default via {gateway}")), "{out}");
     w.ok(&["run", "-d", "--name", "peer", "bb", "sleep", "30"]);
     let out = w.ok(&["run", "--rm", "bb", "nslookup", "peer"]);
-    assert!(out.contains("10.88."), "{out}");
+    assert!(out.contains(&net), "{out}");
     let out = w.ok(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"]);
     assert!(!out.contains("eth0"), "{out}");
     w.ok(&["rm", "-f", "peer"]);
@@ -548,7 +550,11 @@ fn build_steps_run_on_the_default_network() {
             ctx.to_str().unwrap(),
         ])
     };
-    let out = build("default", "ip -o -4 addr show eth0 | grep -q 'inet 10.88.'");
+    let (net, _) = w.default_net();
+    let out = build(
+        "default",
+        &format!("ip -o -4 addr show eth0 | grep -q 'inet {net}'"),
+    );
     assert!(out.status.success(), "{}", describe(&out));
     // nc exits non-zero when it cannot connect.
     let fetch = format!("nc -w 3 127.0.0.1 {port} </dev/null");

@@ -891,7 +891,7 @@ fn a_missing_workdir_is_made_as_docker_does() {
     // Under a symlink, as the container resolves it (/bin/sh is busybox).
     let out = w.fails(&["run", "--rm", "-w", "/bin/sh/x", "bb", "pwd"]);
     assert!(
-        stderr(&out).contains("making the working directory /bin/sh/x: Not a directory"),
+        stderr(&out).contains("the working directory /bin/sh/x in the container: Not a directory"),
         "{}",
         describe(&out)
     );

@@ -308,6 +308,17 @@ impl Wharf {
         ctx
     }
 
+    /// This store's default network (`bridge`): its subnet's first three
+    /// octets with the dot ("10.123.45."), and its gateway. Each store has a
+    /// /24 of its own (the host's default store has 10.88.0.0/16).
+    pub fn default_net(&self) -> (String, String) {
+        let v: Value = serde_json::from_str(&self.ok(&["network", "inspect", "bridge"])).unwrap();
+        let config = &v[0]["IPAM"]["Config"][0];
+        let subnet = config["Subnet"].as_str().unwrap();
+        let prefix = subnet.rsplit_once('.').unwrap().0.to_string() + ".";
+        (prefix, config["Gateway"].as_str().unwrap().to_string())
+    }
+
     /// `wharf images --format json` without the one field that changes
     /// by itself (CreatedSince, "5 seconds ago"), for before/after checks.
     pub fn images_json(&self) -> String {

@@ -123,6 +123,10 @@ impl Engine {
             };
             let dir = steps.join(id);
             LINUX.delete(self, Bundle { id, dir: &dir });
+            // Its network, when it had one (a step on the default network).
+            if let Ok(networks) = self.networks() {
+                let _ = networks.detach(id);
+            }
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(&lock_path);
             drop(lock);

@@ -184,6 +184,11 @@ impl Netavark {
             });
         }
         let input = serde_json::to_vec(options).expect("netavark options serialize");
+        // One netavark at a time on the host, whatever the store: each
+        // store's runs are serialised by its own lock already, but two
+        // stores' netavarks creating the shared firewall chains at once fail
+        // ("Chain already exists").
+        let _host = host_lock()?;
         // Files, not pipes, for its output: aardvark-dns, which netavark
         // starts, could inherit a pipe and keep it open, and a reader waiting
         // for the end of the pipe would then wait forever.
@@ -254,6 +259,20 @@ impl Netavark {
         written.context(|| format!("writing options to {}", self.binary.display()))?;
         Ok(output)
     }
+}
+
+/// Where every Wharf process on the host serialises its netavark runs.
+const HOST_LOCK: &str = "/run/wharf-netavark.lock";
+
+fn host_lock() -> Result<nix::fcntl::Flock<File>> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(HOST_LOCK)
+        .context(|| format!("opening {HOST_LOCK}"))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io(format!("locking {HOST_LOCK}"), e.into()))
 }
 
 fn read_all(file: &mut File) -> Result<Vec<u8>> {

@@ -153,7 +153,7 @@ impl Networks {
                 }
                 subnet
             }
-            None if name == DEFAULT_NETWORK => DEFAULT_SUBNET,
+            None if name == DEFAULT_NETWORK => self.default_subnet(&existing)?,
             None => free_subnet(&existing)?,
         };
         let gateway = options.gateway.unwrap_or_else(|| subnet.first_host());
@@ -336,6 +336,36 @@ impl Networks {
                     && !Path::new("/sys/class/net").join(name).exists()
             })
             .ok_or_else(|| Error::NoFreeInterfaceName(self.interface_prefix.clone()))
+    }
+}
+
+impl Networks {
+    /// The default network's subnet: 10.88.0.0/16 for the host's default
+    /// store, as Podman's. Another store (`--root`, every test's) gets a
+    /// /24 of 10.100-199.x.0 named by its bridges' prefix (so by its path),
+    /// clear of its networks and the host's routes: two stores' default
+    /// networks on one subnet would route each other's traffic astray.
+    fn default_subnet(&self, existing: &[Network]) -> Result<Ipv4Cidr> {
+        if self.interface_prefix == DEFAULT_INTERFACE_PREFIX {
+            return Ok(DEFAULT_SUBNET);
+        }
+        // FNV-1a over the prefix, which already hashes the store's path.
+        let h = self.interface_prefix.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let routes = host_routes();
+        (0..100u32)
+            .map(|i| h.wrapping_add(i.wrapping_mul(0x9e37)))
+            .filter_map(|h| {
+                Ipv4Cidr::from_octets([10, 100 + (h % 100) as u8, (h >> 8) as u8, 0], 24)
+            })
+            .find(|candidate| {
+                !existing.iter().any(|n| n.subnet().overlaps(candidate))
+                    && !routes
+                        .iter()
+                        .any(|(dest, len)| overlaps_route(candidate, *dest, *len))
+            })
+            .map_or_else(|| free_subnet(existing), Ok)
     }
 }
 

@@ -80,30 +80,6 @@ impl LinuxFlags {
     }
 }
 
-/// Docker makes a missing working directory (`-w`, WORKDIR) in the
-/// container's layer rather than fail the start; it is made under the
-/// deepest part of the path that exists, resolved as the container sees it
-/// (symlinks stay inside the root).
-fn make_workdir(spec: &Spec, root: &Path) -> Result<()> {
-    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) else {
-        return Ok(());
-    };
-    let parts: Vec<_> = cwd.components().skip(1).collect();
-    for known in (0..=parts.len()).rev() {
-        let prefix: PathBuf = parts[..known].iter().collect();
-        if let Some(existing) = wharf_snapshot::resolve_in_root(root, &prefix) {
-            let rest: PathBuf = parts[known..].iter().collect();
-            if rest.as_os_str().is_empty() {
-                return Ok(());
-            }
-            return std::fs::create_dir_all(existing.join(&rest)).map_err(|e| {
-                Error::io(format!("making the working directory {}", cwd.display()), e)
-            });
-        }
-    }
-    Ok(())
-}
-
 fn bad_security_opt(opt: &str) -> Error {
     Error::InvalidArgument(format!(
         "invalid --security-opt \"{opt}\": supported are no-new-privileges[=true|false], seccomp=unconfined and seccomp=PROFILE.json"
@@ -207,10 +183,6 @@ impl Executor for LinuxExecutor {
         wharf_linux::check_program(spec, input.rootfs)?;
         notice_rlimit_clamp(&engine.root);
         let merged = wharf_linux::mount_overlay(input.rootfs, bundle.dir, input.ephemeral)?;
-        if let Err(e) = make_workdir(spec, &merged) {
-            let _ = wharf_linux::unmount_overlay(bundle.dir);
-            return Err(e);
-        }
         let applied =
             wharf_linux::apply_defaults(spec, bundle.id, &merged, bundle.dir, input.linux);
         if let Err(e) = applied {
