@@ -173,8 +173,10 @@ fn check_latency_chart(svg: &str, v: &Value) {
                     (x.parse().unwrap(), y.parse().unwrap())
                 })
                 .collect();
-            // A cap: a short horizontal line centred on its box.
-            if pts[0].1 == pts[1].1 && pts[1].0 - pts[0].0 < 20.0 {
+            // A cap: a short horizontal line centred on its box (a whisker
+            // of zero height, min = q1 to the pixel, is a point: not a cap).
+            let width = pts[1].0 - pts[0].0;
+            if pts[0].1 == pts[1].1 && width > 1.0 && width < 20.0 {
                 caps.push(((pts[0].0 + pts[1].0) / 2.0, pts[0].1));
             }
         }
