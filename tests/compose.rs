@@ -513,6 +513,9 @@ services:
     assert!(all.contains("Exited (0)"), "{all}");
     let mark = p.bridge_mark();
     p.ok(&["down"]);
+    // The build's RUN step left its namespace on the store's default
+    // network for the next container (wharf-net's pool): not the project's.
+    w.ok(&["network", "prune", "-f"]);
     assert_same_host(&before, &[&mark]);
 }
 
