@@ -43,13 +43,13 @@ fn a_wasm_image_built_from_rust_source_inside_wharf_build_runs() {
     assert!(out.status.success(), "build.sh failed\n{}", describe(&out));
     println!("{}", stdout(&out));
 
-    // A Wasm image of one layer from the final stage: the builder stage's
-    // Debian and toolchain are not in it.
+    // A Wasm image of the final stage's two COPY layers: the builder
+    // stage's Debian and toolchain are not in it.
     let image = w.inspect(IMAGE);
     assert_eq!(image["Os"], "wasi", "{image:#}");
     assert_eq!(image["Architecture"], "wasm", "{image:#}");
     let layers = image["Layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 1, "one COPY layer: {image:#}");
+    assert_eq!(layers.len(), 2, "the two COPY layers: {image:#}");
     let size = image["Size"].as_u64().unwrap();
     assert!(
         size < 10 * 1024 * 1024,
