@@ -214,6 +214,17 @@ if wharf volume ls -q | grep -qx compose_pgdata; then
     exit 1
 fi
 
+step "A Wasm image built from Rust source inside wharf build (examples/wasm-from-source)"
+# A multi-stage Dockerfile: a Debian 12 builder stage (the base image of the
+# compose step) apt-installs rustc and compiles main.rs for wasm32-wasi; the
+# final stage is FROM scratch with the module. The script prints each step's
+# time; the second run is answered from the build cache.
+show bash examples/wasm-from-source/build.sh
+show bash examples/wasm-from-source/build.sh
+show wharf images --filter "reference=wharf-debian*" --filter "reference=wasm-from-source*"
+show wharf run --rm wasm-from-source:1 "built by" wharf
+show wharf run --rm -e GREETING="set with -e" wasm-from-source:1
+
 step "Done. Store: $WHARF_ROOT (delete it to start over)"
 
 step "Wasm vs Linux containers, measured side by side: wharf bench --quick"
