@@ -58,7 +58,15 @@ fn a_wasm_image_built_from_rust_source_inside_wharf_build_runs() {
 
     // The program: its greeting, its arguments, the image's ENV overridden
     // by -e, and a file the builder stage wrote (rustc's version).
-    let out = w.ok(&["run", "--rm", "-e", "GREETING=from the test", IMAGE, "one", "two words"]);
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=from the test",
+        IMAGE,
+        "one",
+        "two words",
+    ]);
     let printed = lines(&out);
     assert_eq!(
         printed[0], "Hello from Rust compiled to wasm32-wasi inside wharf build!",
@@ -87,7 +95,11 @@ fn a_wasm_image_built_from_rust_source_inside_wharf_build_runs() {
         .env("WHARF_ROOT", w.root())
         .env("IMAGE", IMAGE);
     let out = run_with_timeout(again, None, Duration::from_secs(600));
-    assert!(out.status.success(), "build.sh again failed\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "build.sh again failed\n{}",
+        describe(&out)
+    );
     assert!(
         stdout(&out).contains("(cached)"),
         "the rebuild used the cache\n{}",
