@@ -96,6 +96,7 @@ fn init_layer(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
 /// is a sync of the whole filesystem the store is on. Kernels older than 5.10
 /// lack the option and get a plain overlay.
 pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Result<PathBuf> {
+    std::fs::create_dir_all(container_dir).map_err(|e| Error::io("creating", container_dir, e))?;
     let merged = container_dir.join("merged");
     // A merged dir made just now cannot be a mount point yet.
     match std::fs::create_dir(&merged) {
@@ -118,6 +119,7 @@ pub fn mount_overlay(lower: &Path, container_dir: &Path, ephemeral: bool) -> Res
 /// as a process that is not a Linux init sees it (a Wasm guest), for a
 /// copy from outside it.
 pub fn mount_plain_overlay(lower: &Path, container_dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(container_dir).map_err(|e| Error::io("creating", container_dir, e))?;
     let merged = container_dir.join("merged");
     match std::fs::create_dir(&merged) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {

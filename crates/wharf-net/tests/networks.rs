@@ -56,13 +56,16 @@ fn create_get_list_and_the_defaults() {
     assert!(matches!(nets.get("gamma"), Err(Error::NetworkNotFound(_))));
     assert_eq!(names(nets), ["alpha", "beta"]);
 
+    // A store of its own (interface prefix "wnt"): its default network is a
+    // /24 of 10.100-199.x, not the host default store's 10.88.0.0/16.
     let default = nets.ensure_default().unwrap();
     assert_eq!(default.name(), DEFAULT_NETWORK);
-    assert_eq!(
-        default.subnet(),
-        "10.88.0.0/16".parse::<Ipv4Cidr>().unwrap()
-    );
-    assert_eq!(default.gateway(), Ipv4Addr::new(10, 88, 0, 1));
+    let subnet = default.subnet();
+    let [ten, second, _, _] = subnet.network().octets();
+    assert_eq!((ten, subnet.prefix_len()), (10, 24), "{subnet}");
+    assert!((100..200).contains(&second), "{subnet}");
+    assert!(!subnet.overlaps(&"10.88.0.0/16".parse::<Ipv4Cidr>().unwrap()));
+    assert_eq!(default.gateway(), subnet.first_host());
     assert_eq!(nets.ensure_default().unwrap(), default, "created once");
 
     let docker = a.docker_json(&nets.attachments("alpha").unwrap());

@@ -779,7 +779,12 @@ fn wasip2_component_runs_and_gets_args() {
         &[("WHARF_WASM_COMPONENT", cpath), ("WHARF_WASM_MODE", "ok")],
     );
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(between_markers(&stdout), "hello.wasm|ok|a b\nGREETING=hi\n");
+    // A working directory other than / is also PWD (wasi-libc ignores
+    // initial-cwd), as for p1.
+    assert_eq!(
+        between_markers(&stdout),
+        "hello.wasm|ok|a b\nGREETING=hi|PWD=/app\n"
+    );
 
     let (code, stdout, stderr) = spawn_child(
         NAME,
