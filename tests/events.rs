@@ -199,6 +199,16 @@ fn log_position(pid: u32, log: &std::path::Path) -> Option<u64> {
     None
 }
 
+/// A failed assertion must not leave `wharf events` following the log.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn events_streams_new_events_until_killed() {
     let w = Wharf::new();
@@ -209,12 +219,14 @@ fn events_streams_new_events_until_killed() {
         .len();
     assert!(size > 0);
 
-    let mut events = w
-        .command(&["events", "--filter", "type=container"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut events = KillOnDrop(
+        w.command(&["events", "--filter", "type=container"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let events = &mut events.0;
     // It streams from the end of the log: wait until it is there, so the
     // run below is after its start.
     let pid = events.id();
