@@ -9,6 +9,7 @@ pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod history;

@@ -53,7 +53,7 @@ impl Engine {
         let network = crate::build_run::StepNetwork::parse(network)?;
         let refs = parse_refs(tags)?;
         let lock = self.store.lock()?;
-        self.transaction(&lock, || {
+        let built = self.transaction(&lock, || {
             let mut runner = crate::build_run::LinuxRunStep {
                 engine: self,
                 network,
@@ -76,7 +76,12 @@ impl Engine {
                 manifest_digest: built.manifest.digest().to_string(),
                 tags: refs.iter().map(|r| r.familiar()).collect(),
             })
-        })
+        })?;
+        // Docker's builds report their tags as image events.
+        for tag in &built.tags {
+            self.event("image", "tag", &built.id, [("name", tag.clone())]);
+        }
+        Ok(built)
     }
 
     /// `builder prune`: drops the build cache and the layers only it kept;
@@ -92,7 +97,7 @@ impl Engine {
     /// per image ("name:tag", or the digest of an unnamed one).
     pub fn load(&self, input: impl Read) -> Result<Vec<String>> {
         let lock = self.store.lock()?;
-        self.transaction(&lock, || {
+        let loaded = self.transaction(&lock, || {
             let staged = wharf_image::archive::load(&self.store, &lock, input)?;
             if staged.is_empty() {
                 return Err(Error::InvalidArgument("the archive holds no images".into()));
@@ -121,8 +126,12 @@ impl Engine {
                     Some(r) => r.familiar(),
                     None => s.target.digest().to_string(),
                 })
-                .collect())
-        })
+                .collect::<Vec<String>>())
+        })?;
+        for name in &loaded {
+            self.event("image", "load", name, [("name", name.clone())]);
+        }
+        Ok(loaded)
     }
 
     /// Runs `f` holding the lock, after collecting what killed writers left;
@@ -255,6 +264,9 @@ impl Engine {
             .map(|n| self.top_level(n))
             .collect::<Result<Vec<_>>>()?;
         wharf_image::archive::save(&self.store, &images, out)?;
+        for name in names {
+            self.event("image", "save", name, [("name", name.clone())]);
+        }
         Ok(())
     }
 
@@ -263,6 +275,12 @@ impl Engine {
         let target: Reference = target.parse()?;
         let lock = self.store.lock()?;
         self.store.tag(&lock, &target, &desc)?;
+        let id = self
+            .store
+            .resolve(source, None)
+            .map(|image| image.id())
+            .unwrap_or_else(|_| desc.digest().to_string());
+        self.event("image", "tag", &id, [("name", target.familiar())]);
         Ok(())
     }
 
@@ -321,7 +339,14 @@ impl Engine {
             .collect();
         let id = image.id();
         let deleted = self.store.resolve(&id, None).is_err().then_some(id);
-        Ok(RemovedImage { untagged, deleted })
+        let removed = RemovedImage { untagged, deleted };
+        for name in &removed.untagged {
+            self.event("image", "untag", &image.id(), [("name", name.clone())]);
+        }
+        if let Some(id) = &removed.deleted {
+            self.event("image", "delete", id, [("name", name.to_string())]);
+        }
+        Ok(removed)
     }
 
     /// Deletes blobs unreachable from index.json and snapshots that neither

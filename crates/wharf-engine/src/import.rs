@@ -115,6 +115,10 @@ impl Engine {
                 tag: reference.as_ref().map(Reference::familiar),
             })
         })
+        .inspect(|imported| {
+            let name = imported.tag.clone().map(|t| ("name", t));
+            self.event("image", "import", &imported.id, name);
+        })
     }
 
     /// Streams the tarball into a blob as it came, checking it is a tar and

@@ -7,6 +7,7 @@
 mod build_run;
 mod container;
 mod copy;
+pub mod events;
 mod exec;
 pub mod executor;
 mod flags;
@@ -35,6 +36,7 @@ mod volumes;
 use std::path::{Path, PathBuf};
 
 pub use container::{Container, Status};
+pub use events::{Event, EventFilter};
 pub use exec::ExecOptions;
 pub use executor::LinuxFlags;
 pub use health::HealthFlags;

@@ -277,6 +277,7 @@ impl Engine {
         // SAFETY: kill(2) has no memory-safety preconditions; pid is a
         // recorded, live process (never 0 or -1, which would mean groups).
         if pid <= 0 || unsafe { libc::kill(pid, sig) } == 0 {
+            self.container_event(c, "kill", [("signal", sig.to_string())]);
             return Ok(());
         }
         match std::io::Error::last_os_error() {
@@ -317,7 +318,9 @@ impl Engine {
             let _ = self.signal(&c, libc::SIGKILL);
             process::wait_gone(pid, start, Duration::from_secs(5));
         }
-        self.containers.load(c.id())?;
+        let fresh = self.containers.load(c.id());
+        self.container_event(fresh.as_ref().unwrap_or(&c), "stop", []);
+        fresh?;
         Ok(())
     }
 
@@ -339,6 +342,7 @@ impl Engine {
             c = self.containers.load(c.id())?;
         }
         self.discard(&c);
+        self.container_event(&c, "destroy", []);
         Ok(())
     }
 

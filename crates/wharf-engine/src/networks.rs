@@ -189,7 +189,30 @@ impl Engine {
             internal,
             ..NetworkOptions::default()
         };
-        Ok(self.networks()?.create(name, &options)?)
+        let network = self.networks()?.create(name, &options)?;
+        self.event(
+            "network",
+            "create",
+            network.id(),
+            [
+                ("name", network.name().to_string()),
+                ("type", "bridge".to_string()),
+            ],
+        );
+        Ok(network)
+    }
+
+    /// A network event about `name` (an id once it is gone: the name then).
+    fn network_event(&self, action: &str, name: &str, container: Option<&str>) {
+        let id = self
+            .networks()
+            .ok()
+            .and_then(|n| n.get(name).ok())
+            .map(|n| n.id().to_string())
+            .unwrap_or_else(|| name.to_string());
+        let mut attrs = vec![("name", name.to_string()), ("type", "bridge".to_string())];
+        attrs.extend(container.map(|c| ("container", c.to_string())));
+        self.event("network", action, &id, attrs);
     }
 
     /// `network ls`/`inspect`: Docker's shape, with the attached containers.
@@ -214,11 +237,27 @@ impl Engine {
     }
 
     pub fn network_remove(&self, name: &str) -> Result<()> {
-        Ok(self.networks()?.remove(name)?)
+        let networks = self.networks()?;
+        let network = networks.get(name)?;
+        networks.remove(name)?;
+        self.event(
+            "network",
+            "destroy",
+            network.id(),
+            [
+                ("name", network.name().to_string()),
+                ("type", "bridge".to_string()),
+            ],
+        );
+        Ok(())
     }
 
     pub fn network_prune(&self) -> Result<Vec<String>> {
-        Ok(self.networks()?.prune()?)
+        let removed = self.networks()?.prune()?;
+        for name in &removed {
+            self.network_event("destroy", name, None);
+        }
+        Ok(removed)
     }
 
     /// Wires `container` into its bridge networks (a namespace of its own,
@@ -264,7 +303,15 @@ impl Engine {
             ports,
             poolable: !changes_network,
         };
-        Ok(Some(networks.attach(&request)?))
+        let attached = networks.attach(&request)?;
+        self.connected(&attached);
+        Ok(Some(attached))
+    }
+
+    fn connected(&self, attached: &Attached) {
+        for i in &attached.interfaces {
+            self.network_event("connect", &i.network, Some(&attached.container_id));
+        }
     }
 
     /// Sets a container's networks up again as `attached` recorded them (a
@@ -285,7 +332,8 @@ impl Engine {
             ports: attached.ports.clone(),
             poolable: attached.poolable,
         };
-        self.networks()?.attach(&request)?;
+        let attached = self.networks()?.attach(&request)?;
+        self.connected(&attached);
         Ok(())
     }
 
@@ -296,7 +344,11 @@ impl Engine {
             return;
         }
         match self.networks().and_then(|n| Ok(n.detach(container.id())?)) {
-            Ok(()) => {}
+            Ok(()) => {
+                for network in &container.state.networks {
+                    self.network_event("disconnect", network, Some(container.id()));
+                }
+            }
             Err(e) => eprintln!(
                 "wharf: tearing down the network of container {}: {e}",
                 container.state.name

@@ -32,7 +32,9 @@ impl Engine {
         }
         executor.freeze(self, c.bundle(), c.state.pid, true)?;
         c.state.paused = true;
-        c.save()
+        c.save()?;
+        self.container_event(&c, "pause", []);
+        Ok(())
     }
 
     pub fn unpause(&self, key: &str) -> Result<()> {
@@ -48,7 +50,9 @@ impl Engine {
         self.executor_of(&c)?
             .freeze(self, c.bundle(), c.state.pid, false)?;
         c.state.paused = false;
-        c.save()
+        c.save()?;
+        self.container_event(&c, "unpause", []);
+        Ok(())
     }
 }
 

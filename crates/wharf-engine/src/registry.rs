@@ -167,6 +167,10 @@ impl Engine {
             }
             result.map(|(pulled, _)| pulled)
         })
+        .inspect(|pulled| {
+            let name = pulled.name.clone();
+            self.event("image", "pull", &name, [("name", name.clone())]);
+        })
     }
 
     /// Where a pulled image's module is. The layers stay packed (`wharf
@@ -280,9 +284,12 @@ impl Engine {
             None => r,
         };
         let client = Client::new(&dest.registry, &client_options(opts)).map_err(reg)?;
-        client
+        let digest = client
             .push(&self.store, &strip_names(desc), &dest)
-            .map_err(reg)
+            .map_err(reg)?;
+        let name = dest.familiar();
+        self.event("image", "push", &name, [("name", name.clone())]);
+        Ok(digest)
     }
 
     /// `wharf login`: checks the credentials against the registry, then

@@ -364,7 +364,10 @@ impl Engine {
                 Ok(spec)
             });
         match made {
-            Ok(spec) => Ok((container, spec)),
+            Ok(spec) => {
+                self.container_event(&container, "create", []);
+                Ok((container, spec))
+            }
             Err(e) => {
                 self.discard(&container);
                 let id = image.id();
@@ -459,6 +462,18 @@ impl Engine {
         if !container.is_running() || init.is_some() {
             container.mark_running(std::process::id() as i32)?;
         }
+        self.container_event(&container, "start", []);
+        for volume in &container.state.volumes {
+            self.event(
+                "volume",
+                "mount",
+                volume,
+                [
+                    ("container", container.id().to_string()),
+                    ("driver", "local".to_string()),
+                ],
+            );
+        }
         report_ready(ready);
         // Probes while this run lasts; stopped (and joined) when it ends.
         let checker =
@@ -495,16 +510,22 @@ impl Engine {
     /// Records how a container ended, or removes it (`--rm`): a record about
     /// to be deleted is not written first.
     fn record_exit(&self, mut container: Container, code: i32, error: &str) -> Result<()> {
+        let die = [("exitCode", code.to_string())];
         if container.state.auto_remove {
-            self.containers.remove(&container)
+            self.container_event(&container, "die", die);
+            self.containers.remove(&container)?;
+            self.container_event(&container, "destroy", []);
+            Ok(())
         } else {
-            container.mark_exited(code, error)
+            container.mark_exited(code, error)?;
+            self.container_event(&container, "die", die);
+            Ok(())
         }
     }
 
     /// Records a container whose executor failed before it ran, tells the
     /// monitor's parent, and hands the error back.
-    fn failed_to_start(&self, mut container: Container, ready: Option<File>, e: Error) -> Error {
+    fn failed_to_start(&self, container: Container, ready: Option<File>, e: Error) -> Error {
         if let Some(mut ready) = ready {
             let _ = writeln!(ready, "error: {e}");
         }
@@ -512,10 +533,7 @@ impl Engine {
             executor.delete(self, container.bundle());
         }
         self.detach_networks(&container);
-        let _ = container.mark_exited(125, &e.to_string());
-        if container.state.auto_remove {
-            let _ = self.containers.remove(&container);
-        }
+        let _ = self.record_exit(container, 125, &e.to_string());
         e
     }
 
@@ -526,18 +544,25 @@ impl Engine {
     fn leave_if_stuck(&self, container: &Container) -> impl Fn(i32) + Send + 'static {
         let record = container.clone();
         let containers = self.containers.clone();
+        let root = self.root.clone();
         move |sig| {
             let mut record = record.clone();
             let containers = containers.clone();
+            let root = root.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(SIGNAL_GRACE_MS));
+                let die = [("exitCode", (128 + sig).to_string())];
                 if record.state.auto_remove {
-                    let _ = containers.remove(&record);
+                    crate::events::container_event(&root, &record, "die", die);
+                    if containers.remove(&record).is_ok() {
+                        crate::events::container_event(&root, &record, "destroy", []);
+                    }
                 } else {
                     let _ = record.mark_exited(
                         128 + sig,
                         "stopped by a signal while blocked in a host call",
                     );
+                    crate::events::container_event(&root, &record, "die", die);
                 }
                 // SAFETY: _exit ends the process without running destructors, like a signal would.
                 unsafe { libc::_exit(128 + sig) };

@@ -135,7 +135,9 @@ impl Engine {
     /// `wharf rename OLD NEW`.
     pub fn rename(&self, key: &str, new: &str) -> Result<()> {
         let mut c = self.container(key)?;
+        let old = c.state.name.clone();
         self.containers.rename(&mut c, new)?;
+        self.container_event(&c, "rename", [("oldName", old)]);
         // Its DNS name on its networks follows from its next start on.
         if let Some(mut attached) = load_attached(&c).ok().flatten() {
             attached.container_name = new.to_string();

@@ -218,6 +218,7 @@ impl Engine {
                 let v = self
                     .find_volume(name, true)?
                     .ok_or_else(|| no_such_volume(name))?;
+                self.event("volume", "create", name, [("driver", "local".to_string())]);
                 Ok((v, true))
             }
             // Made meanwhile by another command: theirs is the volume.
@@ -416,6 +417,7 @@ impl Engine {
         let doomed = dir.join(temp_name(REMOVING));
         fs::rename(dir.join(name), &doomed)
             .map_err(|e| Error::io(format!("removing volume {name}"), e))?;
+        self.event("volume", "destroy", name, [("driver", "local".to_string())]);
         fs::remove_dir_all(&doomed).map_err(|e| {
             Error::io(
                 format!(
