@@ -170,14 +170,7 @@ impl Networks {
     /// The keeper's loop: tears down idle slots until there are none, then
     /// returns. Returns at once if another keeper runs.
     pub fn keep_slots(&self) -> Result<()> {
-        let path = self.runtime.keeper_lock_path();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .context(|| format!("opening {}", path.display()))?;
-        let Ok(_keeper) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+        let Some(_keeper) = self.keeper_lock()? else {
             return Ok(());
         };
         loop {
@@ -214,21 +207,25 @@ impl Networks {
             .collect())
     }
 
+    /// The keeper's lock, if no keeper holds it (held while returned).
+    fn keeper_lock(&self) -> Result<Option<Flock<std::fs::File>>> {
+        let path = self.runtime.keeper_lock_path();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .context(|| format!("opening {}", path.display()))?;
+        Ok(Flock::lock(file, FlockArg::LockExclusiveNonblock).ok())
+    }
+
     /// Starts a keeper unless one runs (it holds the keeper lock).
     fn start_keeper(&self) {
         let Some(command) = &self.keeper else {
             return;
         };
-        let path = self.runtime.keeper_lock_path();
-        let free = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .ok()
-            .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok())
-            .is_some();
-        if !free {
+        // Free (taken and dropped at once): no keeper runs.
+        if !matches!(self.keeper_lock(), Ok(Some(_))) {
             return;
         }
         use std::os::unix::process::CommandExt;
