@@ -181,8 +181,9 @@ pub fn load(runtime: &Runtime, spec: &Spec) -> Result<Loaded> {
     })
 }
 
-/// The spec's bind mounts, which a guest sees as preopened directories.
-fn bind_mounts(spec: &Spec) -> Vec<Mount> {
+/// The spec's bind mounts (volumes): preopened directories where no tree is
+/// built, mounts inside the container's tree where one is.
+pub fn bind_mounts(spec: &Spec) -> Vec<Mount> {
     spec.mounts()
         .iter()
         .flatten()

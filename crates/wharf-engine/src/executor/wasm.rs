@@ -289,19 +289,12 @@ impl TreeSpec {
             .root()
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("the container's spec has no root".into()))?;
-        let binds = spec
-            .mounts()
-            .iter()
-            .flatten()
-            .filter_map(|m| {
-                let options = m.options().as_deref().unwrap_or_default();
-                let bind = m.typ().as_deref() == Some("bind")
-                    || options.iter().any(|o| o == "bind" || o == "rbind");
-                bind.then(|| wharf_linux::Bind {
-                    host: m.source().clone().unwrap_or_default(),
-                    dest: m.destination().to_string_lossy().into_owned(),
-                    read_only: options.iter().any(|o| o == "ro"),
-                })
+        let binds = oci::bind_mounts(spec)
+            .into_iter()
+            .map(|m| wharf_linux::Bind {
+                host: m.host,
+                dest: m.guest,
+                read_only: m.read_only,
             })
             .collect();
         Ok(TreeSpec {
