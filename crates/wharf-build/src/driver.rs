@@ -156,7 +156,7 @@ impl<'a> Builder<'a> {
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
             )
             .to_string(),
-            None => humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            None => wharf_image::fsutil::rfc3339_nano(std::time::SystemTime::now()),
         };
         Ok(Builder {
             store,

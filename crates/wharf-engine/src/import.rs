@@ -69,7 +69,7 @@ impl Engine {
         let lock = self.store.lock()?;
         self.transaction(&lock, || {
             let layer = self.ingest_layer(input, &opts.source)?;
-            let created = crate::fsutil::now_rfc3339();
+            let created = wharf_image::fsutil::rfc3339_nano(std::time::SystemTime::now());
             let comment = opts
                 .message
                 .clone()

@@ -16,6 +16,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, IoContext, Result};
 
+/// A time as Go's RFC3339Nano writes it (Docker, containerd, skopeo): the
+/// fraction without trailing zeros, so a config that round-trips through
+/// those tools keeps its bytes, and with them the image's digest.
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let full = humantime::format_rfc3339_nanos(t).to_string();
+    let body = full.trim_end_matches('Z').trim_end_matches('0');
+    format!("{}Z", body.trim_end_matches('.'))
+}
+
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 /// A fresh temp file name in `dir`. The pid is part of the name so gc can
@@ -280,5 +289,22 @@ mod tests {
         fs::write(blocked.join("inside"), b"keep").unwrap();
         assert!(write_replace(&blocked, b"x").is_err());
         assert_eq!(names_in(dir.path()), ["blocked"]);
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::rfc3339_nano;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn fractions_lose_trailing_zeros_as_go_writes_them() {
+        let at = |s, n| rfc3339_nano(UNIX_EPOCH + Duration::new(s, n));
+        assert_eq!(
+            at(1_796_613_494, 38_390_780),
+            "2026-12-07T03:18:14.03839078Z"
+        );
+        assert_eq!(at(1_796_613_494, 500_000_000), "2026-12-07T03:18:14.5Z");
+        assert_eq!(at(1_796_613_490, 0), "2026-12-07T03:18:10Z");
     }
 }
