@@ -1,6 +1,6 @@
 //! Start-to-exit latency of every target: cold starts (first run, empty
-//! compiled-code cache) and warm starts (round robin after a warm-up;
-//! networked containers in fewer, evenly spread rounds).
+//! compiled-code cache) and warm starts (round robins after a warm-up;
+//! networked containers in one of their own, with fewer rounds).
 
 use anyhow::Result;
 
@@ -53,28 +53,36 @@ impl Bench<'_> {
         Ok(out)
     }
 
-    /// Warm-up, then `runs` rounds in which every target runs once (round
-    /// robin, so drifting machine load hits every target alike), in two
-    /// groups one after the other: plain processes (Wasm, native, wasmtime,
-    /// wasmer), then containers with namespaces of their own (Linux ones:
-    /// wharf, crun and its wrapper, runc, podman; and Wharf's networked
-    /// ones, Wasm included). Those leave work to the kernel after they exit
-    /// (their network namespace and cgroups are torn down by kernel
-    /// workers); on two cores that slowed whatever ran next by about a
-    /// millisecond, which is most of a Wasm start. A networked target runs
-    /// only `network_runs` times, in rounds spread evenly over the others,
-    /// after `network_warmup` warm-up runs. Returns the latencies and every
-    /// target's samples (in `targets` order), which the peak-RSS runs reuse.
+    /// Warm-up, then rounds in which every target runs once (round robin,
+    /// so drifting machine load hits every target alike), in three groups
+    /// one after the other: plain processes (Wasm, native, wasmtime,
+    /// wasmer); containers with namespaces of their own (Linux ones: wharf,
+    /// crun and its wrapper, runc, podman); and Wharf's networked ones, Wasm
+    /// included. Containers leave work to the kernel after they exit (their
+    /// network namespace and cgroups are torn down by kernel workers); on two
+    /// cores that slowed whatever ran next by about a millisecond, which is
+    /// most of a Wasm start, and a networked start, which takes the rtnl lock
+    /// those workers hold, by 5-15 ms. A networked target runs
+    /// `network_runs` times after `network_warmup` warm-up runs, each run
+    /// after the first taking over the namespace the one before left (the
+    /// pool). Returns the latencies and every target's samples (in `targets`
+    /// order), which the peak-RSS runs reuse.
     pub(crate) fn warm_starts(&mut self) -> Result<(Vec<Latency>, Vec<Vec<Sample>>)> {
         let cmds: Vec<Cmd> = self.targets.iter().map(|t| t.cmd.clone()).collect();
-        let container = |t: &Target| {
-            t.kind == "linux"
+        let group_of = |t: &Target| {
+            if t.networked {
+                Group::Networked
+            } else if t.kind == "linux"
                 || t.kind == "overhead"
-                || t.networked
                 || matches!(
                     t.runner.as_str(),
                     "crun" | "runc" | "wharf-runtime" | "podman"
                 )
+            {
+                Group::Containers
+            } else {
+                Group::Processes
+            }
         };
         // (warm-up runs, measured runs) of every target.
         let counts: Vec<(usize, usize)> = self
@@ -90,15 +98,16 @@ impl Bench<'_> {
             })
             .collect();
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
-        for (group, containers) in [("processes", false), ("containers", true)] {
+        for group in [Group::Processes, Group::Containers, Group::Networked] {
             let members: Vec<usize> = (0..cmds.len())
-                .filter(|&i| container(&self.targets[i]) == containers)
+                .filter(|&i| group_of(&self.targets[i]) == group)
                 .collect();
             if members.is_empty() {
                 continue;
             }
             let warmup_rounds = members.iter().map(|&i| counts[i].0).max().unwrap_or(0);
             let rounds = members.iter().map(|&i| counts[i].1).max().unwrap_or(0);
+            let group = group.name();
             self.phase(&format!("warm start ({group}): warm-up"));
             for w in 0..warmup_rounds {
                 for &i in members.iter().filter(|&&i| w < counts[i].0) {
@@ -128,6 +137,24 @@ impl Bench<'_> {
             ));
         }
         Ok((lat, samples))
+    }
+}
+
+/// The round robins of the warm starts, measured one after the other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Processes,
+    Containers,
+    Networked,
+}
+
+impl Group {
+    fn name(self) -> &'static str {
+        match self {
+            Group::Processes => "processes",
+            Group::Containers => "containers",
+            Group::Networked => "networked containers",
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! (`wharf run --rm --network NAME hello:{wasm,linux}`): created in the
 //! private store on a subnet clear of the host's routes before anything is
 //! timed, removed once the warm starts are measured (and by the cleanup when
-//! the bench fails), so no network of the bench outlives it. Its bridge,
-//! veths, namespaces and firewall rules exist only while a container runs
-//! on it: netavark sets them up and tears them down in every run.
+//! the bench fails), so no network of the bench outlives it. The first run
+//! on it has netavark make the bridge, firewall rules and aardvark-dns;
+//! every later run takes over the namespace, veth and address the run
+//! before it left wired (wharf-net's pool), as a user's next container does.
 
 use std::net::Ipv4Addr;
 

@@ -223,8 +223,8 @@ pub fn goals(r: &Results) -> Vec<Goal> {
             unmeasured(r, "wasmtime", t).unwrap_or_default(),
         ));
     }
-    // A container on a network, as its user waits for it: the network's
-    // setup and teardown (netavark's) are part of the start.
+    // A container on a network, as its user waits for it, with the network
+    // in use: each start takes over the namespace the one before left.
     for (id, what, kind, image, limit) in [
         ("wasm-network-start", "Wasm", "wasm-p1", "hello:wasm", 10.0),
         ("linux-network-start", "Linux", "linux", "hello:linux", 20.0),
@@ -233,7 +233,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         let plain_start = warm(r, &format!("wharf-{kind}")).map(|l| l.median_ms);
         let note = match (networked, plain_start) {
             (Some(n), Some(p)) => format!(
-                "the network adds {} to `wharf run --rm {image}` ({}): the container's namespace, and netavark setting up and tearing down its veth, the bridge, the firewall rules and aardvark-dns",
+                "the network adds {} to `wharf run --rm {image}` ({}): taking over a namespace wired by the run before (its veth, address and aardvark-dns entry renamed), and handing it on at exit",
                 ms(n - p),
                 ms(p)
             ),
