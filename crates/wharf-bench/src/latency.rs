@@ -61,8 +61,8 @@ impl Bench<'_> {
     /// included. Containers leave work to the kernel after they exit (their
     /// network namespace and cgroups are torn down by kernel workers); on two
     /// cores that slowed whatever ran next by about a millisecond, which is
-    /// most of a Wasm start, and a networked start, which takes the rtnl lock
-    /// those workers hold, by 5-15 ms. A networked target runs
+    /// most of a Wasm start, and a networked start by several (docs/bench.md
+    /// has the figures). A networked target runs
     /// `network_runs` times after `network_warmup` warm-up runs, each run
     /// after the first taking over the namespace the one before left (the
     /// pool). Returns the latencies and every target's samples (in `targets`

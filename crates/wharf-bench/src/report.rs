@@ -518,7 +518,7 @@ fn table(r: &Results) -> String {
     if networked(r) {
         let _ = writeln!(
             out,
-            "On a network: {} runs after {} warm-up (each start sets up and tears down its network), spread over the same rounds.",
+            "On a network: {} runs after {} warm-up, in a round robin of their own after the containers' (each start takes over the namespace the run before left wired).",
             r.settings.network_runs, r.settings.network_warmup
         );
     }
