@@ -34,6 +34,10 @@ struct Cli {
 // Parsed once per process, so the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
+// Deferred: clap builds a subcommand's arguments only when it is the one
+// run (or when help, completion or man pages walk the tree), which takes
+// building every command's arguments off each start.
+#[command(defer = true)]
 enum Command {
     Build(commands::build::Args),
     Run(commands::run::Args),

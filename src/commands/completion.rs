@@ -21,8 +21,14 @@ pub fn exec(a: Args) -> Result<i32> {
     // clap_complete's bash script lists hidden subcommands (`__monitor`):
     // complete a copy of the tree without them.
     let full = crate::cli::command::<crate::Cli>();
-    let mut cmd = clap::Command::new("wharf").args(full.get_arguments().cloned());
-    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // The tree comes built, with clap's own --help, --version and `help`
+    // subcommand: the copy gets its own when clap_complete builds it.
+    let own = |a: &&clap::Arg| !matches!(a.get_id().as_str(), "help" | "version");
+    let mut cmd = clap::Command::new("wharf").args(full.get_arguments().filter(own).cloned());
+    for sub in full
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         cmd = cmd.subcommand(sub.clone());
     }
     let mut script = Vec::new();
