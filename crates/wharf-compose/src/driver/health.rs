@@ -255,11 +255,13 @@ fn http_probe(
         TcpStream::connect_timeout(&SocketAddr::from((ip, port)), timeout).map_err(failed)?;
     stream.set_read_timeout(Some(timeout)).map_err(failed)?;
     stream.set_write_timeout(Some(timeout)).map_err(failed)?;
-    write!(
-        stream,
+    // One write: `write!` on the socket sends each piece of the format on
+    // its own, and a server that answers after the first piece and closes
+    // makes the next one fail with EPIPE.
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: wharf-compose-healthcheck\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(failed)?;
+    );
+    stream.write_all(request.as_bytes()).map_err(failed)?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while head.len() < 1024 && !head.ends_with(b"\r\n") {
@@ -385,8 +387,15 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             for mut s in listener.incoming().flatten() {
+                // The whole request head, as a server reads it, then the answer.
+                let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
             }
         });
