@@ -117,7 +117,8 @@ pub struct LayerSource {
 #[derive(Debug)]
 pub struct Scratch {
     dir: tempfile::TempDir,
-    _lock: File,
+    /// Held for the scratch's life: garbage collection skips it.
+    lock: File,
 }
 
 impl Scratch {
@@ -345,7 +346,7 @@ impl Snapshots {
             .map_err(|e| io_err(format!("opening {}", dir.path().display()), e))?;
         // SAFETY: valid fd.
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        Ok(Scratch { dir, _lock: lock })
+        Ok(Scratch { dir, lock })
     }
 
     /// Whether the complete snapshot of `chain_id` exists.
@@ -394,20 +395,8 @@ impl Snapshots {
 
     fn build_one(&self, parent: Option<&Path>, layer: &LayerSource, chain_id: &str) -> Result<()> {
         let label = layer_label(layer);
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.dir)
-            .map_err(|e| {
-                io_err(
-                    format!("creating a temporary directory in {}", self.dir.display()),
-                    e,
-                )
-            })?;
-        // Held while building: garbage collection skips locked temp dirs.
-        let lock = File::open(tmp.path())
-            .map_err(|e| io_err(format!("opening {}", tmp.path().display()), e))?;
-        // SAFETY: valid fd.
-        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        // Locked while building: garbage collection skips locked temp dirs.
+        let Scratch { dir: tmp, lock } = self.scratch()?;
 
         match parent {
             Some(p) => copy_tree(p, tmp.path())?,
