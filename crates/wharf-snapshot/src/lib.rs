@@ -622,49 +622,7 @@ fn copy_dir_contents(src: &Path, dst: &Path, root: bool) -> Result<()> {
 /// is `/`, symlinks (absolute ones too) are followed within it, and `..`
 /// never climbs above it. None when a component does not exist.
 pub fn resolve_in_root(root: &Path, path: impl AsRef<Path>) -> Option<PathBuf> {
-    let mut stack: Vec<std::ffi::OsString> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> = path
-        .as_ref()
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_os_string()),
-            std::path::Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            stack.pop();
-            continue;
-        }
-        let host = stack
-            .iter()
-            .fold(root.to_path_buf(), |p, c| p.join(c))
-            .join(&part);
-        let meta = std::fs::symlink_metadata(&host).ok()?;
-        if meta.file_type().is_symlink() {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            let target = std::fs::read_link(&host).ok()?;
-            if target.is_absolute() {
-                stack.clear();
-            }
-            for c in target.components().rev() {
-                match c {
-                    std::path::Component::Normal(n) => pending.push(n.to_os_string()),
-                    std::path::Component::ParentDir => pending.push("..".into()),
-                    _ => {}
-                }
-            }
-        } else {
-            stack.push(part);
-        }
-    }
-    Some(stack.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+    walk_in_root(root, path.as_ref(), false)
 }
 
 /// Like [`resolve_in_root`], for a path that may not exist yet (a mount
@@ -673,17 +631,29 @@ pub fn resolve_in_root(root: &Path, path: impl AsRef<Path>) -> Option<PathBuf> {
 /// rest is appended as it is (`..` in it stays within `root`). The result
 /// is inside `root` and none of its existing components is a symlink.
 pub fn resolve_in_root_for_create(root: &Path, path: impl AsRef<Path>) -> PathBuf {
+    walk_in_root(root, path.as_ref(), true).unwrap_or_else(|| root.to_path_buf())
+}
+
+/// The walk behind both: a stack of resolved components and a stack of
+/// pending ones, a symlink's target pushed onto the pending ones (an
+/// absolute one clearing the resolved ones first), at most 40 links
+/// followed. `for_create` appends a missing rest as it is and takes a link
+/// it cannot follow as a plain name; otherwise either is None.
+fn walk_in_root(root: &Path, path: &Path, for_create: bool) -> Option<PathBuf> {
+    fn push_reversed(pending: &mut Vec<std::ffi::OsString>, path: &Path) {
+        for c in path.components().rev() {
+            match c {
+                std::path::Component::Normal(n) => pending.push(n.to_os_string()),
+                std::path::Component::ParentDir => pending.push("..".into()),
+                _ => {}
+            }
+        }
+    }
+    let joined =
+        |stack: &[std::ffi::OsString]| stack.iter().fold(root.to_path_buf(), |p, c| p.join(c));
     let mut stack: Vec<std::ffi::OsString> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> = path
-        .as_ref()
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_os_string()),
-            std::path::Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
+    let mut pending = Vec::new();
+    push_reversed(&mut pending, path);
     let mut hops = 0;
     let mut missing = false;
     while let Some(part) = pending.pop() {
@@ -692,34 +662,33 @@ pub fn resolve_in_root_for_create(root: &Path, path: impl AsRef<Path>) -> PathBu
             continue;
         }
         if !missing {
-            let host = stack
-                .iter()
-                .fold(root.to_path_buf(), |p, c| p.join(c))
-                .join(&part);
+            let host = joined(&stack).join(&part);
             match std::fs::symlink_metadata(&host) {
-                Ok(meta) if meta.file_type().is_symlink() && hops < 40 => {
-                    hops += 1;
-                    if let Ok(target) = std::fs::read_link(&host) {
-                        if target.is_absolute() {
-                            stack.clear();
-                        }
-                        for c in target.components().rev() {
-                            match c {
-                                std::path::Component::Normal(n) => pending.push(n.to_os_string()),
-                                std::path::Component::ParentDir => pending.push("..".into()),
-                                _ => {}
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let target = (hops < 40)
+                        .then(|| std::fs::read_link(&host).ok())
+                        .flatten();
+                    match target {
+                        Some(target) => {
+                            hops += 1;
+                            if target.is_absolute() {
+                                stack.clear();
                             }
+                            push_reversed(&mut pending, &target);
+                            continue;
                         }
-                        continue;
+                        None if !for_create => return None,
+                        None => {}
                     }
                 }
                 Ok(_) => {}
+                Err(_) if !for_create => return None,
                 Err(_) => missing = true,
             }
         }
         stack.push(part);
     }
-    stack.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+    Some(joined(&stack))
 }
 
 #[cfg(test)]
