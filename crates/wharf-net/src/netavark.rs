@@ -265,12 +265,7 @@ impl Netavark {
 const HOST_LOCK: &str = "/run/wharf-netavark.lock";
 
 fn host_lock() -> Result<nix::fcntl::Flock<File>> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(HOST_LOCK)
-        .context(|| format!("opening {HOST_LOCK}"))?;
+    let file = crate::state::open_lock_file(Path::new(HOST_LOCK))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::io(format!("locking {HOST_LOCK}"), e.into()))
 }

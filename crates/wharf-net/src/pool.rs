@@ -26,7 +26,7 @@
 //!   A slot's record carries its network's definition, so the keeper needs
 //!   nothing but the run-time dir.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,7 +37,7 @@ use crate::attach::AttachRequest;
 use crate::error::{Error, IoContext, Result};
 use crate::netavark::container_options;
 use crate::netns;
-use crate::state::Attached;
+use crate::state::{open_lock_file, Attached};
 use crate::store::Networks;
 
 /// Spare namespaces kept per network.
@@ -209,13 +209,7 @@ impl Networks {
 
     /// The keeper's lock, if no keeper holds it (held while returned).
     fn keeper_lock(&self) -> Result<Option<Flock<std::fs::File>>> {
-        let path = self.runtime.keeper_lock_path();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .context(|| format!("opening {}", path.display()))?;
+        let file = open_lock_file(&self.runtime.keeper_lock_path())?;
         Ok(Flock::lock(file, FlockArg::LockExclusiveNonblock).ok())
     }
 
@@ -253,13 +247,7 @@ impl Networks {
         }
         // netavark holds this lock while it edits the same files.
         let lock_path = self.netavark.config_dir.join("aardvark.lock");
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .context(|| format!("opening {}", lock_path.display()))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+        let _lock = Flock::lock(open_lock_file(&lock_path)?, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::io(format!("locking {}", lock_path.display()), e.into()))?;
         let mut text = String::new();
         fs::File::open(&path)

@@ -114,13 +114,7 @@ impl RuntimeDir {
     /// change (a netavark run takes well under a second).
     pub(crate) fn lock(&self) -> Result<Lock> {
         let path = self.root.join("lock");
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .context(|| format!("opening {}", path.display()))?;
-        let file = Flock::lock(file, FlockArg::LockExclusive)
+        let file = Flock::lock(open_lock_file(&path)?, FlockArg::LockExclusive)
             .map_err(|(_, errno)| Error::io(format!("locking {}", path.display()), errno.into()))?;
         Ok(Lock { _file: file })
     }
@@ -220,4 +214,14 @@ pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Res
         return Err(Error::io(format!("writing {}", path.display()), e));
     }
     Ok(())
+}
+
+/// Opens the lock file at `path`, making it if missing, for a flock.
+pub(crate) fn open_lock_file(path: &Path) -> Result<fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .context(|| format!("opening {}", path.display()))
 }
