@@ -27,6 +27,10 @@ pub struct Args {
     /// Containers started at once in the density test [default: 50, --quick 10]
     #[arg(long, value_name = "N")]
     density: Option<usize>,
+    /// Wasm containers started at once in the density test [default: 1000,
+    /// --quick 100; --density sets it too]
+    #[arg(long, value_name = "N")]
+    density_wasm: Option<usize>,
     /// The examples/ directory with the guests built by scripts/setup.sh
     /// [default: ./examples, else the checkout wharf was built in]
     #[arg(long, value_name = "DIR")]
@@ -45,6 +49,7 @@ pub fn exec(a: Args) -> Result<i32> {
         runs: a.runs,
         warmup: a.warmup,
         density: a.density,
+        density_wasm: a.density_wasm,
         wharf_version: env!("CARGO_PKG_VERSION").to_string(),
         wasmtime_version: wharf_wasm::WASMTIME_VERSION.to_string(),
     };

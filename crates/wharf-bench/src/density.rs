@@ -13,12 +13,17 @@ use crate::results::Density;
 use crate::session::Bench;
 
 impl Bench<'_> {
-    /// N detached `sleep 30` containers of each kind started at once: the
-    /// time until all returned and the memory they hold; then removed.
+    /// N detached `sleep 30` containers of each kind started at once (N:
+    /// `density_wasm_n` for Wasm, `density_n` for Linux): the time until all
+    /// returned and the memory they hold; then removed.
     pub(crate) fn density(&mut self) -> Result<Vec<Density>> {
         let mut out = Vec::new();
-        let n = self.settings.density_n;
         for (kind, tag, _, _) in KINDS {
+            let n = if kind == "linux" {
+                self.settings.density_n
+            } else {
+                self.settings.density_wasm_n
+            };
             let image = format!("hello:{tag}");
             self.phase(&format!("density: {n} x {image} sleep 30"));
             let cmd = self.wharf(&["run", "-d", "--network", "none", &image, "sleep", "30"]);

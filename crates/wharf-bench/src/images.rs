@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 
 use crate::guests::{artifact_name, image_of, KINDS, PROGRAMS};
+use crate::proc::Cmd;
 use crate::results::Size;
 use crate::session::Bench;
 use crate::store;
@@ -14,21 +15,11 @@ impl Bench<'_> {
     pub(crate) fn build_images(&mut self) -> Result<Vec<Size>> {
         let mut sizes = Vec::new();
         for program in PROGRAMS {
-            for (kind, _, dockerfile, platform) in KINDS {
+            for (kind, _, _, _) in KINDS {
                 let image = image_of(program, kind);
                 self.pb.set_message(format!("wharf build {image}"));
                 let ctx = self.examples.join(program);
-                let cmd = self.wharf(&[
-                    "build",
-                    "-q",
-                    "-f",
-                    &self.path(&ctx.join(dockerfile)),
-                    "--platform",
-                    platform,
-                    "-t",
-                    &image,
-                    &self.path(&ctx),
-                ]);
+                let cmd = self.build_cmd(program, kind)?;
                 let sample = self
                     .timed(&cmd)
                     .with_context(|| format!("building {image}"))?;
@@ -48,5 +39,25 @@ impl Bench<'_> {
             }
         }
         Ok(sizes)
+    }
+
+    /// The `wharf build` of `program` packaged as `kind`, into its image.
+    pub(crate) fn build_cmd(&self, program: &str, kind: &str) -> Result<Cmd> {
+        let (_, _, dockerfile, platform) = KINDS
+            .iter()
+            .find(|k| k.0 == kind)
+            .with_context(|| format!("no packaging {kind}"))?;
+        let ctx = self.examples.join(program);
+        Ok(self.wharf(&[
+            "build",
+            "-q",
+            "-f",
+            &self.path(&ctx.join(dockerfile)),
+            "--platform",
+            platform,
+            "-t",
+            &image_of(program, kind),
+            &self.path(&ctx),
+        ]))
     }
 }

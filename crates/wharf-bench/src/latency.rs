@@ -50,6 +50,31 @@ impl Bench<'_> {
                 &samples,
             ));
         }
+        // Wasm: the first run right after `wharf build`, which compiles
+        // the module into the cache (emptied first), as a pull does.
+        for (kind, tag) in [("wasm-p1", "wasm"), ("wasm-p2", "p2")] {
+            self.phase(&format!("first run after build: hello:{tag}"));
+            let build = self.build_cmd("hello", kind)?;
+            let cmd = self.wharf(&["run", "--rm", &format!("hello:{tag}")]);
+            let mut samples = Vec::new();
+            for _ in 0..self.settings.cold_runs {
+                let cache = self.root.join("cache/wasm");
+                if cache.exists() {
+                    std::fs::remove_dir_all(&cache)?;
+                }
+                self.timed(&build)?;
+                samples.push(self.timed(&cmd)?);
+            }
+            out.push(latency_of(
+                &format!("wharf-{kind}"),
+                &format!("wharf run --rm hello:{tag} (first run after `wharf build`)"),
+                kind,
+                "wharf",
+                "after-build",
+                None,
+                &samples,
+            ));
+        }
         Ok(out)
     }
 

@@ -58,6 +58,9 @@ pub struct Config {
     pub warmup: Option<usize>,
     /// Override the number of containers in the density test.
     pub density: Option<usize>,
+    /// Override the number of Wasm containers in the density test (else
+    /// `density` when given).
+    pub density_wasm: Option<usize>,
     /// Version of the wharf binary (for the report).
     pub wharf_version: String,
     /// Version of the embedded wasmtime (for the report).

@@ -68,19 +68,16 @@ fn unmeasured(r: &Results, peer: &str, value: Option<f64>) -> Option<String> {
         .then(|| format!("{peer}: {}", absent(r, peer)))
 }
 
-/// Wharf's performance goals, checked against the numbers.
-pub fn goals(r: &Results) -> Vec<Goal> {
-    let mut g = Vec::new();
-    let wasm = warm(r, "wharf-wasm-p1").map(|l| l.median_ms);
-    let linux = warm(r, "wharf-linux").map(|l| l.median_ms);
-    let wrapper = warm(r, "crun-wrapper").map(|l| l.median_ms);
-    let crun = warm(r, "crun").map(|l| l.median_ms);
-    let plain = |id: &str,
-                 statement: &str,
-                 measured: Option<f64>,
-                 threshold: f64,
-                 unit: &str,
-                 note: String| Goal {
+/// A goal met when `measured` is at most `threshold`, with one baseline.
+fn plain(
+    id: &str,
+    statement: &str,
+    measured: Option<f64>,
+    threshold: f64,
+    unit: &str,
+    note: String,
+) -> Goal {
+    Goal {
         id: id.into(),
         statement: statement.into(),
         measured,
@@ -91,7 +88,16 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         against: String::new(),
         also: Vec::new(),
         note,
-    };
+    }
+}
+
+/// Wharf's performance goals, checked against the numbers.
+pub fn goals(r: &Results) -> Vec<Goal> {
+    let mut g = Vec::new();
+    let wasm = warm(r, "wharf-wasm-p1").map(|l| l.median_ms);
+    let linux = warm(r, "wharf-linux").map(|l| l.median_ms);
+    let wrapper = warm(r, "crun-wrapper").map(|l| l.median_ms);
+    let crun = warm(r, "crun").map(|l| l.median_ms);
     g.push(plain(
         "wasm-warm-start",
         "Wasm container warm start (`wharf run --rm hello:wasm`, image in the store, code cached): median under 3 ms",
@@ -187,6 +193,14 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         linux,
         1.5,
     ));
+    g.push(vs_crun(
+        "linux-half-of-crun",
+        "Linux container start (`wharf run --rm hello:linux`) at most 0.5x `crun run`",
+        linux,
+        linux,
+        0.5,
+    ));
+    start_goals(r, &mut g);
     let runtime = warm(r, "wharf-runtime").map(|l| l.median_ms);
     let runtime_docker = warm(r, "wharf-runtime-docker").map(|l| l.median_ms);
     let mut goal = vs_crun(
@@ -252,6 +266,80 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     }
     http_goals(r, &mut g);
     g
+}
+
+/// Wasm starts against fixed times, with the machine's floor (a static
+/// native hello, spawned and reaped) beside them, and the first run after
+/// `wharf build` against a warm one.
+fn start_goals(r: &Results, g: &mut Vec<Goal>) {
+    let native = warm(r, "native").map(|l| l.median_ms);
+    for (id, kind, image, what, limit) in [
+        (
+            "wasm-p1-start-1ms",
+            "wasm-p1",
+            "hello:wasm",
+            "module (p1)",
+            1.0,
+        ),
+        (
+            "wasm-p2-start",
+            "wasm-p2",
+            "hello:p2",
+            "component (p2)",
+            1.2,
+        ),
+    ] {
+        let start = warm(r, &format!("wharf-{kind}")).map(|l| l.median_ms);
+        let note = match (start, native) {
+            (Some(s), Some(n)) => format!(
+                "{} here is {:.1}x a static native hello's start ({}), the floor for any process on this machine",
+                ms(s),
+                s / n,
+                ms(n)
+            ),
+            _ => String::new(),
+        };
+        g.push(plain(
+            id,
+            &format!("Wasm {what} warm start (`wharf run --rm {image}`) median at most {limit} ms"),
+            start,
+            limit,
+            "ms",
+            note,
+        ));
+    }
+    let after_build = |kind: &str| {
+        let first = r
+            .latency
+            .iter()
+            .find(|l| l.phase == "after-build" && l.target == format!("wharf-{kind}"))?;
+        let warm = warm(r, &format!("wharf-{kind}"))?;
+        Some((first.median_ms, warm.median_ms))
+    };
+    let limit = 1.25;
+    let mut goal = plain(
+        "wasm-first-run-after-build",
+        "The first `wharf run --rm hello:wasm` right after `wharf build` at most 1.25x a warm start (the module is compiled by the build)",
+        after_build("wasm-p1").map(|(f, w)| f / w),
+        limit,
+        "ratio",
+        match after_build("wasm-p1") {
+            Some((f, w)) => format!("{} after the build, {} warm", ms(f), ms(w)),
+            None => String::new(),
+        },
+    );
+    if let Some((f, w)) = after_build("wasm-p2") {
+        goal.also.push(Comparison {
+            against: format!(
+                "the p2 component, hello:p2 ({} after the build, {} warm)",
+                ms(f),
+                ms(w)
+            ),
+            measured: f / w,
+            met: f / w <= limit,
+        });
+    }
+    g.push(goal);
 }
 
 fn http_of<'a>(r: &'a Results, target: &str) -> Option<&'a Http> {
@@ -624,8 +712,8 @@ pub fn full(r: &Results) -> String {
 
     let _ = writeln!(
         o,
-        "\n## Start latency\n\nStart-to-exit of hello (spawn to wait4), {} measured runs per target after {} warm-up runs, round robin across targets in two groups measured one after the other (plain processes, then Linux containers, whose teardown keeps the kernel busy after they exit). Cold: Wasm after deleting `$ROOT/cache/wasm` (compilation included, {} runs); Linux: the first run after the image's snapshot exists (1 run).\n",
-        r.settings.runs, r.settings.warmup, r.settings.cold_runs
+        "\n## Start latency\n\nStart-to-exit of hello (spawn to wait4), {} measured runs per target after {} warm-up runs, round robin across targets in two groups measured one after the other (plain processes, then Linux containers, whose teardown keeps the kernel busy after they exit). Cold: Wasm after deleting `$ROOT/cache/wasm` (compilation included, {} runs); Linux: the first run after the image's snapshot exists (1 run). After build: Wasm, the first run after `wharf build` of the image with `$ROOT/cache/wasm` emptied before the build ({} runs).\n",
+        r.settings.runs, r.settings.warmup, r.settings.cold_runs, r.settings.cold_runs
     );
     if networked(r) {
         let _ = writeln!(
@@ -637,6 +725,7 @@ pub fn full(r: &Results) -> String {
     o.push_str("| command | phase | runs | median | p95 | p99 | mean | min | max |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut lat: Vec<&Latency> = r.latency.iter().filter(|l| l.phase == "warm").collect();
     lat.extend(r.latency.iter().filter(|l| l.phase == "cold"));
+    lat.extend(r.latency.iter().filter(|l| l.phase == "after-build"));
     for l in lat {
         let _ = writeln!(
             o,
@@ -750,7 +839,7 @@ mod tests {
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "mode": "quick",
             "started_at": "now", "duration_s": 1.0,
             "settings": {"runs": 3, "warmup": 1, "cold_runs": 1, "cpu_reps": 1,
-                "sha256_mib": 1, "nbody_steps": 1, "density_n": 1, "memory_sleep_s": 1.0},
+                "sha256_mib": 1, "nbody_steps": 1, "density_n": 1, "density_wasm_n": 1, "memory_sleep_s": 1.0},
             "machine": {"cpu_model": "c", "cores": 2, "memory_bytes": 1, "kernel": "k",
                 "cgroup": "v2", "load_before": [0.0, 0.0, 0.0],
                 "load_after": [0.0, 0.0, 0.0], "load_max_1m": 0.0},

@@ -39,6 +39,11 @@ pub struct Settings {
     pub sha256_mib: u64,
     pub nbody_steps: u64,
     pub density_n: usize,
+    /// Wasm containers started at once in the density test: more than
+    /// Linux ones, since each costs about a millisecond and a mebibyte.
+    /// Results written before it was recorded used `density_n`.
+    #[serde(default)]
+    pub density_wasm_n: usize,
     pub memory_sleep_s: f64,
     /// Measured runs of each networked start-latency target (`wharf run
     /// --network`): fewer than `runs`, since netavark's setup and teardown

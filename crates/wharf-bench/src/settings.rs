@@ -15,6 +15,7 @@ pub(crate) fn from_config(cfg: &Config) -> Settings {
             sha256_mib: 16,
             nbody_steps: 1_000_000,
             density_n: 10,
+            density_wasm_n: 100,
             memory_sleep_s: 2.0,
             network_runs: 5,
             network_warmup: 1,
@@ -28,6 +29,7 @@ pub(crate) fn from_config(cfg: &Config) -> Settings {
             sha256_mib: 64,
             nbody_steps: 2_000_000,
             density_n: 50,
+            density_wasm_n: 1000,
             memory_sleep_s: 2.0,
             network_runs: 20,
             network_warmup: 2,
@@ -45,6 +47,10 @@ pub(crate) fn from_config(cfg: &Config) -> Settings {
     }
     if let Some(n) = cfg.density {
         s.density_n = n.max(1);
+        s.density_wasm_n = s.density_n;
+    }
+    if let Some(n) = cfg.density_wasm {
+        s.density_wasm_n = n.max(1);
     }
     s
 }

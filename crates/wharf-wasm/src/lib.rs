@@ -25,7 +25,6 @@ mod run;
 pub mod serve;
 
 use std::fmt;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -43,9 +42,12 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Bumped whenever the on-disk cache entry format or the engine settings
-/// chosen in [`Runtime::new`] change in a way the wasmtime fingerprint might
-/// not capture.
-const CACHE_FORMAT: &str = "wharf-wasm-cache-v1";
+/// chosen in [`Runtime::config`] change: the key has no fingerprint of the
+/// engine (that needs a compiler, see [`Runtime`]), so this names them.
+/// Settings wasmtime checks itself (CPU features, tunables, its version)
+/// make a stale entry fail to load, and it is compiled again.
+const CACHE_FORMAT: &str =
+    "wharf-wasm-cache-v2 epoch-interruption component-model no-backtrace-details";
 
 /// Errors from preparing or starting a guest. A guest that *runs* and then
 /// fails (trap, exit code, limit, interrupt) is not an error: see [`Outcome`].
@@ -371,10 +373,18 @@ impl fmt::Debug for Interrupter {
 }
 
 /// A wasmtime engine plus the compiled-code cache directory.
+///
+/// The engine that runs guests has no compiler: making one (Cranelift's
+/// ISA, with host CPU features probed through `cpuid`, which traps to the
+/// hypervisor in a VM) was a tenth of a warm start, and a warm start only
+/// maps cached code. A compiling engine with the same settings is made the
+/// first time something must be compiled; its output is cached, then loaded
+/// into the running engine like any other cache entry.
 pub struct Runtime {
     engine: Engine,
+    config: Config,
+    compiler: OnceLock<std::result::Result<Engine, String>>,
     cache_dir: PathBuf,
-    fingerprint: OnceLock<[u8; 32]>,
     interrupt: Arc<InterruptState>,
     linkers: run::Linkers,
 }
@@ -387,21 +397,6 @@ impl fmt::Debug for Runtime {
     }
 }
 
-/// A `Hasher` that feeds everything into SHA-256, so wasmtime's engine
-/// compatibility `Hash` becomes a stable, collision-resistant fingerprint.
-struct ShaHasher(Sha256);
-
-impl Hasher for ShaHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-    fn finish(&self) -> u64 {
-        // Only the full digest is used; `finish` is required by the trait.
-        let d = self.0.clone().finalize();
-        u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
-    }
-}
-
 impl Runtime {
     /// Sets up the engine. Cheap: no config files, no directory scans, no
     /// thread pools; the cache directory is created on first write.
@@ -409,13 +404,12 @@ impl Runtime {
         Runtime::with_config(cache_dir, Runtime::config(), Arc::default())
     }
 
-    /// The engine settings every Wharf engine shares; they are part of
-    /// the code cache's key through the engine fingerprint.
+    /// The engine settings every Wharf engine shares; [`CACHE_FORMAT`]
+    /// names them in the code cache's key.
     fn config() -> Config {
         let mut config = Config::new();
         // Interruption by epoch changes the compiled code (checks at loop
-        // headers and function entries), so it is always on and part of the
-        // cache key through the engine fingerprint.
+        // headers and function entries), so it is always on.
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         // Do not let a WASMTIME_BACKTRACE_DETAILS in the host env change
@@ -430,11 +424,14 @@ impl Runtime {
         config: Config,
         interrupt: Arc<InterruptState>,
     ) -> Result<Runtime> {
-        let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let mut running = config.clone();
+        running.enable_compiler(false);
+        let engine = Engine::new(&running).map_err(|e| Error::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
+            config,
+            compiler: OnceLock::new(),
             cache_dir,
-            fingerprint: OnceLock::new(),
             interrupt,
             linkers: run::Linkers::default(),
         })
@@ -476,16 +473,17 @@ impl Runtime {
         &self.cache_dir
     }
 
-    fn fingerprint(&self) -> &[u8; 32] {
-        self.fingerprint.get_or_init(|| {
-            let mut h = ShaHasher(Sha256::new());
-            std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut h);
-            h.0.finalize().into()
-        })
+    /// The engine that compiles: this runtime's settings with Cranelift,
+    /// made on first use.
+    fn compiler(&self) -> Result<&Engine> {
+        self.compiler
+            .get_or_init(|| Engine::new(&self.config).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| Error::Engine(e.clone()))
     }
 
     /// Cache file name for a module digest: hex SHA-256 over the digest, the
-    /// wasmtime version and this engine's settings fingerprint.
+    /// wasmtime version, the architecture and [`CACHE_FORMAT`].
     pub fn cache_key(&self, module_digest: &str) -> String {
         let mut h = Sha256::new();
         for part in [
@@ -493,7 +491,6 @@ impl Runtime {
             module_digest.as_bytes(),
             WASMTIME_VERSION.as_bytes(),
             std::env::consts::ARCH.as_bytes(),
-            self.fingerprint(),
         ] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part);
@@ -568,29 +565,30 @@ impl Runtime {
             kind,
             message: format!("{e:#}"),
         };
-        let (compiled, serialized) = match kind {
+        let compiler = self.compiler()?;
+        let serialized = match kind {
+            BinaryKind::Module => Module::new(compiler, wasm).and_then(|m| m.serialize()),
+            BinaryKind::Component => Component::new(compiler, wasm).and_then(|c| c.serialize()),
+        }
+        .map_err(compile_err)?;
+        // SAFETY: the bytes are wasmtime's own output of a moment ago, from
+        // an engine with the same settings as the one loading them.
+        let compiled = match kind {
             BinaryKind::Module => {
-                let m = Module::new(&self.engine, wasm).map_err(compile_err)?;
-                let s = m.serialize();
-                (Compiled::Module(m), s)
+                unsafe { Module::deserialize(&self.engine, &serialized) }.map(Compiled::Module)
             }
-            BinaryKind::Component => {
-                let c = Component::new(&self.engine, wasm).map_err(compile_err)?;
-                let s = c.serialize();
-                (Compiled::Component(c), s)
-            }
-        };
-        let cache_warning = match serialized {
-            Ok(bytes) => cache::store(&self.cache_dir, key, kind, bytes)
-                .err()
-                .map(|e| {
-                    format!(
-                        "could not cache compiled code in {}: {e}; the guest will be compiled again next time",
-                        self.cache_dir.display()
-                    )
-                }),
-            Err(e) => Some(format!("could not serialize compiled code: {e:#}")),
-        };
+            BinaryKind::Component => unsafe { Component::deserialize(&self.engine, &serialized) }
+                .map(Compiled::Component),
+        }
+        .map_err(|e| Error::Engine(format!("cannot load freshly compiled code: {e:#}")))?;
+        let cache_warning = cache::store(&self.cache_dir, key, kind, serialized)
+            .err()
+            .map(|e| {
+                format!(
+                    "could not cache compiled code in {}: {e}; the guest will be compiled again next time",
+                    self.cache_dir.display()
+                )
+            });
         Ok(Program {
             kind,
             from_cache: false,
