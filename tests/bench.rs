@@ -342,6 +342,34 @@ fn bench_quick_writes_report_results_and_charts() {
             .any(|l| l["kind"] == kind && l["runner"] == "wharf" && l["phase"] == "cold");
         assert!(warm && cold, "no warm and cold latency for {kind}: {text}");
     }
+    // A Wasm image's first run after `wharf build` (which compiled it into
+    // the emptied cache) is timed, and compared with a warm run; the start
+    // goals are measured.
+    for kind in ["wasm-p1", "wasm-p2"] {
+        let first = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == kind && l["phase"] == "after-build")
+            .unwrap_or_else(|| panic!("no first run after build for {kind}: {text}"));
+        assert_eq!(first["samples_ms"].as_array().unwrap().len(), 3, "{text}");
+    }
+    for id in [
+        "wasm-first-run-after-build",
+        "wasm-p1-start-1ms",
+        "wasm-p2-start",
+        "linux-half-of-crun",
+    ] {
+        let goal = v["goals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap_or_else(|| panic!("no goal {id}: {text}"));
+        if id != "linux-half-of-crun" {
+            assert!(goal["measured"].is_number(), "{id} not measured: {text}");
+        }
+    }
     let peers: Vec<&str> = v["peers"]
         .as_array()
         .unwrap()
