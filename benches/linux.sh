@@ -6,7 +6,10 @@
 #     `wharf run` writes for hello:linux (Docker's defaults: seccomp profile,
 #     capabilities, masked paths, cgroup namespace, /etc files), over the
 #     plain rootfs instead of an overlay.
-# The last two tell Wharf's own cost apart from the cost of Docker's defaults.
+#   - the floor (benches/floor.c, built with cc): new namespaces, an overlay
+#     of the same snapshot, pivot_root, /proc and exec, and nothing else.
+# The spec pair tells Wharf's own cost apart from the cost of Docker's
+# defaults; the floor tells what any runtime must pay on this machine.
 #
 # crun refuses this machine's hybrid cgroup layout, so the whole hyperfine run
 # happens in a private mount namespace without the cgroup2 mount: every
@@ -26,7 +29,7 @@ cargo build --release --quiet -p wharf -p wharf-runtime
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 wharf=$bin/wharf
 runtime=$bin/wharf-runtime
-for tool in crun hyperfine jq; do
+for tool in crun hyperfine jq cc; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh" >&2; exit 1; }
 done
 
@@ -54,7 +57,9 @@ plain_hello_bundle "$plain" crun '.root.readonly = true'
 # and /etc files, pointed at the plain rootfs.
 docker=$work/docker
 mkdir -p "$docker"
-"$wharf" run --name spec hello:linux >/dev/null
+# Without a network, like the bundles it is compared with (a bridge would
+# also leave its pool's namespace behind when the store is deleted).
+"$wharf" run --name spec --network none hello:linux >/dev/null
 record=$(dirname "$("$wharf" inspect spec | jq -r '.[0].LogPath')")
 cp "$record"/{hosts,hostname,resolv.conf} "$docker/"
 jq --arg rec "$record" --arg dir "$docker" --arg root "$plain/rootfs" \
@@ -67,11 +72,17 @@ jq --arg rec "$record" --arg dir "$docker" --arg root "$plain/rootfs" \
     "$record/config.json" >"$docker/config.json"
 "$wharf" rm spec >/dev/null
 
-names=("wharf run --rm hello:linux" "crun run (plain bundle)" "crun run (Wharf's spec)" "wharf-runtime run (Wharf's spec)")
-cmds=("$wharf run --rm hello:linux"
+# The floor, over the image's own snapshot (the lower layer of its overlay).
+cc -O2 -o "$work/floor" benches/floor.c
+snapshot=$(dirname "$(ls "$WHARF_ROOT"/snapshots/*/hello | head -1)")
+mkdir -p "$work/floor-run"
+
+names=("wharf run --rm --network none hello:linux" "crun run (plain bundle)" "crun run (Wharf's spec)" "wharf-runtime run (Wharf's spec)" "floor (namespaces, overlay, pivot_root, exec)")
+cmds=("$wharf run --rm --network none hello:linux"
     "crun --root $work/cr run --bundle $plain b1"
     "crun --root $work/cr run --bundle $docker b2"
-    "$runtime --root $work/wr run --bundle $docker b3")
+    "$runtime --root $work/wr run --bundle $docker b3"
+    "$work/floor $snapshot $work/floor-run /hello")
 args=()
 for n in "${names[@]}"; do args+=(-n "$n"); done
 # printf %q keeps each command one word for the inner shell.
