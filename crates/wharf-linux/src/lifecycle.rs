@@ -17,7 +17,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::container::{init_pid, load, map_lc, prepare_root, runtime_err, validate_id};
 use crate::filter_cache::{self, CachedFilter};
-use crate::netns::{has_new_namespace, loopback_up};
+use crate::netns::has_new_namespace;
 use crate::shadow::{adapt_runc_spec, load_bundle, shadow_dir, shadow_with_filter};
 use crate::stdio::{build_receiving_pty, process_builder, ProcessIo};
 use crate::{cgroup, Error, Exit, Result, Started, Stdio};
@@ -98,8 +98,9 @@ impl std::fmt::Debug for CreateOptions {
 }
 
 /// Creates the container `id` from the bundle (runc `create`): the init
-/// process is set up (namespaces, cgroups, rootfs, pivot, loopback up in a
-/// new network namespace) and waits for [`start_created`]. `spec` is what
+/// process is set up (namespaces, cgroups, rootfs, pivot; the vendored
+/// libcontainer brings a new network namespace's loopback up) and waits
+/// for [`start_created`]. `spec` is what
 /// `bundle/config.json` holds, with root.path absolute (as [`load_bundle`]
 /// returns it): libcontainer reads that file, or a shadow copy under the
 /// state root when the spec must change on the way (a runc spec adapted, a
@@ -192,15 +193,6 @@ fn build_init(
             .map_err(map_lc("create", id))
     })?;
     let pid = init_pid(&container, "create", id)?;
-    if has_new_namespace(spec, LinuxNamespaceType::Network) {
-        loopback_up(pid).map_err(|e| {
-            Error::io(
-                "bringing up loopback in the network namespace of",
-                format!("pid {pid}"),
-                e,
-            )
-        })?;
-    }
     Ok((container, Started { pid, pty_master }))
 }
 
