@@ -119,7 +119,7 @@ impl Bench<'_> {
         let n_cpu = self.cpu_runners.len() as u64;
         let total = 6
             + 1
-            + 6 * s.cold_runs as u64
+            + 14 * s.cold_runs as u64
             + n_targets * (s.warmup + s.runs + self.mem_runs()) as u64
             + n_networked * (s.network_warmup + s.network_runs) as u64
             + 2 * n_cpu * (s.cpu_reps as u64 + 1)
