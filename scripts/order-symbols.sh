@@ -31,9 +31,11 @@ export WHARF_ROOT=$work/root
 
 "$wharf" build -q --platform wasi/wasm -t hello:wasm examples/hello >/dev/null
 "$wharf" build -q -f examples/hello/Dockerfile.linux --platform linux/amd64 -t hello:linux examples/hello >/dev/null
+# Without a network: a bridge's namespace would stay wired after the run
+# (the pool), and deleting the store under it would leave it on the host.
 grind() {
     valgrind --tool=callgrind --demangle=no --trace-children=yes \
-        --callgrind-out-file="$1.%p" "$wharf" run --rm "$2" >/dev/null 2>&1 || true
+        --callgrind-out-file="$1.%p" "$wharf" run --rm --network none "$2" >/dev/null 2>&1 || true
 }
 # valgrind shows wasmtime other CPU features, so its first run compiles the
 # module for them; the second run is the warm start.
