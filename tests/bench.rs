@@ -43,6 +43,16 @@ fn check_positive(v: &Value, path: &str, bad: &mut Vec<String>) -> usize {
     }
 }
 
+/// The goal `id` of results `v` (`text` is their JSON, for the message).
+fn goal<'a>(v: &'a Value, id: &str, text: &str) -> &'a Value {
+    v["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == id)
+        .unwrap_or_else(|| panic!("no goal {id}: {text}"))
+}
+
 /// With netavark installed, `wharf run --rm --network` of hello:wasm and
 /// hello:linux is timed (with as many runs as the others here: `--runs 3`
 /// is below the quick mode's 5 networked runs), its goals are checked, and
@@ -79,13 +89,10 @@ fn check_networked_starts(v: &Value, text: &str) {
         );
     }
     for id in ["wasm-network-start", "linux-network-start"] {
-        let goal = v["goals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == id)
-            .unwrap_or_else(|| panic!("no goal {id}: {text}"));
-        assert!(goal["measured"].is_number(), "{id} not measured: {text}");
+        assert!(
+            goal(v, id, text)["measured"].is_number(),
+            "{id} not measured: {text}"
+        );
     }
     // The note names the subnet the bench picked.
     let note = netavark["note"].as_str().unwrap();
@@ -362,12 +369,7 @@ fn bench_quick_writes_report_results_and_charts() {
         "wasm-p2-start",
         "linux-half-of-crun",
     ] {
-        let goal = v["goals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == id)
-            .unwrap_or_else(|| panic!("no goal {id}: {text}"));
+        let goal = goal(&v, id, &text);
         if id != "linux-half-of-crun" {
             assert!(goal["measured"].is_number(), "{id} not measured: {text}");
         }
