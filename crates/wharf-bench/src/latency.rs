@@ -10,6 +10,16 @@ use crate::session::{Bench, Target};
 use crate::stats;
 
 impl Bench<'_> {
+    /// Deletes the store's compiled-code cache, so the next Wasm run or
+    /// build compiles.
+    fn empty_code_cache(&self) -> Result<()> {
+        let cache = self.root.join("cache/wasm");
+        if cache.exists() {
+            std::fs::remove_dir_all(&cache)?;
+        }
+        Ok(())
+    }
+
     /// Cold starts: a Linux container's first run, and Wasm runs with the
     /// compiled-code cache deleted before each.
     pub(crate) fn cold_starts(&mut self) -> Result<Vec<Latency>> {
@@ -34,10 +44,7 @@ impl Bench<'_> {
             let cmd = self.wharf(&["run", "--rm", &format!("hello:{tag}")]);
             let mut samples = Vec::new();
             for _ in 0..self.settings.cold_runs {
-                let cache = self.root.join("cache/wasm");
-                if cache.exists() {
-                    std::fs::remove_dir_all(&cache)?;
-                }
+                self.empty_code_cache()?;
                 samples.push(self.timed(&cmd)?);
             }
             out.push(latency_of(
@@ -65,9 +72,8 @@ impl Bench<'_> {
             let (mut first, mut control) = (Vec::new(), Vec::new());
             for _ in 0..self.settings.cold_runs {
                 for compiled in [false, true] {
-                    let cache = self.root.join("cache/wasm");
-                    if compiled && cache.exists() {
-                        std::fs::remove_dir_all(&cache)?;
+                    if compiled {
+                        self.empty_code_cache()?;
                     }
                     self.timed(&build)?;
                     self.timed(&between)?;
