@@ -26,16 +26,19 @@ fn ratio(v: f64) -> String {
     format!("{v:.2}x")
 }
 
-fn warm<'a>(r: &'a Results, target: &str) -> Option<&'a Latency> {
+/// The latency of `target` in `phase` (warm, cold, after-build, ...).
+fn latency<'a>(r: &'a Results, phase: &str, target: &str) -> Option<&'a Latency> {
     r.latency
         .iter()
-        .find(|l| l.phase == "warm" && l.target == target)
+        .find(|l| l.phase == phase && l.target == target)
+}
+
+fn warm<'a>(r: &'a Results, target: &str) -> Option<&'a Latency> {
+    latency(r, "warm", target)
 }
 
 fn cold<'a>(r: &'a Results, target: &str) -> Option<&'a Latency> {
-    r.latency
-        .iter()
-        .find(|l| l.phase == "cold" && l.target == target)
+    latency(r, "cold", target)
 }
 
 fn mem<'a>(r: &'a Results, target: &str) -> Option<&'a Memory> {
@@ -270,7 +273,8 @@ pub fn goals(r: &Results) -> Vec<Goal> {
 
 /// Wasm starts against fixed times, with the machine's floor (a static
 /// native hello, spawned and reaped) beside them, and the first run after
-/// `wharf build` against a warm one.
+/// `wharf build` against its control (a run after a build that compiled
+/// nothing).
 fn start_goals(r: &Results, g: &mut Vec<Goal>) {
     let native = warm(r, "native").map(|l| l.median_ms);
     for (id, kind, image, what, limit) in [
@@ -309,13 +313,9 @@ fn start_goals(r: &Results, g: &mut Vec<Goal>) {
         ));
     }
     let after_build = |kind: &str| {
-        let phase = |p: &str| {
-            r.latency
-                .iter()
-                .find(|l| l.phase == p && l.target == format!("wharf-{kind}"))
-                .map(|l| l.median_ms)
-        };
-        phase("after-build").zip(phase("after-build-control"))
+        let target = format!("wharf-{kind}");
+        let median = |phase| latency(r, phase, &target).map(|l| l.median_ms);
+        median("after-build").zip(median("after-build-control"))
     };
     let limit = 1.25;
     let mut goal = plain(
