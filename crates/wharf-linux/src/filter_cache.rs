@@ -345,17 +345,6 @@ fn decode(bpf: &[u8]) -> Option<Vec<libc::sock_filter>> {
 /// libseccomp's BPF for the profile, built the way libcontainer 0.7's
 /// `initialize_seccomp` builds its filter (same rules, same skips), so the
 /// program is the one libcontainer would have loaded.
-/// Has libseccomp lay the syscall checks out as a binary tree instead of one
-/// long chain. The filter means the same, but the kernel takes it about four
-/// times faster (Docker's default profile: 0.21 ms instead of 0.88 ms a
-/// `seccomp(2)` load here, which every container's init pays), because its
-/// JIT converges in a few passes over short jumps where a chain of far jumps
-/// needs many. A libseccomp older than 2.5 refuses the attribute; the chain
-/// it makes then serves as before.
-fn optimize(ctx: &mut ScmpFilterContext) {
-    let _ = ctx.set_ctl_optimize(2);
-}
-
 fn compile(seccomp: &LinuxSeccomp) -> std::io::Result<Vec<u8>> {
     let err = |e: libseccomp::error::SeccompError| std::io::Error::other(e.to_string());
     let default = action(seccomp.default_action(), seccomp.default_errno_ret())?;
@@ -365,7 +354,14 @@ fn compile(seccomp: &LinuxSeccomp) -> std::io::Result<Vec<u8>> {
         ctx.add_arch(arch).map_err(err)?;
     }
     ctx.set_ctl_nnp(false).map_err(err)?;
-    optimize(&mut ctx);
+    // The syscall checks as a binary tree instead of one long chain (as the
+    // vendored libcontainer does too). The filter means the same, but the
+    // kernel loads it about four times faster (Docker's default profile:
+    // 0.21 ms instead of 0.88 ms a `seccomp(2)` here, which every init
+    // pays): its JIT converges in a few passes over short jumps where a
+    // chain of far jumps needs many. libseccomp < 2.5 refuses the attribute;
+    // the chain then serves as before.
+    let _ = ctx.set_ctl_optimize(2);
     for rule in seccomp.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;
         if act == default {
